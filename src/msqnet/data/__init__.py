@@ -1,0 +1,4 @@
+"""Video data: decoding, frame sampling, clip transforms and one adapter per dataset format."""
+from .records import ClipRecord
+
+__all__ = ["ClipRecord"]

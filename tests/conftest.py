@@ -1,0 +1,27 @@
+"""Shared test fixtures: the read-only ``../shared`` material beside the checkout."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MSQNET_SHARED", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` (real annotations, videos, fixtures); skips where it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} not found: the shared fixtures live beside the checkout (CI provides them)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def shared_videos(shared_dir: Path) -> Path:
+    """Folder of real video clips in several codecs."""
+    return shared_dir / "videos"
