@@ -1,0 +1,52 @@
+"""The query decoder: ``nn.Transformer`` whose encoder reads the temporal tokens and whose decoder
+turns one query per class into one feature per class."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .config import DecoderConfig
+
+__all__ = ["SinusoidalPositionalEncoding", "QueryDecoder"]
+
+
+class SinusoidalPositionalEncoding(nn.Module):
+    """Fixed sine/cosine position encoding added to (B, L, D) tokens, then dropout."""
+
+    def __init__(self, d_model: int, *, dropout: float = 0.1, max_len: int = 2000):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        position = torch.arange(max_len, dtype=torch.float).unsqueeze(1)  # (max_len, 1)
+        div_term = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))  # (D/2,)
+        pe = torch.zeros(1, max_len, d_model)
+        pe[0, :, 0::2] = torch.sin(position * div_term)
+        pe[0, :, 1::2] = torch.cos(position * div_term)
+        self.register_buffer("pe", pe, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Add the encoding for positions ``0..L-1`` to ``x`` (B, L, D)."""
+        if x.shape[1] > self.pe.shape[1]:
+            raise ValueError(f"sequence of {x.shape[1]} tokens exceeds max_len={self.pe.shape[1]}")
+        return self.dropout(x + self.pe[:, : x.shape[1]])
+
+
+class QueryDecoder(nn.Module):
+    """Transformer encoder over video tokens + decoder over class queries (PyTorch defaults)."""
+
+    def __init__(self, cfg: DecoderConfig):
+        super().__init__()
+        self.transformer = nn.Transformer(
+            d_model=cfg.d_model,
+            nhead=cfg.num_heads,
+            num_encoder_layers=cfg.num_encoder_layers,
+            num_decoder_layers=cfg.num_decoder_layers,
+            dim_feedforward=cfg.dim_feedforward,
+            dropout=cfg.dropout,
+            batch_first=True,
+        )
+
+    def forward(self, tokens: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+        """Decode queries (B, C, D) against video tokens (B, T, D) into class features (B, C, D)."""
+        return self.transformer(tokens, queries)

@@ -1,0 +1,179 @@
+"""MSQNet: "Actor-agnostic Multi-label Action Recognition with Multi-modal Query" (arXiv 2307.10763).
+
+A video transformer's spatio-temporal tokens are pooled to one token per temporal position and read
+by a transformer decoder whose queries are one per action class, each built from the class name's
+text embedding fused with a video-level visual embedding; each decoded query is scored for its class.
+
+    clip (B,T,3,H,W) -> VideoEncoder -> tokens (B,L,Hv) -> pool (B,T',Hv) -> Linear -> +PE -> (B,T',D)
+    class names -> LabelEmbedder (frozen) -> (C,E) ┐
+    clip -> VisualEmbedder (frozen) -> (B,V) ------┴-> QueryBuilder -> queries (B,C,D)
+    nn.Transformer(tokens, queries) -> (B,C,D) -> head -> logits (B,C)
+
+Credits: the MSQNet authors (model), Query2Label (group-wise linear head), HF transformers (encoders).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .decoder import QueryDecoder, SinusoidalPositionalEncoding
+from .heads import GroupWiseLinear, TextConditionedHead
+from .pooling import build_pooling
+from .query import QueryBuilder
+from .video_encoder import build_video_encoder
+
+__all__ = ["MSQNet", "MSQNetOutput"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MSQNetOutput:
+    """Model output: ``logits`` (B, C) and the decoded class features (B, C, D)."""
+
+    logits: torch.Tensor
+    class_features: torch.Tensor
+
+
+class MSQNet(nn.Module):
+    """The MSQNet model for a fixed training label set (other label sets via ``embed_labels``).
+
+    Args:
+        cfg: the architecture.
+        class_names: the C training class names, in class-id order.
+        label_embed: (C, E) label embeddings of ``class_names`` from the label embedder; ``None``
+            only when ``text_dim`` is given and the weights will be loaded from a checkpoint.
+        text_dim: E, when ``label_embed`` is not given.
+    """
+
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        class_names: Sequence[str],
+        *,
+        label_embed: torch.Tensor | None = None,
+        text_dim: int | None = None,
+    ):
+        super().__init__()
+        from .visual import build_visual_embedder
+
+        self.cfg = cfg
+        self.class_names = list(class_names)
+        num_classes = len(self.class_names)
+        if num_classes == 0:
+            raise ValueError("MSQNet needs at least one class name")
+        if label_embed is None and cfg.query != "learned":
+            if text_dim is None:
+                raise ValueError("give label_embed (C, E) or text_dim")
+            label_embed = torch.zeros(num_classes, text_dim)
+        d = cfg.decoder.d_model
+
+        self.video_encoder = build_video_encoder(cfg.video_encoder, num_frames=cfg.num_frames, image_size=cfg.image_size)
+        hidden = self.video_encoder.hidden_size
+        self.pool = build_pooling(cfg.pooling, add_cls=cfg.pool_cls)
+        # The reference's VideoMAE variant normalises pooled tokens (VideoMAE has no final norm here).
+        self.token_norm = nn.LayerNorm(hidden) if cfg.video_encoder.kind == "videomae" else nn.Identity()
+        self.token_proj = nn.Linear(hidden, d, bias=False)
+        self.pos_encoding = SinusoidalPositionalEncoding(d, dropout=cfg.decoder.pos_dropout, max_len=cfg.decoder.max_len)
+
+        self.visual_embedder = build_visual_embedder(cfg.visual_embedder)
+        visual_dim = self.visual_embedder.out_dim if self.visual_embedder is not None else 0
+        self.queries = QueryBuilder(
+            mode=cfg.query,
+            label_embed=label_embed,
+            visual_dim=visual_dim,
+            d_model=d,
+            trainable=cfg.trainable_label_embeddings,
+            num_classes=num_classes,
+        )
+        self.decoder = QueryDecoder(cfg.decoder)
+        if cfg.head == "group_linear":
+            self.head: nn.Module = GroupWiseLinear(num_classes, d)
+        else:
+            self.head = TextConditionedHead(self.queries.text_dim, d)
+        self._label_embedder = None  # built on demand (frozen, not part of the state dict)
+
+    @property
+    def num_classes(self) -> int:
+        """C, the number of training classes."""
+        return len(self.class_names)
+
+    def label_embedder(self):
+        """The frozen label (text) embedder, built on first use."""
+        if self._label_embedder is None:
+            from .text import build_label_embedder
+
+            self._label_embedder = build_label_embedder(self.cfg.label_embedder)
+        return self._label_embedder
+
+    def embed_labels(self, names: Sequence[str]) -> torch.Tensor:
+        """Label embeddings (C', E) for any class names: trained rows for known names, text for new ones."""
+        if self.cfg.query == "learned" or self.cfg.head == "group_linear":
+            unknown = [n for n in names if n not in self.class_names]
+            if unknown:
+                raise ValueError(
+                    f"this model (query={self.cfg.query}, head={self.cfg.head}) can only score its training classes; "
+                    f"unknown: {unknown[:5]}. Open-vocabulary scoring needs head: text"
+                )
+        index = {n: i for i, n in enumerate(self.class_names)}
+        known = [index.get(n) for n in names]
+        out = torch.empty(len(names), self.queries.text_dim, device=self.queries.query_embed.device)
+        new = [i for i, k in enumerate(known) if k is None]
+        if new:
+            embedder = self.label_embedder()
+            out[new] = embedder([names[i] for i in new]).to(out)
+        old = [i for i, k in enumerate(known) if k is not None]
+        if old:
+            out[old] = self.queries.query_embed[[known[i] for i in old]].to(out)
+        return out
+
+    def encode_visual(self, video: torch.Tensor) -> torch.Tensor | None:
+        """The clip's video-specific embedding (B, V) from the frozen visual embedder (None without one)."""
+        if self.visual_embedder is None:
+            return None
+        with torch.no_grad():
+            return self.visual_embedder(video)
+
+    def forward(
+        self,
+        video: torch.Tensor,
+        *,
+        visual_embedding: torch.Tensor | None = None,
+        label_embed: torch.Tensor | None = None,
+    ) -> MSQNetOutput:
+        """Score a clip (B, T, 3, H, W), uint8 or float in [0, 1], for the training classes.
+
+        Args:
+            video: the clip; each encoder normalises it with its own statistics.
+            visual_embedding: precomputed (B, V) visual embedding (e.g. cached during training);
+                computed from ``video`` by the frozen visual embedder when omitted.
+            label_embed: (C', E) embeddings of other class names (see ``embed_labels``).
+        """
+        b = video.shape[0]
+        tokens = self.video_encoder(video)
+        x = self.pool(tokens, video.shape[1])  # (B, T', Hv)
+        x = self.token_proj(self.token_norm(x))  # (B, T', D)
+        x = self.pos_encoding(x)
+        if self.queries.visual_dim and visual_embedding is None:
+            visual_embedding = self.encode_visual(video)  # (B, V)
+        queries = self.queries(b, visual_embedding, label_embed)  # (B, C, D)
+        h = self.decoder(x, queries)  # (B, C, D)
+        e = self.queries.query_embed if label_embed is None else label_embed
+        logits = self.head(h, e)  # (B, C)
+        return MSQNetOutput(logits=logits, class_features=h)
+
+    def train(self, mode: bool = True) -> "MSQNet":
+        """Set train/eval mode; frozen embedders always stay in eval mode."""
+        super().train(mode)
+        if self.visual_embedder is not None:
+            self.visual_embedder.eval()
+        return self
+
+    def trainable_parameters(self) -> dict[str, nn.Parameter]:
+        """Named parameters that training updates (everything but the frozen embedders)."""
+        return {n: p for n, p in self.named_parameters() if p.requires_grad}

@@ -1,0 +1,54 @@
+"""Token reduction: from the backbone's spatio-temporal tokens to one token per temporal position."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from .video_encoder import VideoTokens
+
+__all__ = ["TemporalPool", "ReferencePool", "build_pooling"]
+
+
+class TemporalPool(nn.Module):
+    """One token per frame: the mean of that frame's patch tokens (optionally plus CLS).
+
+    This is what the paper describes. HF TimeSformer orders tokens ``[CLS, (patch, frame)]`` with
+    frames innermost, so the per-frame mean needs the layout, not a 1-D pool over the token axis.
+    """
+
+    def __init__(self, add_cls: bool = False):
+        super().__init__()
+        self.add_cls = add_cls
+
+    def forward(self, v: VideoTokens, num_out: int) -> torch.Tensor:
+        """Pool ``v.tokens`` (B, L, D) to (B, num_time, D); ``num_out`` is only checked."""
+        x = v.tokens[:, 1:] if v.has_cls else v.tokens  # (B, N*T', D)
+        pattern = "b (n t) d -> b t n d" if v.time_innermost else "b (t n) d -> b t n d"
+        x = rearrange(x, pattern, t=v.num_time, n=v.num_space).mean(dim=2)  # (B, T', D)
+        if self.add_cls and v.has_cls:
+            x = x + v.tokens[:, :1]  # CLS (B, 1, D) broadcast over time
+        return x
+
+
+class ReferencePool(nn.Module):
+    """The reference's reduction: ``adaptive_avg_pool1d`` over the whole token axis (CLS included).
+
+    With TimeSformer's frame-innermost order each bin averages a band of spatial patches over all
+    frames rather than one frame; kept for parity with published checkpoints.
+    """
+
+    def forward(self, v: VideoTokens, num_out: int) -> torch.Tensor:
+        """Pool ``v.tokens`` (B, L, D) to (B, num_out, D)."""
+        x = F.adaptive_avg_pool1d(v.tokens.transpose(1, 2), num_out)  # (B, D, num_out)
+        return x.transpose(1, 2)
+
+
+def build_pooling(kind: str, *, add_cls: bool = False) -> nn.Module:
+    """The pooling module named by ``ModelConfig.pooling``."""
+    if kind == "temporal":
+        return TemporalPool(add_cls=add_cls)
+    if kind == "reference":
+        return ReferencePool()
+    raise ValueError(f"unknown pooling {kind!r}; expected 'temporal' or 'reference'")
