@@ -154,7 +154,9 @@ def _open(path: Path):
     try:
         container = av.open(str(path), mode="r")
     except av.FFmpegError as e:
-        raise DecodeError(f"{path}: not a readable video ({e.__class__.__name__}: {_ffmpeg_msg(e)})") from None
+        raise DecodeError(
+            f"{path}: not a readable video: truncated, corrupt or not a video ({e.__class__.__name__}: {_ffmpeg_msg(e)})"
+        ) from None
     try:
         expected = _CONTAINERS.get(path.suffix.lower())
         if expected is not None and expected not in container.format.name.split(","):
@@ -205,6 +207,15 @@ def _index_video(path: Path) -> _VideoIndex:
         width, height = stream.codec_context.width, stream.codec_context.height
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         time_base = stream.time_base
+        # What the header promises (None in e.g. most mkv/webm), to spot truncation. A truncated AVI
+        # loses its index, and the demuxer then rescans the duration, but the stream header's frame
+        # count (which also counts a variable-rate capture's dropped-frame slots) survives.
+        claims = []
+        if stream.duration and time_base:
+            claims.append(float(stream.duration * time_base))
+        if stream.frames and rate:
+            claims.append(stream.frames / float(rate))
+        declared = max(claims) if claims else None
     finally:
         container.close()
 
@@ -229,13 +240,21 @@ def _index_video(path: Path) -> _VideoIndex:
     nominal = float(rate) if rate else None
     # Constant frame rate when every step is the same (+-1 tick of rounding); then i / fps is exact.
     constant = len(deltas) == 0 or int(deltas.max()) - int(deltas.min()) <= 1
+    last_step = float(np.median(deltas)) if len(deltas) else (1.0 / (nominal or DEFAULT_FOLDER_FPS)) / tb
+    end = (pts[-1] - start + last_step) * tb  # seconds to the end of the last frame found
+    if declared is not None and declared - end > max(0.5, 0.05 * declared):
+        raise DecodeError(
+            f"{path}: truncated or corrupt: the header declares {declared:.2f} s of video but the frames "
+            f"found end at {end:.2f} s ({n} frames readable)"
+        )
     if constant and nominal:
         fps = nominal
         duration = n / fps
         timestamps = None
     else:
-        last_step = float(np.median(deltas)) if len(deltas) else (1.0 / (nominal or DEFAULT_FOLDER_FPS)) / tb
-        duration = (pts[-1] - start + last_step) * tb
+        # Variable rate: the header's duration (when it covers the frames) also counts the last
+        # frame's true display time, which the median step only estimates.
+        duration = declared if declared is not None and declared >= (pts[-1] - start) * tb else end
         fps = n / duration
         timestamps = tuple((p - start) * tb for p in pts)
     info = VideoInfo(n, fps, duration, width, height, timestamps)
@@ -379,8 +398,9 @@ def _read_video(path: Path, index: _VideoIndex, wanted: list[int], width: int, h
                 while True:
                     frame = next(frames, None)
                     if frame is None:
+                        where = f"after frame {last}" if last >= 0 else "before its first frame"
                         raise DecodeError(
-                            f"{path}: stream ended after frame {last} while frame {target} was wanted; "
+                            f"{path}: stream ended {where} while frame {target} was wanted; "
                             f"the file is truncated or corrupt (index lists {index.info.num_frames} frames)"
                         )
                     if to_index is not None:
@@ -397,7 +417,8 @@ def _read_video(path: Path, index: _VideoIndex, wanted: list[int], width: int, h
                     if i >= target:
                         break
         except av.FFmpegError as e:
-            raise DecodeError(f"{path}: decoding failed after frame {last} ({_ffmpeg_msg(e)})") from None
+            where = f"after frame {last}" if last >= 0 else "before its first frame"
+            raise DecodeError(f"{path}: decoding failed {where} ({_ffmpeg_msg(e)})") from None
     finally:
         container.close()
     return out
