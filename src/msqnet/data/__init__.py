@@ -5,3 +5,10 @@ __all__ = ["ClipRecord"]
 from .decode import DecodeError, FrameIndexError, VideoInfo, probe, read_frames, segment_frame_range
 
 __all__ += ["DecodeError", "FrameIndexError", "VideoInfo", "probe", "read_frames", "segment_frame_range"]
+from .sampling import SamplingConfig, Window, multiview_indices, sample_indices, sliding_windows
+from .transforms import TransformConfig, build_test_transform, build_train_transform
+from .dataset import ClipDataset, SkipTally, build_loader, collate_clips
+
+__all__ += ["SamplingConfig", "Window", "multiview_indices", "sample_indices", "sliding_windows"]
+__all__ += ["TransformConfig", "build_test_transform", "build_train_transform"]
+__all__ += ["ClipDataset", "SkipTally", "build_loader", "collate_clips"]

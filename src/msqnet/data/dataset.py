@@ -1,0 +1,308 @@
+"""Torch ``Dataset`` of labelled clips and the ``DataLoader`` that feeds training and evaluation.
+
+Reproducibility: a sample's randomness (frame offsets, crop, flip, jitter) is a pure function of
+``(seed, epoch, index)``, so a run gives the same batches with 0, 2 or 16 workers, and a resumed run
+continues exactly where it stopped. The epoch travels with each index from the sampler (which lives
+in the main process), so persistent workers never see a stale epoch.
+
+Bad files: with ``on_error='raise'`` the first unreadable clip stops the run with an error naming
+the file; with ``on_error='skip'`` it is logged (uid, file, reason), dropped by the collate function,
+and reported in the batch's ``skipped`` list so the training loop can count skips across workers and
+print the total at the end of the epoch (``SkipTally``).
+"""
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Literal, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from .decode import DecodeError, probe, read_frames, segment_frame_range
+from .records import ClipRecord
+from .sampling import SamplingConfig, multiview_indices, sample_indices
+from .transforms import TransformConfig, build_test_transform, build_train_transform
+
+__all__ = ["ClipDataset", "EpochSampler", "SkipTally", "build_loader", "collate_clips", "sample_seeds"]
+
+log = logging.getLogger(__name__)
+
+# Failures that on_error='skip' turns into a logged skip: unreadable or missing media and segments
+# that do not fit the video. Programming errors (TypeError, ...) always propagate.
+_SKIPPABLE = (DecodeError, FileNotFoundError, ValueError, OSError)
+
+
+def sample_seeds(seed: int, epoch: int, index: int) -> tuple[np.random.Generator, torch.Generator]:
+    """Independent numpy and torch generators for one sample, derived from ``(seed, epoch, index)``."""
+    state = np.random.SeedSequence([seed, epoch, index]).generate_state(2, dtype=np.uint64)
+    rng = np.random.default_rng(int(state[0]))
+    g = torch.Generator()
+    g.manual_seed(int(state[1]))
+    return rng, g
+
+
+class ClipDataset(Dataset):
+    """Labelled clips decoded, sampled and transformed into uint8 tensors.
+
+    Args:
+        records: the clips (from a dataset adapter).
+        num_classes: C, the size of the label space.
+        sampling: which frames a clip uses (training and multi-view test).
+        transform: spatial and colour augmentation.
+        train: training mode (random sampling and augmentation) or test mode (deterministic, and
+            ``sampling.test_clips x sampling.test_crops`` views when either is above 1).
+        multi_label: targets are float multi-hot ``(C,)``; otherwise int64 class ids and every
+            record must carry exactly one label.
+        on_error: ``raise`` on the first unreadable clip, or ``skip`` it (logged, counted per batch).
+        seed: base seed; a sample's randomness is a function of ``(seed, epoch, index)``.
+        decode_size: short side the decoder resizes frames to; ``None`` decodes straight to the
+            transform's ``resize_to`` short side (the cheapest size that loses nothing), 0 keeps the
+            native size.
+
+    Items are dicts: ``video`` uint8 ``(T, 3, S, S)`` (test with several views: ``(V, T, 3, S, S)``,
+    clip-major: view ``k * N + n`` is temporal clip k, crop n), ``target``, ``index`` (int), ``uid``.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[ClipRecord],
+        num_classes: int,
+        *,
+        sampling: SamplingConfig,
+        transform: TransformConfig,
+        train: bool,
+        multi_label: bool = True,
+        on_error: Literal["raise", "skip"] = "raise",
+        seed: int = 0,
+        decode_size: int | None = None,
+    ) -> None:
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.records = list(records)
+        self.num_classes = num_classes
+        self.sampling = sampling
+        self.transform_cfg = transform
+        self.train = train
+        self.multi_label = multi_label
+        self.on_error = on_error
+        self.seed = seed
+        self.decode_size = transform.resize_to if decode_size is None else (decode_size or None)
+        self.epoch = 0
+        self._check_labels()
+        self._train_tf = build_train_transform(transform)
+        self._test_tf = build_test_transform(transform, num_crops=sampling.test_crops)
+
+    def _check_labels(self) -> None:
+        """Every label id fits the label space, and single-label sets have exactly one per clip."""
+        for r in self.records:
+            bad = [c for c in r.labels if not 0 <= c < self.num_classes]
+            if bad:
+                raise ValueError(f"clip {r.uid} ({r.source}): label id {bad[0]} outside [0, {self.num_classes})")
+            if not self.multi_label and len(r.labels) != 1:
+                raise ValueError(
+                    f"clip {r.uid} ({r.source}): single-label dataset needs exactly one label, got {list(r.labels)}"
+                )
+
+    @property
+    def num_views(self) -> int:
+        """Views per item: 1 in training, K clips x N crops at test."""
+        return 1 if self.train else self.sampling.num_views
+
+    def set_epoch(self, epoch: int) -> None:
+        """Epoch used for indices that arrive without one (plain samplers, direct indexing)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        record = self.records[index]
+        try:
+            video = self._load(record, epoch, index)
+        except _SKIPPABLE as e:
+            reason = str(e) if record.source in str(e) else f"{record.source}: {e}"
+            if self.on_error == "raise":
+                if record.source in str(e):
+                    raise
+                raise type(e)(f"clip {record.uid}: {reason}") from e
+            log.warning("skipping clip %s: %s", record.uid, reason)
+            return {"skipped": True, "uid": record.uid, "index": index, "error": reason}
+        return {"video": video, "target": self._target(record), "index": index, "uid": record.uid}
+
+    def _target(self, record: ClipRecord) -> torch.Tensor:
+        if self.multi_label:
+            target = torch.zeros(self.num_classes, dtype=torch.float32)
+            target[list(record.labels)] = 1.0
+            return target
+        return torch.tensor(record.labels[0], dtype=torch.int64)
+
+    def _load(self, record: ClipRecord, epoch: int, index: int) -> torch.Tensor:
+        """Decode and transform the clip (train) or its views (test) of one record."""
+        fps = record.meta.get("fps") if record.meta else None
+        fps = float(fps) if fps else None
+        info = probe(record.source, fps=fps)
+        first, last = (0, info.num_frames)
+        if record.start is not None or record.end is not None:
+            first, last = segment_frame_range(info, record.start, record.end)
+        length = last - first
+        T = self.sampling.num_frames
+        if self.train:
+            rng, g = sample_seeds(self.seed, epoch, index)
+            idx = [first + i for i in sample_indices(self.sampling, length, train=True, rng=rng)]
+            frames = read_frames(record.source, idx, size=self.decode_size, fps=fps)
+            return self._train_tf(frames, g)  # (T, 3, S, S)
+        clips = multiview_indices(
+            length, T, self.sampling.test_clips, strategy=self.sampling.strategy, stride=self.sampling.stride
+        )
+        # One decode for all K clips: (K*T, 3, H, W), then one transform per clip.
+        flat = [first + i for clip in clips for i in clip]
+        frames = read_frames(record.source, flat, size=self.decode_size, fps=fps)
+        views = [self._test_tf(frames[k * T : (k + 1) * T]) for k in range(len(clips))]
+        if self.sampling.test_crops == 3:
+            views = [crop for clip_views in views for crop in clip_views]  # K x (3, T, ..) -> K*3 x (T, ..)
+        if len(views) == 1:
+            return views[0]  # (T, 3, S, S)
+        return torch.stack(views)  # (V, T, 3, S, S)
+
+    def collate(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """``collate_clips`` that also shapes an all-skipped batch like this dataset's batches."""
+        batch = collate_clips(samples)
+        if not batch["uid"]:
+            S, T, V = self.transform_cfg.size, self.sampling.num_frames, self.num_views
+            shape = (0, T, 3, S, S) if V == 1 else (0, V, T, 3, S, S)
+            batch["video"] = torch.empty(shape, dtype=torch.uint8)
+            batch["target"] = (
+                torch.empty(0, self.num_classes) if self.multi_label else torch.empty(0, dtype=torch.int64)
+            )
+        return batch
+
+
+def collate_clips(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Stack the good samples of a batch; skipped ones are dropped and listed by uid in ``skipped``."""
+    good = [s for s in samples if not s.get("skipped")]
+    skipped = [s["uid"] for s in samples if s.get("skipped")]
+    if not good:
+        empty = torch.empty(0, dtype=torch.uint8)
+        return {"video": empty, "target": torch.empty(0), "index": torch.empty(0, dtype=torch.int64), "uid": [], "skipped": skipped}
+    return {
+        "video": torch.stack([s["video"] for s in good]),  # (B, T, 3, S, S) or (B, V, T, 3, S, S)
+        "target": torch.stack([s["target"] for s in good]),  # (B, C) float or (B,) int64
+        "index": torch.tensor([s["index"] for s in good], dtype=torch.int64),
+        "uid": [s["uid"] for s in good],
+        "skipped": skipped,
+    }
+
+
+@dataclass
+class SkipTally:
+    """Counts skipped clips over an epoch from the batches' ``skipped`` lists (works across workers)."""
+
+    uids: list[str] = field(default_factory=list)
+
+    def update(self, batch: dict[str, Any]) -> None:
+        """Record the skips of one batch."""
+        self.uids.extend(batch.get("skipped", ()))
+
+    def summary(self) -> str:
+        """One line for the end-of-epoch report."""
+        if not self.uids:
+            return "no clips skipped"
+        shown = ", ".join(self.uids[:10]) + (", ..." if len(self.uids) > 10 else "")
+        return f"{len(self.uids)} clip(s) skipped (unreadable; see the log for reasons): {shown}"
+
+
+class EpochSampler(Sampler):
+    """Yields ``(epoch, index)`` so each sample knows its epoch, even in persistent workers.
+
+    Shuffling is a permutation drawn from ``(seed, epoch)``; with a ``DistributedSampler`` inside,
+    that sampler shards and shuffles. Each ``__iter__`` uses the current epoch and then advances it,
+    so a loop that never calls ``set_epoch`` still gets fresh randomness every epoch; call
+    ``set_epoch(e)`` before epoch ``e`` (also when resuming) to pin it.
+    """
+
+    def __init__(self, num_samples: int, *, shuffle: bool, seed: int, distributed: DistributedSampler | None = None):
+        self.num_samples = num_samples
+        self.shuffle = shuffle
+        self.seed = seed
+        self.distributed = distributed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use ``epoch`` for the next pass."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.distributed) if self.distributed is not None else self.num_samples
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.epoch
+        self.epoch += 1
+        if self.distributed is not None:
+            self.distributed.set_epoch(epoch)
+            order = list(self.distributed)
+        elif self.shuffle:
+            g = torch.Generator()
+            g.manual_seed(int(np.random.SeedSequence([self.seed, epoch]).generate_state(1, dtype=np.uint64)[0]))
+            order = torch.randperm(self.num_samples, generator=g).tolist()
+        else:
+            order = list(range(self.num_samples))
+        return iter([(epoch, i) for i in order])
+
+
+def _worker_init(worker_id: int) -> None:
+    """Seed each worker's global RNGs (for any user code that uses them) and keep it single-threaded."""
+    info = torch.utils.data.get_worker_info()
+    seed = info.seed % 2**32 if info is not None else worker_id
+    random.seed(seed)
+    np.random.seed(seed)
+    # Workers already run in parallel; intra-op threads in each would oversubscribe the cores.
+    torch.set_num_threads(1)
+
+
+class ClipLoader(DataLoader):
+    """A ``DataLoader`` whose ``set_epoch`` reaches the sampler (and through it every sample)."""
+
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle order and augmentation of the next pass are those of ``epoch``."""
+        self.sampler.set_epoch(epoch)
+
+
+def build_loader(
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    num_workers: int,
+    seed: int,
+    distributed: bool = False,
+    drop_last: bool = False,
+) -> ClipLoader:
+    """DataLoader over ``dataset`` with epoch-carrying sampling, per-worker seeding and skip-aware collate.
+
+    ``distributed`` shards with a ``DistributedSampler`` (needs an initialised process group);
+    workers are persistent when ``num_workers > 0``. Call ``loader.set_epoch(e)`` before each epoch.
+    """
+    dist = None
+    if distributed:
+        dist = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=seed, distributed=dist)
+    collate = dataset.collate if isinstance(dataset, ClipDataset) else collate_clips
+    return ClipLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate,
+        drop_last=drop_last,
+        worker_init_fn=_worker_init if num_workers > 0 else None,
+        persistent_workers=num_workers > 0,
+        pin_memory=torch.cuda.is_available(),
+        # Makes the workers' base seed (hence _worker_init's seeds) a function of ``seed``.
+        generator=torch.Generator().manual_seed(seed),
+    )
