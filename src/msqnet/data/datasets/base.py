@@ -1,0 +1,224 @@
+"""What every dataset adapter shares: the split container, problem reporting and safe path handling."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, TypeVar
+
+from ...config import ConfigError, from_dict
+from ..records import ClipRecord
+
+__all__ = [
+    "AnnotationError",
+    "Problem",
+    "DatasetSplit",
+    "ProblemLog",
+    "fail",
+    "resolve_source",
+    "read_lines",
+    "read_class_list",
+    "parse_options",
+    "require_split",
+    "annotation_dir",
+]
+
+logger = logging.getLogger("msqnet.data")
+
+T = TypeVar("T")
+
+# With on_error='skip', log this many problems one by one; the rest only count in the summary.
+_LOG_FIRST = 20
+
+
+class AnnotationError(ValueError):
+    """An annotation file is wrong; the message is ``<file>:<line>: <what was wrong>; expected <what>``."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad annotation line (or file) found while loading with ``on_error='skip'``."""
+
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class DatasetSplit:
+    """The clips of one split of a dataset, with its class list.
+
+    Args:
+        name: split name as asked for (``train``, ``test``, ``val``, a generic split file's name).
+        records: the clips, in annotation-file order.
+        class_names: class names; a label id is an index into this list.
+        multi_label: several labels per clip (sigmoid / BCE) rather than exactly one (softmax / CE).
+        class_descriptions: one free-text description per class where the benchmark has them.
+        segments: named groups of class ids, e.g. Animal Kingdom's ``head`` / ``middle`` / ``tail``.
+        problems: bad lines skipped under ``on_error='skip'`` (empty with ``'raise'``).
+    """
+
+    name: str
+    records: list[ClipRecord]
+    class_names: list[str]
+    multi_label: bool
+    class_descriptions: list[str] | None = None
+    segments: dict[str, list[int]] | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (length of ``class_names``)."""
+        return len(self.class_names)
+
+
+class ProblemLog:
+    """Raise on the first problem (``on_error='raise'``) or collect, log and count them (``'skip'``)."""
+
+    def __init__(self, on_error: str) -> None:
+        self.on_error = on_error
+        self.problems: list[Problem] = []
+
+    def report(self, file: str | os.PathLike, line: int | None, what: str, expected: str | None = None) -> None:
+        """Record one problem; raises AnnotationError unless problems are being skipped."""
+        message = f"{what}; expected {expected}" if expected else what
+        problem = Problem(str(file), line, message)
+        if self.on_error == "raise":
+            raise AnnotationError(str(problem))
+        self.problems.append(problem)
+        if len(self.problems) <= _LOG_FIRST:
+            logger.warning("skipped: %s", problem)
+        elif len(self.problems) == _LOG_FIRST + 1:
+            logger.warning("more problems skipped; only their count is logged from now on")
+
+    def summarize(self, what: str) -> None:
+        """Log how many problems were skipped while loading ``what``."""
+        if self.problems:
+            logger.warning("%s: skipped %d bad annotation entries (on_error=skip)", what, len(self.problems))
+
+
+def fail(file: str | os.PathLike, line: int | None, what: str, expected: str | None = None) -> AnnotationError:
+    """An AnnotationError for a problem that makes the whole file unusable (raised whatever on_error says)."""
+    where = f"{file}:{line}" if line is not None else str(file)
+    return AnnotationError(f"{where}: {what}" + (f"; expected {expected}" if expected else ""))
+
+
+def resolve_source(
+    root: str, rel: str, log: ProblemLog, file: str | os.PathLike, line: int | None
+) -> str | None:
+    """Absolute path of ``rel`` under ``root``; reports (and returns None for) a path escaping the root.
+
+    The check is lexical (``..`` and absolute paths outside the root), so datasets whose root holds
+    symlinks to other disks still work.
+    """
+    rel = rel.strip()
+    if not rel:
+        log.report(file, line, "empty video path", "a path relative to the dataset root")
+        return None
+    base = os.path.abspath(root)
+    path = os.path.normpath(rel if os.path.isabs(rel) else os.path.join(base, rel))
+    if not path.startswith(base.rstrip(os.sep) + os.sep):
+        log.report(file, line, f"path {rel!r} escapes the dataset root {base}", "a path inside the root")
+        return None
+    return path
+
+
+def read_lines(path: str | os.PathLike, what: str = "annotation file") -> list[str]:
+    """Lines of a text file (newline characters stripped); errors for a missing or empty file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} not found")
+    text = path.read_text(encoding="utf-8-sig")
+    if not text.strip():
+        raise fail(path, None, f"{what} is empty", "at least one entry")
+    return text.splitlines()
+
+
+def read_class_list(path: str | os.PathLike) -> tuple[list[str], list[str] | None]:
+    """Class names (and descriptions) from ``classes.txt`` (one per line) or ``classes.json``.
+
+    ``classes.json`` is a list of ``{"name": ..., "description": ...}`` objects or of plain names.
+    The order is the id order. Blank lines in the middle, duplicate names and empty files are errors.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        return _read_class_json(path)
+    lines = read_lines(path, "class list")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for n, raw in enumerate(lines, 1):
+        name = raw.strip()
+        if not name:
+            raise fail(path, n, "blank line inside the class list (line order is the class id)", "one class name per line")
+        if name in seen:
+            raise fail(path, n, f"duplicate class name {name!r} (first on line {seen[name]})", "unique class names")
+        seen[name] = n
+        names.append(name)
+    return names, None
+
+
+def _read_class_json(path: Path) -> tuple[list[str], list[str] | None]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: class list not found")
+    text = path.read_text(encoding="utf-8-sig")
+    if not text.strip():
+        raise fail(path, None, "class list is empty", "a JSON list of classes")
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise fail(path, e.lineno, f"not valid JSON ({e.msg})", 'a list of {"name": ..., "description": ...}') from None
+    if not isinstance(items, list) or not items:
+        raise fail(path, None, "top level is not a non-empty list", 'a list of {"name": ..., "description": ...}')
+    names: list[str] = []
+    descriptions: list[str] = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            name, desc = item, ""
+        elif isinstance(item, Mapping) and isinstance(item.get("name"), str):
+            unknown = set(item) - {"name", "description"}
+            if unknown:
+                raise fail(path, None, f"class #{i} has unknown keys {sorted(unknown)}", "only 'name' and 'description'")
+            name, desc = item["name"], item.get("description") or ""
+            if not isinstance(desc, str):
+                raise fail(path, None, f"class #{i} description is {type(desc).__name__}", "a string")
+        else:
+            raise fail(path, None, f"class #{i} is {item!r}", 'a name or {"name": ..., "description": ...}')
+        name = name.strip()
+        if not name:
+            raise fail(path, None, f"class #{i} has an empty name", "a non-empty name")
+        if name in names:
+            raise fail(path, None, f"class #{i} duplicates the name {name!r}", "unique class names")
+        names.append(name)
+        descriptions.append(desc)
+    return names, (descriptions if any(descriptions) else None)
+
+
+def parse_options(cls: type[T], options: Mapping[str, Any], fmt: str) -> T:
+    """Validate ``DataConfig.options`` against an adapter's options dataclass (unknown keys rejected)."""
+    try:
+        return from_dict(cls, options, where="options")
+    except ConfigError as e:
+        raise ConfigError(f"format {fmt!r}: {e}") from None
+
+
+def require_split(fmt: str, split: str, known: Iterable[str]) -> None:
+    """Reject a split name the format does not have."""
+    known = list(known)
+    if split not in known:
+        raise ConfigError(f"format {fmt!r} has no split {split!r}; expected one of {known}")
+
+
+def annotation_dir(annotations: str) -> Path:
+    """The folder of the annotation files: ``annotations`` itself or, for a file, its parent."""
+    path = Path(annotations)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: annotation file or folder not found")
+    return path if path.is_dir() else path.parent
