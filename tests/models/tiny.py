@@ -1,0 +1,34 @@
+"""Tiny real model configs for tests (random-init HF encoders, the real packaged MiniLM/EfficientNet)."""
+from __future__ import annotations
+
+from msqnet.config import from_dict
+from msqnet.models import ModelConfig
+
+TINY_TSF = dict(patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+TINY_MAE = dict(patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                tubelet_size=2)
+TINY_CLIP_VISION = dict(image_size=32, patch_size=8, hidden_size=24, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=48)
+TINY_DECODER = dict(d_model=16, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=32)
+
+
+def tiny_config(family: str = "timesformer", **fields) -> ModelConfig:
+    """A few-thousand-parameter MSQNet of a preset family: ``timesformer``, ``videomae`` or ``lite``."""
+    data = {
+        "name": f"tiny-{family}",
+        "num_frames": 4,
+        "image_size": 32,
+        "video_encoder": {"kind": "timesformer", "config": TINY_TSF},
+        "label_embedder": {"kind": "minilm", "normalize": True},
+        "visual_embedder": {"kind": "clip", "config": TINY_CLIP_VISION},
+        "decoder": TINY_DECODER,
+    }
+    if family == "videomae":
+        data["video_encoder"] = {"kind": "videomae", "config": TINY_MAE}
+    elif family == "lite":
+        data["visual_embedder"] = {"kind": "efficientnet_lite0", "image_size": 32,
+                                   "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    elif family != "timesformer":
+        raise ValueError(family)
+    data.update(fields)
+    return from_dict(ModelConfig, data)
