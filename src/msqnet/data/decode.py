@@ -40,6 +40,8 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "DEFAULT_FOLDER_FPS",
     "SEEK_MIN_SKIP",
+    "DecodeRun",
+    "plan_decode",
     "probe",
     "read_frames",
     "segment_frame_range",
@@ -370,52 +372,80 @@ def _read_folder(index: _FolderIndex, wanted: list[int], width: int, height: int
     return out
 
 
+@dataclass(frozen=True)
+class DecodeRun:
+    """One stretch of sequential decoding: from frame ``start`` (a keyframe, or 0) through ``stop``."""
+
+    start: int
+    stop: int  # inclusive: the last wanted frame of the run
+    targets: tuple[int, ...]
+
+    @property
+    def num_decoded(self) -> int:
+        """Frames the codec decodes for this run."""
+        return self.stop - self.start + 1
+
+
+def plan_decode(keyframes: Sequence[int], wanted: Sequence[int], *, min_skip: int = SEEK_MIN_SKIP) -> list[DecodeRun]:
+    """Split ascending ``wanted`` frames into sequential runs, starting a new (seeking) run only when
+    the target's keyframe lies at least ``min_skip`` frames past where the previous run stopped."""
+    runs: list[DecodeRun] = []
+    for t in sorted(set(wanted)):
+        key = keyframes[bisect.bisect_right(keyframes, t) - 1] if keyframes else 0
+        next_pos = runs[-1].stop + 1 if runs else 0  # frame the decoder returns next without seeking
+        if key - next_pos >= min_skip:
+            runs.append(DecodeRun(key, t, (t,)))
+        elif runs:
+            runs[-1] = DecodeRun(runs[-1].start, t, runs[-1].targets + (t,))
+        else:
+            runs.append(DecodeRun(0, t, (t,)))
+    return runs
+
+
 def _read_video(path: Path, index: _VideoIndex, wanted: list[int], width: int, height: int) -> dict[int, np.ndarray]:
-    """Decode the wanted frames (ascending) with the seek-or-continue heuristic of the module doc."""
+    """Decode the wanted frames (ascending) run by run, following ``plan_decode``."""
     import av
 
     resize = (width, height) != (index.info.width, index.info.height)
+    keyframes = index.keyframes if index.seekable else (0,)  # without timestamps: one pass from the start
+    runs = plan_decode(keyframes, wanted)
     to_index = {p: i for i, p in enumerate(index.pts)} if index.seekable else None
-    wanted_lookup = set(wanted)
     out: dict[int, np.ndarray] = {}
+    last = -1  # last frame index the decoder returned
     container, stream = _open(path)
     try:
         # Slice threads help large frames without delaying output the way frame threads do.
         stream.thread_type = "SLICE"
         frames = container.decode(stream)
-        pos = 0  # index of the next frame the decoder will return
-        last = -1
         try:
-            for target in wanted:
-                if target in out:
-                    continue
-                if index.seekable:
-                    key = index.keyframes[bisect.bisect_right(index.keyframes, target) - 1]
-                    if key - pos >= SEEK_MIN_SKIP:
-                        container.seek(index.pts[key], stream=stream, backward=True, any_frame=False)
-                        frames = container.decode(stream)
-                        pos = -1  # unknown until the first frame arrives
-                while True:
+            for run in runs:
+                if run.start > 0:
+                    container.seek(index.pts[run.start], stream=stream, backward=True, any_frame=False)
+                    frames = container.decode(stream)
+                targets = set(run.targets)
+                after_seek = run.start > 0
+                while last < run.stop:
                     frame = next(frames, None)
                     if frame is None:
                         where = f"after frame {last}" if last >= 0 else "before its first frame"
                         raise DecodeError(
-                            f"{path}: stream ended {where} while frame {target} was wanted; "
-                            f"the file is truncated or corrupt (index lists {index.info.num_frames} frames)"
+                            f"{path}: stream ended {where} while frame {run.stop} was wanted; "
+                            f"the file is truncated or corrupt (its index lists {index.info.num_frames} frames)"
                         )
-                    if to_index is not None:
-                        i = to_index.get(frame.pts)
-                        if i is None:
-                            raise DecodeError(f"{path}: decoder returned a frame with unknown timestamp {frame.pts}")
-                        if pos == -1 and i > target:
-                            raise DecodeError(f"{path}: seek to frame {target} landed after it, at frame {i}")
+                    if to_index is None:
+                        i = last + 1
                     else:
-                        i = pos
-                    pos, last = i + 1, i
-                    if i in wanted_lookup and i not in out:
+                        i = to_index.get(frame.pts, -1)
+                        if i < 0:
+                            raise DecodeError(f"{path}: decoder returned a frame with unknown timestamp {frame.pts}")
+                        if after_seek and i > run.start:
+                            raise DecodeError(
+                                f"{path}: seeking to keyframe {run.start} landed at frame {i}; the file's index is broken"
+                            )
+                    after_seek = False
+                    last = i
+                    if i in targets and i not in out:
                         out[i] = _to_rgb(frame, width, height, resize)
-                    if i >= target:
-                        break
         except av.FFmpegError as e:
             where = f"after frame {last}" if last >= 0 else "before its first frame"
             raise DecodeError(f"{path}: decoding failed {where} ({_ffmpeg_msg(e)})") from None
