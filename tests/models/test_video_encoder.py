@@ -79,3 +79,10 @@ def test_wrong_frame_count_is_a_clear_error():
 def test_missing_local_folder_fails_loudly(tmp_path):
     with pytest.raises((OSError, ValueError)):
         build_video_encoder(VideoEncoderConfig(pretrained=str(tmp_path / "absent")), num_frames=4, image_size=32)
+
+
+def test_missing_weights_are_refused_not_silently_reinitialised(pretrained_timesformer):
+    folder, _ = pretrained_timesformer  # one layer; asking for two leaves layer 1 without weights
+    with pytest.raises(ValueError, match="missing weights"):
+        build_video_encoder(VideoEncoderConfig(pretrained=str(folder), config={"num_hidden_layers": 2}),
+                            num_frames=4, image_size=32)

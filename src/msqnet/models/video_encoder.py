@@ -81,19 +81,33 @@ def interpolate_time_embeddings(time_embed: torch.Tensor, num_frames: int) -> to
     return x.transpose(1, 2).contiguous()  # (1, T, D)
 
 
+def _from_pretrained(cls, source: str, *, allow_mismatch: tuple[str, ...] = (), **kwargs):
+    """``cls.from_pretrained`` that fails when weights are missing (HF only warns and re-initialises)."""
+    model, info = cls.from_pretrained(source, output_loading_info=True, **kwargs)
+    missing = sorted(info["missing_keys"])
+    mismatched = sorted(k[0] for k in info.get("mismatched_keys", ()) if k[0] not in allow_mismatch)
+    if missing or mismatched:
+        raise ValueError(
+            f"{source}: not a {cls.__name__} checkpoint for this config: missing weights {missing[:5]}, "
+            f"mismatched {mismatched[:5]} (they would be silently re-initialised)"
+        )
+    return model
+
+
 def _build_timesformer(cfg: VideoEncoderConfig, num_frames: int, image_size: int) -> TimesformerModel:
     if cfg.pretrained is None:
         config = TimesformerConfig(**{**cfg.config, "num_frames": num_frames, "image_size": image_size})
         return TimesformerModel(config)
     if cfg.time_embeddings == "zero":
         # The reference: mismatched time embeddings are dropped and start at zero.
-        model = TimesformerModel.from_pretrained(
-            cfg.pretrained, num_frames=num_frames, ignore_mismatched_sizes=True, **cfg.config
+        model = _from_pretrained(
+            TimesformerModel, cfg.pretrained, num_frames=num_frames, ignore_mismatched_sizes=True,
+            allow_mismatch=("embeddings.time_embeddings",), **cfg.config,
         )
         if model.embeddings.time_embeddings.shape[1] != TimesformerConfig.from_pretrained(cfg.pretrained).num_frames:
             nn.init.zeros_(model.embeddings.time_embeddings)
         return model
-    source = TimesformerModel.from_pretrained(cfg.pretrained, **cfg.config)
+    source = _from_pretrained(TimesformerModel, cfg.pretrained, **cfg.config)
     if source.config.num_frames == num_frames:
         return source
     log.info("interpolating TimeSformer time embeddings %d -> %d frames", source.config.num_frames, num_frames)
@@ -110,7 +124,7 @@ def _build_videomae(cfg: VideoEncoderConfig, num_frames: int, image_size: int) -
         config = VideoMAEConfig(**{**cfg.config, "num_frames": num_frames, "image_size": image_size})
         return VideoMAEModel(config)
     # VideoMAE's position table is sinusoidal and rebuilt from num_frames: nothing to interpolate.
-    return VideoMAEModel.from_pretrained(cfg.pretrained, num_frames=num_frames, **cfg.config)
+    return _from_pretrained(VideoMAEModel, cfg.pretrained, num_frames=num_frames, **cfg.config)
 
 
 def build_video_encoder(cfg: VideoEncoderConfig, *, num_frames: int, image_size: int) -> VideoEncoder:
