@@ -72,6 +72,7 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
         "model": to_dict(_self_contained_config(model)),
         "class_names": model.class_names,
         "text_dim": model.queries.text_dim,
+        "multi_label": bool(getattr(model, "multi_label", True)),
         "by_reference": excluded,
         **(extra or {}),
     }
@@ -139,4 +140,5 @@ def load_model(ckpt_dir: str | os.PathLike, *, device: str | torch.device = "cpu
             f"{weights}: weights do not match the config: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
             f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
         )
+    model.multi_label = bool(meta.get("multi_label", True))
     return model.to(device).eval()

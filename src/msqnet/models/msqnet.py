@@ -97,6 +97,7 @@ class MSQNet(nn.Module):
         else:
             self.head = TextConditionedHead(self.queries.text_dim, d)
         self._label_embedder = None  # built on demand (frozen, not part of the state dict)
+        self.multi_label = True  # sigmoid scores; single-label models (trained with CE) use softmax
 
     @property
     def num_classes(self) -> int:
@@ -166,6 +167,12 @@ class MSQNet(nn.Module):
         e = self.queries.query_embed if label_embed is None else label_embed
         logits = self.head(h, e)  # (B, C)
         return MSQNetOutput(logits=logits, class_features=h)
+
+    def predict(self, inputs, labels: Sequence[str] | None = None, **kwargs):
+        """Per-label probabilities for videos, frame folders or clip tensors (see ``msqnet.predict``)."""
+        from ..predict import predict
+
+        return predict(self, inputs, labels, **kwargs)
 
     def train(self, mode: bool = True) -> "MSQNet":
         """Set train/eval mode; frozen embedders always stay in eval mode."""

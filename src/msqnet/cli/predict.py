@@ -1,0 +1,148 @@
+"""``msqnet predict``: per-label probabilities for videos, with your own class names and time windows."""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+
+def _read_labels(args: argparse.Namespace) -> list[str] | None:
+    if args.labels and args.labels_file:
+        raise ValueError("give --labels or --labels-file, not both")
+    if args.labels:
+        names = [n.strip() for n in args.labels.split(",")]
+    elif args.labels_file:
+        path = Path(args.labels_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: labels file not found")
+        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    else:
+        return None
+    names = [n for n in names if n]
+    if not names:
+        raise ValueError("the label list is empty")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"duplicate labels: {dupes}")
+    return names
+
+
+def format_table(preds, top_k: int, threshold: float | None) -> str:
+    """Plain-text view: each input with its top labels (and each window's with ``--window``)."""
+    lines = []
+    for p in preds:
+        lines.append(p.source)
+        if p.error:
+            lines.append(f"  ERROR: {p.error}")
+            continue
+        for label, prob in p.top(top_k, threshold):
+            lines.append(f"  {prob:6.3f}  {label}")
+        for w in p.windows:
+            best = sorted(zip(p.labels, w.probabilities), key=lambda x: -x[1])[:top_k]
+            shown = ", ".join(f"{l} {pr:.2f}" for l, pr in best if threshold is None or pr >= threshold)
+            lines.append(f"  [{w.start:7.2f}s - {w.end:7.2f}s]  {shown}")
+    return "\n".join(lines) + "\n"
+
+
+def format_csv(preds) -> str:
+    """One row per (input, window, label): ``source,start,end,label,probability`` (whole video: empty times)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["source", "start", "end", "label", "probability", "error"])
+    for p in preds:
+        if p.error:
+            writer.writerow([p.source, "", "", "", "", p.error])
+            continue
+        for label, prob in zip(p.labels, p.probabilities):
+            writer.writerow([p.source, "", "", label, f"{prob:.6f}", ""])
+        for w in p.windows:
+            for label, prob in zip(p.labels, w.probabilities):
+                writer.writerow([p.source, f"{w.start:.3f}", f"{w.end:.3f}", label, f"{prob:.6f}", ""])
+    return buf.getvalue()
+
+
+def plot_timeline(pred, path: Path, top_k: int = 8) -> None:
+    """A PNG heat map of per-window probabilities (labels x time) for one input."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from ..utils import atomic_write_bytes
+
+    probs = np.stack([w.probabilities for w in pred.windows], axis=1)  # (C, W)
+    keep = np.argsort(-probs.max(axis=1), kind="stable")[:top_k]
+    # Each window is drawn around its centre; cell edges lie halfway between neighbouring centres.
+    centres = np.array([(w.start + w.end) / 2 for w in pred.windows])
+    edges = np.concatenate([[pred.windows[0].start], (centres[1:] + centres[:-1]) / 2, [pred.windows[-1].end]])
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(keep) + 1.6))
+    im = ax.pcolormesh(edges, np.arange(len(keep) + 1) - 0.5, probs[keep], cmap="viridis", vmin=0, vmax=1)
+    ax.invert_yaxis()
+    ax.set_yticks(range(len(keep)), [pred.labels[i] for i in keep])
+    ax.set_xlabel("time (s)")
+    ax.set_title(Path(pred.source).name)
+    fig.colorbar(im, ax=ax, label="probability")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..checkpoint import load_model
+    from ..predict import predict
+    from ..utils import atomic_write_text
+
+    if args.stride is not None and args.window is None:
+        raise ValueError("--stride needs --window")
+    labels = _read_labels(args)
+    model = load_model(args.checkpoint)
+    preds = predict(model, args.videos, labels, window=args.window, stride=args.stride,
+                    batch_size=args.batch_size, progress=not args.quiet)
+    if args.format == "json":
+        text = json.dumps([p.to_dict() for p in preds], indent=2) + "\n"
+    elif args.format == "csv":
+        text = format_csv(preds)
+    else:
+        text = format_table(preds, args.top_k, args.threshold)
+    if args.out:
+        atomic_write_text(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    if args.window is not None and args.timeline:
+        folder = Path(args.timeline)
+        for p in preds:
+            if p.windows:
+                png = folder / f"{Path(p.source).name}.timeline.png"
+                plot_timeline(p, png, top_k=args.top_k)
+                print(f"wrote {png}", file=sys.stderr)
+    failed = [p for p in preds if p.error]
+    if failed:
+        print(f"{len(failed)} of {len(preds)} inputs failed: " + "; ".join(p.error for p in failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``predict``."""
+    p = sub.add_parser("predict", help="per-label probabilities for videos or frame folders")
+    p.add_argument("videos", nargs="+", help="video files or folders of frames")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder (from msqnet train)")
+    p.add_argument("--labels", help='comma-separated class names, e.g. "walking,eating" (default: the training classes)')
+    p.add_argument("--labels-file", help="file with one class name per line")
+    p.add_argument("--top-k", type=int, default=5, help="labels shown per input/window in the table (default 5)")
+    p.add_argument("--threshold", type=float, default=None, help="only show labels with probability >= P")
+    p.add_argument("--window", type=float, default=None, help="score sliding windows of this many seconds")
+    p.add_argument("--stride", type=float, default=None, help="seconds between window starts (default: --window)")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--out", help="write the output here instead of stdout")
+    p.add_argument("--timeline", help="with --window: folder for one PNG timeline per input")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)

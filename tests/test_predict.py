@@ -1,0 +1,106 @@
+"""``msqnet predict`` and ``model.predict``: real videos through the real decoder, any label set."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import msqnet
+from msqnet.checkpoint import save_model
+from msqnet.cli import main
+from msqnet.models import create_model
+
+from .models.tiny import tiny_config
+
+CLASSES = ["walking", "running", "eating"]
+VIDEOS = ["bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4", "tree.avi", "vtest.avi"]
+
+
+@pytest.fixture(scope="module")
+def open_vocab_ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    model = create_model(tiny_config(head="text", trainable_label_embeddings=False), CLASSES)
+    return save_model(model, tmp_path_factory.mktemp("ckpt") / "open")
+
+
+@pytest.fixture(scope="module")
+def model(open_vocab_ckpt):
+    return msqnet.load_model(open_vocab_ckpt)
+
+
+def test_predict_scores_every_shared_video_for_new_class_names(model, shared_videos):
+    labels = ["walking", "riding a bicycle", "a rabbit stretching"]
+    preds = model.predict([shared_videos / v for v in VIDEOS], labels=labels)
+    assert [p.source for p in preds] == [str(shared_videos / v) for v in VIDEOS]
+    for p in preds:
+        assert p.error is None and p.labels == labels
+        assert p.probabilities.shape == (3,) and np.all((0 <= p.probabilities) & (p.probabilities <= 1))
+
+
+def test_a_frame_folder_scores_like_the_video_it_came_from(model, shared_videos, tmp_path):
+    from msqnet.data.decode import probe, read_frames
+
+    video = shared_videos / "carphone_pristine.mp4"
+    n = probe(video).num_frames
+    frames = read_frames(video, list(range(n)))
+    for i, f in enumerate(frames):
+        Image.fromarray(f.permute(1, 2, 0).numpy()).save(tmp_path / f"{i:05d}.png")
+    a, b = model.predict(video), model.predict(tmp_path)
+    # Same frames and indices; only the resampling kernel differs (FFmpeg's swscale vs PIL).
+    assert np.allclose(a.probabilities, b.probabilities, atol=0.03)
+
+
+def test_tensor_input_gives_the_same_scores_as_the_model(model):
+    clip = torch.rand(4, 3, 32, 32)
+    pred = model.predict(clip)
+    expected = torch.sigmoid(model(clip.unsqueeze(0)).logits)[0].detach().numpy()
+    assert np.allclose(pred.probabilities, expected, atol=1e-6) and pred.labels == CLASSES
+
+
+def test_windows_give_a_timeline_covering_the_video(model, shared_videos):
+    pred = model.predict(shared_videos / "vtest.avi", window=10.0, stride=5.0)  # 795 frames at 10 fps
+    starts = [w.start for w in pred.windows]
+    assert starts[0] == 0.0 and pred.windows[-1].end == pytest.approx(79.5)
+    assert all(w.end - w.start == pytest.approx(10.0) for w in pred.windows)
+    assert np.allclose(pred.probabilities, np.max([w.probabilities for w in pred.windows], axis=0))
+
+
+def test_cli_json_output_schema_and_timeline_png(open_vocab_ckpt, shared_videos, tmp_path):
+    out = tmp_path / "pred.json"
+    rc = main(["predict", str(shared_videos / "bikes.mp4"), "--checkpoint", str(open_vocab_ckpt), "--labels",
+               "cycling, walking", "--window", "4", "--stride", "2", "--format", "json", "--out", str(out),
+               "--timeline", str(tmp_path / "tl"), "--quiet"])
+    assert rc == 0
+    data = json.loads(out.read_text())
+    assert set(data[0]) == {"source", "error", "probabilities", "windows"}
+    assert set(data[0]["probabilities"]) == {"cycling", "walking"}
+    assert len(data[0]["windows"]) >= 4 and set(data[0]["windows"][0]) == {"start", "end", "probabilities"}
+    png = tmp_path / "tl" / "bikes.mp4.timeline.png"
+    assert Image.open(png).size[0] > 500
+
+
+def test_cli_reports_bad_files_and_still_scores_the_rest(open_vocab_ckpt, shared_videos, tmp_path, capsys):
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(np.random.default_rng(0).bytes(50_000))
+    rc = main(["predict", str(tmp_path / "missing.mp4"), str(corrupt), str(shared_videos / "tree.avi"),
+               "--checkpoint", str(open_vocab_ckpt), "--format", "csv", "--quiet"])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert "missing.mp4" in captured.err and "corrupt.mp4" in captured.err and "2 of 3 inputs failed" in captured.err
+    rows = [r.split(",") for r in captured.out.strip().splitlines()[1:]]
+    assert sum(1 for r in rows if r[0].endswith("tree.avi") and r[4]) == len(CLASSES)
+
+
+def test_closed_set_model_refuses_unknown_labels_clearly(tmp_path, shared_videos, capsys):
+    ckpt = save_model(create_model(tiny_config(), CLASSES), tmp_path / "closed")
+    rc = main(["predict", str(shared_videos / "tree.avi"), "--checkpoint", str(ckpt), "--labels", "flying"])
+    assert rc == 2 and "head: text" in capsys.readouterr().err
+
+
+def test_empty_or_duplicate_label_lists_are_errors(open_vocab_ckpt, shared_videos, capsys):
+    assert main(["predict", str(shared_videos / "tree.avi"), "--checkpoint", str(open_vocab_ckpt), "--labels", " , "]) == 2
+    assert main(["predict", str(shared_videos / "tree.avi"), "--checkpoint", str(open_vocab_ckpt), "--labels", "a,a"]) == 2
+    assert "duplicate" in capsys.readouterr().err
