@@ -143,11 +143,11 @@ def three_crop(clip: torch.Tensor, size: int) -> torch.Tensor:
     if h < size or w < size:
         raise ValueError(f"cannot take {size}x{size} crops from frames of {w}x{h}")
     crops = []
-    for frac in (0.0, 0.5, 1.0):
+    for part in range(3):  # start, centre (as center_crop), end of the long side
         if w >= h:
-            top, left = (h - size) // 2, round((w - size) * frac)
+            top, left = (h - size) // 2, part * (w - size) // 2
         else:
-            top, left = round((h - size) * frac), (w - size) // 2
+            top, left = part * (h - size) // 2, (w - size) // 2
         crops.append(clip[..., top : top + size, left : left + size])
     return torch.stack(crops)  # (3, T, 3, S, S)
 
