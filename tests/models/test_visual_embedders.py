@@ -76,6 +76,16 @@ def test_efficientnet_lite0_recognises_the_bow_tie_in_carphone(lite, shared_vide
     assert logits.argmax(-1).tolist() == [BOW_TIE] * 3
 
 
+def test_lite_pixel_statistics_beat_imagenet_statistics_on_real_frames(lite, shared_videos):
+    from msqnet.models.config import IMAGENET_MEAN, IMAGENET_STD
+
+    imagenet_stats = build_visual_embedder(VisualEmbedderConfig(**{**LITE, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}))
+    frames = decode_frames(shared_videos / "carphone_pristine.mp4", [0, 40, 100])[:, None]
+    p_lite = lite.encoder.classifier(lite(frames)).softmax(-1)[:, BOW_TIE]
+    p_imagenet = imagenet_stats.encoder.classifier(imagenet_stats(frames)).softmax(-1)[:, BOW_TIE]
+    assert (p_lite > p_imagenet).all() and p_lite.mean() > 0.5, (p_lite, p_imagenet)
+
+
 def test_frames_of_one_video_embed_closer_than_frames_of_other_videos(lite, shared_videos):
     bunny = decode_frames(shared_videos / "bigbuckbunny.mp4", [20, 80])
     others = [decode_frames(shared_videos / name, [40]) for name in ("bikes.mp4", "vtest.avi", "tree.avi")]
