@@ -92,7 +92,8 @@ def test_multimodal_queries_share_one_video_shift():
     v1, v2 = torch.zeros(1, 2), torch.ones(1, 2)
     q1, q2 = qb(1, v1), qb(1, v2)
     shift = q2 - q1  # W_v v is the same for every class
-    assert torch.allclose(shift[0, 0], shift[0, 1]) and torch.allclose(shift[0, 1], shift[0, 2])
+    torch.testing.assert_close(shift[0, 0], shift[0, 1])
+    torch.testing.assert_close(shift[0, 1], shift[0, 2])
 
 
 def test_text_queries_are_a_fixed_buffer_when_not_trainable():

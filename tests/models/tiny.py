@@ -27,7 +27,7 @@ def tiny_config(family: str = "timesformer", **fields) -> ModelConfig:
         data["video_encoder"] = {"kind": "videomae", "config": TINY_MAE}
     elif family == "lite":
         data["visual_embedder"] = {"kind": "efficientnet_lite0", "image_size": 32,
-                                   "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+                                   "mean": [127 / 255] * 3, "std": [128 / 255] * 3}
     elif family != "timesformer":
         raise ValueError(family)
     data.update(fields)
