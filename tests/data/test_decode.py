@@ -14,6 +14,7 @@ from msqnet.data.decode import (
     DecodeError,
     FrameIndexError,
     SEEK_MIN_SKIP,
+    decode_plan,
     VideoInfo,
     plan_decode,
     probe,
@@ -257,3 +258,8 @@ def test_non_video_file_with_video_name_is_a_decode_error(tmp_path, shared_dir):
     shutil.copy(shared_dir / "README.md", path)
     with pytest.raises(DecodeError, match="readme.avi"):
         probe(path)
+
+
+def test_decode_plan_of_a_real_video_starts_runs_at_its_keyframes(shared_videos):
+    runs = decode_plan(shared_videos / "vtest.avi", [790, 5, 260])  # keyframes 0, 250, 500, 750
+    assert [(r.start, r.stop) for r in runs] == [(0, 5), (250, 260), (750, 790)]

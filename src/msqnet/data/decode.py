@@ -3,15 +3,16 @@
 ``read_frames(source, indices, size=...)`` returns exactly the requested frames as a uint8
 ``(N, 3, H, W)`` tensor and decodes no more of the video than those frames need:
 
-* ``probe`` demuxes the stream once (packets only, no decoding; a few ms even for long files) and
+* ``probe`` demuxes the stream once (packets only, no decoding: milliseconds for the shared clips,
+  bounded by file reading for long ones) and
   records every frame's presentation timestamp and which frames are keyframes. Frame ``i`` is the
   ``i``-th frame in presentation order, so variable-frame-rate files and containers whose header
   frame count is missing or wrong (``tree.avi`` claims 444 frames and holds 68) are indexed
   correctly. The result is cached per process, keyed by path, size and modification time.
-* ``read_frames`` visits the wanted frames in ascending order. Before each one it applies the
-  **seek heuristic**: when the keyframe at or before the target lies at least ``SEEK_MIN_SKIP``
-  frames beyond the decoder's current position, seeking there skips that many decodes, so it seeks;
-  otherwise it keeps decoding sequentially. Dense or short clips therefore cost one sequential pass
+* ``read_frames`` visits the wanted frames in ascending order, split into runs by ``plan_decode``
+  (the **seek heuristic**): when the keyframe at or before the next target lies at least
+  ``SEEK_MIN_SKIP`` frames beyond the decoder's current position, seeking there skips that many
+  decodes, so a new run starts with a seek; otherwise the current run keeps decoding sequentially. Dense or short clips therefore cost one sequential pass
   from the nearest keyframe, sparse samples of long videos cost one short GOP run per sample, and
   no clip ever decodes the whole video to pick 16 frames.
 * Frames that are not wanted are decoded (the codec needs them) but never colour-converted; wanted
@@ -42,6 +43,7 @@ __all__ = [
     "SEEK_MIN_SKIP",
     "DecodeRun",
     "plan_decode",
+    "decode_plan",
     "probe",
     "read_frames",
     "segment_frame_range",
@@ -400,6 +402,16 @@ def plan_decode(keyframes: Sequence[int], wanted: Sequence[int], *, min_skip: in
         else:
             runs.append(DecodeRun(0, t, (t,)))
     return runs
+
+
+def decode_plan(source: str | os.PathLike, indices: Sequence[int]) -> list[DecodeRun]:
+    """The runs ``read_frames(source, indices)`` would decode (for benchmarks and diagnostics)."""
+    path = Path(source)
+    index = _cached_index(path, None)
+    wanted = _check_indices(path, indices, index.info.num_frames)
+    if isinstance(index, _FolderIndex):
+        return [DecodeRun(i, i, (i,)) for i in sorted(set(wanted))]  # every image is its own "keyframe"
+    return plan_decode(index.keyframes if index.seekable else (0,), wanted)
 
 
 def _read_video(path: Path, index: _VideoIndex, wanted: list[int], width: int, height: int) -> dict[int, np.ndarray]:
