@@ -591,7 +591,7 @@ def _swap_into_place(staging: Path, out_dir: Path) -> None:
     """Rename the finished ``staging`` folder to ``out_dir``, removing an earlier report there.
 
     A folder cannot be renamed over a non-empty one, so the old report is first renamed aside; a crash
-    between the two renames leaves it, complete, under ``.<name>.old-*`` beside ``out_dir``.
+    between the two renames leaves it, complete, at ``.<name>.old-*/<name>`` beside ``out_dir``.
     """
     staging.chmod(0o755)  # mkdtemp makes it owner-only; a report folder is ordinary
     if not out_dir.exists():
