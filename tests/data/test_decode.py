@@ -263,3 +263,20 @@ def test_non_video_file_with_video_name_is_a_decode_error(tmp_path, shared_dir):
 def test_decode_plan_of_a_real_video_starts_runs_at_its_keyframes(shared_videos):
     runs = decode_plan(shared_videos / "vtest.avi", [790, 5, 260])  # keyframes 0, 250, 500, 750
     assert [(r.start, r.stop) for r in runs] == [(0, 5), (250, 260), (750, 790)]
+
+
+def test_matroska_without_a_frame_count_is_counted_and_read_exactly(shared_videos, tmp_path):
+    # Remux bikes.mp4's h264 packets into .mkv, whose header carries no frame count.
+    out = tmp_path / "bikes.mkv"
+    with av.open(str(shared_videos / "bikes.mp4")) as src, av.open(str(out), "w") as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].frames == 0
+    info = probe(out)
+    assert (info.num_frames, info.fps) == (250, 25.0)
+    idx = [249, 3, 140]
+    assert torch.equal(read_frames(out, idx), sequential_frames(shared_videos / "bikes.mp4", idx))
