@@ -11,6 +11,7 @@ from ..config import ConfigError
 # Each module defines ``register(subparsers)`` that adds its sub-command(s) and sets ``func``.
 COMMAND_MODULES = (
     "msqnet.cli.model_cmds",
+    "msqnet.cli.synth",
 )
 
 
