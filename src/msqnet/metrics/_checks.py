@@ -34,6 +34,6 @@ def check_scores_and_targets(scores: np.ndarray, targets: np.ndarray) -> tuple[n
         bad = (t != 0) & (t != 1)
         if bad.any():
             r, c = (int(i[0]) for i in np.nonzero(bad))
-            raise ValueError(f"targets must contain only 0 and 1, found {t[r, c]!r} at row {r}, class {c}")
+            raise ValueError(f"targets must contain only 0 and 1, found {t[r, c].item()!r} at row {r}, class {c}")
         t = t == 1
     return s, t

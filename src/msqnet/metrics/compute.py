@@ -31,11 +31,12 @@ def parse_metric_names(names: str | Sequence[str]) -> list[str]:
     items = [names] if isinstance(names, str) else list(names)
     out: list[str] = []
     for item in items:
-        for name in (n.strip().lower() for n in item.split(",")):
+        for given in (n.strip() for n in item.split(",")):
+            name = given.lower()
             if not name:
                 continue
             if name not in METRIC_NAMES and not _TOPK.fullmatch(name):
-                raise ValueError(f"unknown metric {name!r}; expected one of {', '.join(METRIC_NAMES)} or top<k>")
+                raise ValueError(f"unknown metric {given!r}; expected one of {', '.join(METRIC_NAMES)} or top<k>")
             if name not in out:
                 out.append(name)
     if not out:
