@@ -11,6 +11,8 @@ from ..config import ConfigError
 # Each module defines ``register(subparsers)`` that adds its sub-command(s) and sets ``func``.
 COMMAND_MODULES = (
     "msqnet.cli.model_cmds",
+    "msqnet.cli.predict",
+    "msqnet.cli.score",
     "msqnet.cli.synth",
 )
 
@@ -25,6 +27,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_third_party() -> None:
+    """Keep HF's per-load progress bars and notices out of our output (errors still show)."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``msqnet`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -33,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    _quiet_third_party()
     try:
         return int(args.func(args) or 0)
     except (ConfigError, FileNotFoundError, ValueError) as e:
