@@ -151,3 +151,14 @@ def test_from_pretrained_local_folders_build_the_paper_architecture(tmp_path, sh
     clip = torch.rand(1, 4, 3, 32, 32)
     save_model(model, tmp_path / "ckpt")
     assert torch.equal(model(clip).logits, load_model(tmp_path / "ckpt")(clip).logits)
+
+
+def test_lite_preset_builds_offline_with_its_real_pretrained_parts():
+    """The CPU default as shipped: MiniLM label text, ImageNet EfficientNet-Lite0, small TimeSformer."""
+    model = create_model("msqnet-lite", CLASSES).eval()
+    assert model.queries.text_dim == 384 and model.visual_embedder.out_dim == 1280
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert 1e6 < trainable < 10e6  # "a few million parameters"
+    with torch.no_grad():
+        out = model(torch.randint(0, 256, (1, 8, 3, 112, 112), dtype=torch.uint8))
+    assert out.logits.shape == (1, len(CLASSES))
