@@ -14,6 +14,8 @@ COMMAND_MODULES = (
     "msqnet.cli.predict",
     "msqnet.cli.score",
     "msqnet.cli.synth",
+    "msqnet.cli.data",
+    "msqnet.cli.train",
 )
 
 

@@ -12,3 +12,7 @@ from .dataset import ClipDataset, SkipTally, build_loader, collate_clips
 __all__ += ["SamplingConfig", "Window", "multiview_indices", "sample_indices", "sliding_windows"]
 __all__ += ["TransformConfig", "build_test_transform", "build_train_transform"]
 __all__ += ["ClipDataset", "SkipTally", "build_loader", "collate_clips"]
+from .config import DATA_FORMATS, DataConfig
+from .datasets import AnnotationError, DatasetSplit, Problem, available_splits, load_split
+
+__all__ += ["DATA_FORMATS", "DataConfig", "AnnotationError", "DatasetSplit", "Problem", "available_splits", "load_split"]

@@ -34,7 +34,14 @@ _LOG_FIRST = 20
 
 
 class AnnotationError(ValueError):
-    """An annotation file is wrong; the message is ``<file>:<line>: <what was wrong>; expected <what>``."""
+    """An annotation file is wrong; the message is ``<file>:<line>: <what was wrong>; expected <what>``.
+
+    ``problem`` holds the same as a structured ``Problem`` (file, line, message).
+    """
+
+    def __init__(self, problem: "Problem") -> None:
+        super().__init__(str(problem))
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,7 @@ class ProblemLog:
         message = f"{what}; expected {expected}" if expected else what
         problem = Problem(str(file), line, message)
         if self.on_error == "raise":
-            raise AnnotationError(str(problem))
+            raise AnnotationError(problem)
         self.problems.append(problem)
         if len(self.problems) <= _LOG_FIRST:
             logger.warning("skipped: %s", problem)
@@ -105,8 +112,7 @@ class ProblemLog:
 
 def fail(file: str | os.PathLike, line: int | None, what: str, expected: str | None = None) -> AnnotationError:
     """An AnnotationError for a problem that makes the whole file unusable (raised whatever on_error says)."""
-    where = f"{file}:{line}" if line is not None else str(file)
-    return AnnotationError(f"{where}: {what}" + (f"; expected {expected}" if expected else ""))
+    return AnnotationError(Problem(str(file), line, f"{what}; expected {expected}" if expected else what))
 
 
 def resolve_source(

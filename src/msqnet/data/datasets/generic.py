@@ -95,19 +95,26 @@ def split_file(annotations: str, split: str) -> Path:
     return found[0]
 
 
-def class_list_file(classes: str | None, folder: Path) -> Path:
-    """The class list: ``classes`` when given, else ``classes.txt`` or ``classes.json`` beside the annotations."""
+def read_classes(classes: str | None, folder: Path) -> tuple[list[str], list[str] | None]:
+    """The class list: ``classes`` when given, else ``classes.json`` or ``classes.txt`` beside the annotations.
+
+    When both files exist, ``classes.json`` is used (it has descriptions) and must name the same
+    classes in the same order as ``classes.txt``.
+    """
     if classes:
-        return Path(classes)
-    found = [p for p in (folder / "classes.txt", folder / "classes.json") if p.is_file()]
-    if not found:
+        return read_class_list(classes)
+    txt, js = folder / "classes.txt", folder / "classes.json"
+    if not txt.is_file() and not js.is_file():
         raise FileNotFoundError(
             f"{folder}: no class list; expected classes.txt (one name per line) or classes.json, "
             "or set `classes` to the class list file"
         )
-    if len(found) > 1:
-        raise ConfigError(f"{folder}: both classes.txt and classes.json exist; keep one or set `classes`")
-    return found[0]
+    if not js.is_file():
+        return read_class_list(txt)
+    names, descriptions = read_class_list(js)
+    if txt.is_file() and read_class_list(txt)[0] != names:
+        raise ConfigError(f"{folder}: classes.txt and classes.json list different classes or orders; keep one or set `classes`")
+    return names, descriptions
 
 
 class _Builder:
@@ -274,7 +281,7 @@ def load(cfg, split: str) -> DatasetSplit:
     opts = parse_options(GenericOptions, cfg.options, "generic")
     file = split_file(cfg.annotations, split)
     folder = annotation_dir(cfg.annotations)
-    class_names, descriptions = read_class_list(class_list_file(cfg.classes, folder))
+    class_names, descriptions = read_classes(cfg.classes, folder)
     root = cfg.root or str(file.parent)
     log = ProblemLog(cfg.on_error)
     builder = _Builder(file, root, class_names, opts.multi_label, log)

@@ -1,0 +1,112 @@
+"""``msqnet data check``: validate a dataset (annotations and videos) before a long training run."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import yaml
+
+from ..config import ConfigError, from_dict, read_config_file
+from ..data.config import DATA_FORMATS, DataConfig
+from ..data.datasets import available_splits
+
+__all__ = ["register", "build_data_config"]
+
+_EXAMPLES = """examples:
+  msqnet data check configs/ak.yaml --split test
+  msqnet data check --format hmdb51 --root data/hmdb51/videos --annotations data/hmdb51 --split train --fold 2
+  msqnet data check --format generic --annotations my_data/ --split train --sample 200 --json
+exit status: 0 no problems, 1 problems found, 2 unusable arguments or config"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``data`` command group with its ``check`` sub-command."""
+    data = subparsers.add_parser("data", help="dataset tools (check annotations and videos)")
+    sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+    p = sub.add_parser(
+        "check",
+        help="parse annotations, count clips and classes, decode videos, list problems",
+        description=__doc__.splitlines()[0],
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("config", nargs="?", help="YAML/JSON file whose `data:` section (or whole content) is a data config")
+    p.add_argument("--format", choices=DATA_FORMATS, help="annotation format")
+    p.add_argument("--root", help="folder holding the videos / frame folders")
+    p.add_argument("--annotations", help="annotation file, or the folder holding the benchmark's annotation files")
+    p.add_argument("--classes", help="class list file (generic; override elsewhere)")
+    p.add_argument("--split", help="split to check (default: the only split, when there is one)")
+    p.add_argument("--fold", type=int, help="numbered split: HMDB51 1-3, Hockey held-out test part")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="adapter option (value parsed as YAML), e.g. --option segments=true; repeatable")
+    p.add_argument("--no-decode", action="store_true", help="check annotations only")
+    p.add_argument("--sample", type=int, metavar="N", help="decode only N videos, drawn at random (--seed)")
+    p.add_argument("--full-decode", action="store_true", help="decode every frame (default: first, middle, last)")
+    p.add_argument("--workers", type=int, default=1, help="decoding threads (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (stable schema) on stdout")
+    p.set_defaults(func=_check)
+
+
+def build_data_config(args: argparse.Namespace) -> DataConfig:
+    """DataConfig from an optional config file, overridden by the command-line flags."""
+    data: dict[str, Any] = {}
+    where = "command line"
+    if args.config:
+        raw = read_config_file(args.config)
+        section = raw.get("data")
+        data = dict(section) if isinstance(section, dict) else dict(raw)
+        where = f"{args.config}" + (": data" if isinstance(section, dict) else "")
+    for key in ("format", "root", "annotations", "classes", "fold"):
+        value = getattr(args, key)
+        if value is not None:
+            data[key] = value
+    if args.option:
+        options = dict(data.get("options") or {})
+        for item in args.option:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"--option {item!r}: expected KEY=VALUE")
+            try:
+                options[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+            except yaml.YAMLError as e:
+                raise ConfigError(f"--option {item!r}: value is not valid YAML ({e})") from None
+        data["options"] = options
+    if "format" not in data:
+        raise ConfigError(f"{where}: no dataset format; give a config file or --format (one of {list(DATA_FORMATS)})")
+    try:
+        return from_dict(DataConfig, data)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _check(args: argparse.Namespace) -> int:
+    from ..data.check import check_dataset
+
+    if args.sample is not None and args.sample <= 0:
+        raise ConfigError("--sample: expected a positive number of videos")
+    cfg = build_data_config(args)
+    split = args.split
+    if split is None:
+        names = available_splits(cfg)
+        if len(names) != 1:
+            raise ConfigError(f"--split is required; {cfg.format} has splits {names}")
+        split = names[0]
+    report = check_dataset(
+        cfg,
+        split,
+        decode=not args.no_decode,
+        sample=args.sample,
+        full=args.full_decode,
+        workers=args.workers,
+        seed=args.seed,
+        progress=not args.json or sys.stderr.isatty(),
+    )
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(report.summary())
+    return 0 if report.ok else 1
