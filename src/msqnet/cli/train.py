@@ -1,0 +1,120 @@
+"""``msqnet train`` and ``msqnet evaluate``: run a training config, score a checkpoint on a split."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..engine.config import load_train_config
+    from ..engine.trainer import train
+
+    cfg = load_train_config(args.config, args.overrides)
+    result = train(cfg, resume=args.resume, progress=not args.no_progress)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(result.summary())
+    return 0
+
+
+def _metric_names(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    from ..metrics import parse_metric_names
+
+    return parse_metric_names(values)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from ..data.sampling import SamplingConfig
+    from ..engine.evaluate import evaluate_checkpoint, read_eval_data_config
+    from ..engine.report import print_table
+
+    data, train_cfg = read_eval_data_config(args.data, args.overrides)
+    sampling = train_cfg.sampling if train_cfg is not None else None
+    transform = train_cfg.transform if train_cfg is not None else None
+    views = {k: v for k, v in (("test_clips", args.test_clips), ("test_crops", args.test_crops),
+                               ("aggregate", args.aggregate)) if v is not None}
+    if views:
+        if sampling is None:
+            from ..checkpoint import read_checkpoint_config
+            from ..config import from_dict
+            from ..engine.evaluate import resolve_checkpoint
+
+            meta = read_checkpoint_config(resolve_checkpoint(args.checkpoint))
+            trained = (meta.get("train_config") or {}).get("sampling")
+            sampling = from_dict(SamplingConfig, trained) if trained else SamplingConfig(num_frames=meta["model"].num_frames)
+        sampling = replace(sampling, **views)
+    batch_size = args.batch_size or (train_cfg.effective_eval_batch_size if train_cfg is not None else 8)
+    from ..engine.distributed import init_distributed, shutdown_distributed
+
+    info = init_distributed(args.device)  # under torchrun every process scores a shard
+    try:
+        result = evaluate_checkpoint(
+            args.checkpoint, data, args.split, sampling=sampling, transform=transform,
+            metrics=_metric_names(args.metric), out_dir=args.out, batch_size=batch_size, num_workers=args.num_workers,
+            device=str(info.device), precision=args.precision, progress=not args.no_progress,
+        )
+    finally:
+        shutdown_distributed()
+    if not info.is_main:
+        return 0
+    if args.json:
+        print(json.dumps({"split": result.split, "num_clips": result.num_clips, "skipped": result.skipped,
+                          "metrics": result.metrics}, indent=2))
+    else:
+        from ..engine.evaluate import chance_levels
+
+        chance = chance_levels(result.targets, result.metrics)
+        rows = [{"metric": k, "value": v, "chance": chance.get(k)} for k, v in result.metrics.items()]
+        print(f"{args.split}: {result.num_clips} clips" + (f", {len(result.skipped)} skipped" if result.skipped else ""))
+        print(print_table(rows, ["metric", "value", "chance"]))
+        if args.out:
+            print(f"report: {args.out}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train`` and ``evaluate``."""
+    p = subparsers.add_parser(
+        "train", help="train a model from a training config",
+        description="Train MSQNet from a training config (configs/*.yaml). Launch under torchrun for DDP: "
+                    "torchrun --nproc_per_node N $(which msqnet) train CONFIG.",
+    )
+    p.add_argument("config", metavar="CONFIG", help="training config file (YAML/JSON)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="config overrides, e.g. epochs=5 optim.lr=1e-4 data.root=/data/ak")
+    p.add_argument("--resume", metavar="auto|PATH",
+                   help="'auto': continue the newest valid training state in output_dir (or start new); "
+                        "PATH: a training state folder or run folder")
+    p.add_argument("--no-progress", action="store_true", help="log lines instead of progress bars")
+    p.set_defaults(func=_train)
+
+    e = subparsers.add_parser(
+        "evaluate", help="evaluate a checkpoint on a dataset split and write a report",
+        description="Score every clip of a split with a checkpoint, compute the metrics once over the whole "
+                    "split, print them beside chance and (with --out) write a report folder.",
+    )
+    e.add_argument("checkpoint", metavar="CHECKPOINT",
+                   help="model folder, training state folder, or run folder (uses its best/)")
+    e.add_argument("--data", required=True, metavar="CONFIG",
+                   help="data config file (format, root, annotations) or a training config (its data, "
+                        "sampling and transform)")
+    e.add_argument("--split", default="test", help="split to evaluate (default test)")
+    e.add_argument("--metric", action="append", metavar="NAMES",
+                   help="metric names, comma-separated or repeated (default: the dataset's standard ones)")
+    e.add_argument("--out", metavar="REPORT_DIR", help="write the report folder here")
+    e.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of the --data file, e.g. --set data.root=/data/ak")
+    e.add_argument("--batch-size", type=int, help="clips per batch (default: the config's, else 8)")
+    e.add_argument("--num-workers", type=int, default=0, help="data loader workers (default 0)")
+    e.add_argument("--test-clips", type=int, help="temporal views per video")
+    e.add_argument("--test-crops", type=int, choices=(1, 3), help="spatial views per temporal view")
+    e.add_argument("--aggregate", choices=("mean", "max"), help="how view scores are combined")
+    e.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    e.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    e.add_argument("--no-progress", action="store_true", help="no progress bar")
+    e.set_defaults(func=_evaluate)

@@ -1,0 +1,245 @@
+"""Typed training configuration: one schema for every benchmark, presets are YAML files in ``configs/``.
+
+``msqnet train CONFIG key=value ...`` reads a file of this schema, applies the overrides and
+validates the result; an unknown key or a value of the wrong type is an error naming the key path
+and the file. Relative paths (``data.root``, ``data.annotations``, ``output_dir``, a ``model`` file)
+are relative to the working directory, as on the command line.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..config import ConfigError, load_config
+from ..data.config import DataConfig
+from ..data.sampling import SamplingConfig
+from ..data.transforms import TransformConfig
+
+__all__ = ["OptimConfig", "ScheduleConfig", "LossConfig", "TrainConfig", "load_train_config"]
+
+
+@dataclass
+class OptimConfig:
+    """The optimiser and its two learning rates.
+
+    Args:
+        name: ``adam`` (the reference) or ``adamw`` (decoupled weight decay).
+        lr: learning rate of the new layers (pooling projection, queries, decoder, head), and of a
+            video encoder trained from scratch.
+        encoder_lr: learning rate of the video encoder when it was loaded pretrained
+            (``model.video_encoder.pretrained`` set); ``None`` = ``lr``.
+        weight_decay: L2 penalty (``adam``) or decoupled decay (``adamw``); applied to weight
+            matrices only, never to biases, norms or 1-D parameters.
+        betas: Adam's moment decay rates.
+        eps: Adam's denominator epsilon.
+    """
+
+    name: Literal["adam", "adamw"] = "adam"
+    lr: float = 1e-5
+    encoder_lr: float | None = None
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        if self.name not in ("adam", "adamw"):
+            raise ConfigError(f"optim.name: expected 'adam' or 'adamw', got {self.name!r}")
+        if self.lr <= 0 or (self.encoder_lr is not None and self.encoder_lr < 0):
+            raise ConfigError(f"optim: learning rates must be positive, got lr={self.lr}, encoder_lr={self.encoder_lr}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"optim.weight_decay: expected >= 0, got {self.weight_decay}")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"optim.betas: expected two values in [0, 1), got {list(self.betas)}")
+
+
+@dataclass
+class ScheduleConfig:
+    """How the learning rate moves over training (a pure function of the optimiser step).
+
+    Args:
+        name: ``cosine`` (linear warmup, then one cosine decay to ``min_lr_ratio`` at the end),
+            ``warm_restarts`` (the reference's ``CosineAnnealingWarmRestarts`` stepped per epoch:
+            cosine over ``restart_epochs`` epochs, then back to the full rate) or ``constant``
+            (after the warmup).
+        warmup_epochs: linear warmup length in epochs (fractions allowed).
+        warmup_steps: linear warmup length in optimiser steps (added to ``warmup_epochs``).
+        min_lr_ratio: the lowest rate as a fraction of the base rate (cosine end, restart trough).
+        restart_epochs: ``warm_restarts``' first period ``T_0`` in epochs (the reference: 10).
+        restart_mult: ``warm_restarts``' period growth factor ``T_mult`` (the reference: 1).
+    """
+
+    name: Literal["cosine", "warm_restarts", "constant"] = "cosine"
+    warmup_epochs: float = 0.0
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    restart_epochs: int = 10
+    restart_mult: int = 1
+
+    def __post_init__(self) -> None:
+        if self.name not in ("cosine", "warm_restarts", "constant"):
+            raise ConfigError(f"schedule.name: expected one of ['cosine', 'warm_restarts', 'constant'], got {self.name!r}")
+        if self.warmup_epochs < 0 or self.warmup_steps < 0:
+            raise ConfigError("schedule: warmup_epochs and warmup_steps must be >= 0")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"schedule.min_lr_ratio: expected a fraction in [0, 1], got {self.min_lr_ratio}")
+        if self.restart_epochs < 1 or self.restart_mult < 1:
+            raise ConfigError("schedule: restart_epochs and restart_mult must be >= 1")
+
+
+@dataclass
+class LossConfig:
+    """The training loss.
+
+    Args:
+        name: ``auto`` (``bce`` for multi-label data, ``ce`` for single-label), ``bce``
+            (sigmoid binary cross-entropy), ``ce`` (softmax cross-entropy; single-label data only)
+            or ``asymmetric`` (ASL, Ridnik et al. 2021: focusing and a probability margin on the
+            negatives; multi-label only).
+        label_smoothing: ``ce`` only.
+        gamma_pos: ASL focusing exponent of the positives.
+        gamma_neg: ASL focusing exponent of the negatives.
+        clip: ASL probability margin: negatives with ``p < clip`` cost nothing.
+    """
+
+    name: Literal["auto", "bce", "ce", "asymmetric"] = "auto"
+    label_smoothing: float = 0.0
+    gamma_pos: float = 0.0
+    gamma_neg: float = 4.0
+    clip: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.name not in ("auto", "bce", "ce", "asymmetric"):
+            raise ConfigError(f"loss.name: expected one of ['auto', 'bce', 'ce', 'asymmetric'], got {self.name!r}")
+        if not 0 <= self.label_smoothing < 1 or not 0 <= self.clip < 1:
+            raise ConfigError("loss: label_smoothing and clip must be in [0, 1)")
+        if self.gamma_pos < 0 or self.gamma_neg < 0:
+            raise ConfigError("loss: gamma_pos and gamma_neg must be >= 0")
+
+
+@dataclass
+class TrainConfig:
+    """One training run: model, data, optimisation, precision, checkpoints and logs.
+
+    Args:
+        model: a model preset name (``msqnet presets``) or a model config file.
+        model_overrides: ``key=value`` edits of the model config, e.g. ``decoder.num_encoder_layers=2``.
+        data: the dataset (format, root, annotations).
+        train_split: split trained on.
+        eval_splits: splits evaluated every ``eval_every`` epochs and at the end; the first one
+            picks the best checkpoints. Empty = no evaluation (``last`` is kept, no best).
+        sampling: frame sampling and multi-view test; ``num_frames`` must equal the model's.
+        transform: crops and augmentation; ``size`` must equal the model's ``image_size``.
+        optim: optimiser and learning rates.
+        schedule: learning-rate schedule.
+        loss: the training loss.
+        epochs: passes over the training data (of ``clips_per_epoch`` clips each).
+        clips_per_epoch: clips drawn at random (without replacement within an epoch) per epoch,
+            as the reference's 2,500-clip "epochs"; ``None`` = the whole split, shuffled.
+        batch_size: clips per optimiser micro-batch on each process.
+        eval_batch_size: clips (each with all its test views) per evaluation batch; ``None`` =
+            ``batch_size``.
+        grad_accum: micro-batches per optimiser step (effective batch = batch_size x grad_accum x
+            processes).
+        clip_grad_norm: clip the global gradient norm to this; ``None`` = no clipping.
+        precision: ``fp32``, ``bf16`` (autocast; CPU and CUDA) or ``fp16`` (autocast with a
+            gradient scaler; meant for CUDA).
+        cache_visual_embeddings: embed each training clip once with the frozen visual embedder
+            and reuse it every epoch (see ``msqnet.engine.trainer.VisualEmbeddingCache``).
+        num_workers: DataLoader worker processes per training process.
+        seed: seed of the model init, data order, sampling and augmentation.
+        deterministic: deterministic kernels (``torch.use_deterministic_algorithms``): bitwise
+            reproducible runs and resumes, somewhat slower.
+        threads: intra-op CPU threads per process; ``None`` = torch's default.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+        eval_every: evaluate every this many epochs (and always after the last); 0 = only at the end.
+        keep_best: how many best model folders to keep (by ``metric`` on the first eval split).
+        metric: the metrics key that selects the best checkpoints (higher is better), e.g. ``map``,
+            ``charades_map``, ``top1``, ``map_tail``; ``auto`` = ``map`` for multi-label data,
+            ``top1`` for single-label data.
+        metrics: metrics computed at evaluation; empty = ``map`` (+ ``ak_segments`` where the
+            dataset has segments, + ``charades_map`` for Charades) for multi-label data,
+            ``top1``/``top5`` for single-label data.
+        output_dir: run folder (config, logs, checkpoints, best models).
+        log_every: optimiser steps between log lines (and ``metrics.jsonl`` records).
+        checkpoint_every_steps: also write the ``last`` training state every this many optimiser
+            steps inside an epoch (a kill mid-epoch resumes mid-epoch); 0 = at epoch ends only.
+        tensorboard: also log to TensorBoard when ``torch.utils.tensorboard`` imports.
+    """
+
+    data: DataConfig
+    model: str = "msqnet-lite"
+    model_overrides: list[str] = field(default_factory=list)
+    train_split: str = "train"
+    eval_splits: list[str] = field(default_factory=lambda: ["test"])
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    transform: TransformConfig = field(default_factory=TransformConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    epochs: int = 100
+    clips_per_epoch: int | None = None
+    batch_size: int = 32
+    eval_batch_size: int | None = None
+    grad_accum: int = 1
+    clip_grad_norm: float | None = None
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    cache_visual_embeddings: bool = False
+    num_workers: int = 4
+    seed: int = 1
+    deterministic: bool = False
+    threads: int | None = None
+    device: str = "auto"
+    eval_every: int = 1
+    keep_best: int = 1
+    metric: str = "auto"
+    metrics: list[str] = field(default_factory=list)
+    output_dir: str = "runs/msqnet"
+    log_every: int = 20
+    checkpoint_every_steps: int = 0
+    tensorboard: bool = True
+
+    def __post_init__(self) -> None:
+        positive = ("epochs", "batch_size", "grad_accum", "log_every", "keep_best")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: expected >= 1, got {getattr(self, name)}")
+        for name in ("num_workers", "eval_every", "checkpoint_every_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: expected >= 0, got {getattr(self, name)}")
+        if self.clips_per_epoch is not None and self.clips_per_epoch < 1:
+            raise ConfigError(f"clips_per_epoch: expected >= 1 or null (the whole split), got {self.clips_per_epoch}")
+        if self.eval_batch_size is not None and self.eval_batch_size < 1:
+            raise ConfigError(f"eval_batch_size: expected >= 1, got {self.eval_batch_size}")
+        if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
+            raise ConfigError(f"clip_grad_norm: expected > 0 or null, got {self.clip_grad_norm}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ConfigError(f"precision: expected one of ['fp32', 'bf16', 'fp16'], got {self.precision!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads: expected >= 1 or null, got {self.threads}")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if not self.output_dir:
+            raise ConfigError("output_dir: required (the run folder)")
+        if len(set(self.eval_splits)) != len(self.eval_splits):
+            raise ConfigError(f"eval_splits: duplicate split names in {self.eval_splits}")
+        for item in self.model_overrides:
+            if "=" not in item:
+                raise ConfigError(f"model_overrides: {item!r} is not KEY=VALUE (e.g. decoder.num_encoder_layers=2)")
+        from ..metrics import parse_metric_names
+
+        try:
+            if self.metrics:
+                parse_metric_names(self.metrics)
+        except ValueError as e:
+            raise ConfigError(f"metrics: {e}") from None
+
+    @property
+    def effective_eval_batch_size(self) -> int:
+        """Clips per evaluation batch."""
+        return self.eval_batch_size or self.batch_size
+
+
+def load_train_config(path: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a training config file, apply ``key=value`` overrides and validate it."""
+    return load_config(TrainConfig, path, overrides)

@@ -1,0 +1,189 @@
+"""Distributed data parallel: process-group setup from ``torchrun``'s environment, gathering, sharding.
+
+Launch with ``torchrun --nproc_per_node N $(which msqnet) train CONFIG`` (or ``python -m
+torch.distributed.run ...``): every process reads ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``,
+joins a gloo (CPU) or NCCL (CUDA) group and trains a shard of each batch. Without those variables
+everything runs in one process and these helpers are no-ops.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import Sampler
+
+__all__ = [
+    "DistInfo",
+    "init_distributed",
+    "shutdown_distributed",
+    "resolve_device",
+    "is_distributed",
+    "barrier",
+    "all_gather_objects",
+    "broadcast_object",
+    "all_reduce_sum",
+    "TrainSampler",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in the job: ``rank`` of ``world_size``, its ``device``."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the process that logs and writes files."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """More than one process."""
+        return self.world_size > 1
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> this process's CUDA device when there is one, else CPU; ``cuda`` -> ``cuda:<local rank>``."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        name = f"cuda:{local_rank}"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: CUDA is not available on this machine (use device=cpu)")
+    return torch.device(name)
+
+
+def init_distributed(device: str = "auto") -> DistInfo:
+    """Join the process group ``torchrun`` set up (gloo on CPU, NCCL on CUDA), or run alone."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device, local_rank)
+    if world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30))
+        log.debug("rank %d/%d joined the %s process group on %s", rank, world_size, backend, dev)
+    return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
+
+
+def shutdown_distributed() -> None:
+    """Leave the process group (if any)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def is_distributed() -> bool:
+    """Whether a process group with more than one process is active."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def barrier() -> None:
+    """Wait for every process (no-op alone)."""
+    if is_distributed():
+        dist.barrier()
+
+
+def all_gather_objects(obj: Any) -> list[Any]:
+    """Every process's ``obj`` (picklable), in rank order; ``[obj]`` alone."""
+    if not is_distributed():
+        return [obj]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Rank ``src``'s ``obj`` on every process."""
+    if not is_distributed():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def all_reduce_sum(value: float) -> float:
+    """Sum of a number over every process."""
+    if not is_distributed():
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t)
+    return float(t.item())
+
+
+class TrainSampler(Sampler):
+    """Training order: a fresh random draw per epoch, sharded over processes, resumable mid-epoch.
+
+    Epoch ``e``'s order is a permutation drawn from ``(seed, e)``: with ``clips_per_epoch`` it is
+    the first ``clips_per_epoch`` of as many concatenated permutations as needed (the reference's
+    "epochs" of 2,500 random clips; no clip repeats within an epoch unless the epoch is longer
+    than the split), otherwise the whole split. The order is padded by repeating its start to a
+    multiple of ``world_size`` and process ``r`` takes positions ``r, r + W, ...``. ``set_epoch(e,
+    skip=k)`` starts the next pass at this process's ``k``-th sample: a resumed run continues with
+    exactly the samples the interrupted one had not consumed. Yields ``(epoch, index)`` so every
+    sample's augmentation is that of its epoch (see ``ClipDataset``).
+
+    Args:
+        num_records: size of the training split.
+        seed: base seed of the order.
+        clips_per_epoch: clips per epoch over all processes; ``None`` = the whole split.
+        rank: this process.
+        world_size: number of processes.
+    """
+
+    def __init__(self, num_records: int, *, seed: int, clips_per_epoch: int | None = None, rank: int = 0,
+                 world_size: int = 1):
+        if num_records < 1:
+            raise ValueError("the training split is empty")
+        self.num_records = num_records
+        self.seed = seed
+        self.clips_per_epoch = clips_per_epoch
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        self.skip = 0
+
+    @property
+    def epoch_size(self) -> int:
+        """Samples per epoch over all processes, before padding."""
+        return self.clips_per_epoch or self.num_records
+
+    def __len__(self) -> int:
+        """Samples this process draws per epoch (equal on every process)."""
+        return -(-self.epoch_size // self.world_size)
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Draw epoch ``epoch``'s order next, starting at this process's ``skip``-th sample."""
+        self.epoch = epoch
+        self.skip = skip
+
+    def order(self, epoch: int) -> list[int]:
+        """All processes' sample order of ``epoch`` before sharding (``epoch_size`` indices)."""
+        seq = np.random.SeedSequence([self.seed, epoch])
+        g = torch.Generator().manual_seed(int(seq.generate_state(1, dtype=np.uint64)[0]))
+        chunks: list[int] = []
+        while len(chunks) < self.epoch_size:
+            chunks += torch.randperm(self.num_records, generator=g).tolist()
+        return chunks[: self.epoch_size]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = self.order(self.epoch)
+        total = len(self) * self.world_size
+        order = (order * (1 + total // len(order)))[:total]  # pad so every process gets the same count
+        mine = order[self.rank :: self.world_size][self.skip :]
+        return iter([(self.epoch, i) for i in mine])

@@ -1,0 +1,388 @@
+"""Evaluation: score every clip of a split (multi-view), gather across processes, compute metrics once.
+
+Scores are probabilities: sigmoid for multi-label models, softmax for single-label ones. A clip
+with several test views (``sampling.test_clips`` x ``sampling.test_crops``) gets each view's
+probabilities combined by ``sampling.aggregate`` (mean or max). Under DDP every process scores a
+shard (``DistributedSampler``, which pads the last shard with repeated clips); the shards are
+gathered with each clip's record index, the padding duplicates are dropped by index, and the rows
+are put back in annotation order, so the metrics are exactly those of a single-process run.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..data.dataset import ClipDataset, build_loader
+from ..data.sampling import SamplingConfig, aggregate_views
+from ..data.transforms import TransformConfig
+from ..metrics import compute_metrics
+from .distributed import all_gather_objects, is_distributed
+
+__all__ = [
+    "EvalResult",
+    "autocast",
+    "default_metric_names",
+    "resolve_metric_key",
+    "chance_levels",
+    "predict_dataset",
+    "evaluate_split",
+    "resolve_checkpoint",
+    "read_eval_data_config",
+    "evaluate_checkpoint",
+    "write_scores_csv",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalResult:
+    """One split's evaluation.
+
+    Args:
+        split: split name.
+        scores: ``(N, C)`` probabilities, rows in annotation order (skipped clips left out).
+        targets: ``(N, C)`` multi-hot (single-label sets: one-hot).
+        uids: the N clips' uids.
+        indices: the N clips' record indices in the split.
+        metrics: metric key -> value, computed once over all N clips.
+        skipped: uids of clips that could not be read (``on_error: skip``).
+        seconds: wall time.
+    """
+
+    split: str
+    scores: np.ndarray
+    targets: np.ndarray
+    uids: list[str]
+    indices: np.ndarray
+    metrics: dict[str, float]
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def num_clips(self) -> int:
+        """Clips scored."""
+        return len(self.uids)
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """Autocast context for ``precision`` (``fp32`` = none) on ``device``."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def default_metric_names(multi_label: bool, num_classes: int, *, segments: Mapping | None = None,
+                         data_format: str | None = None) -> list[str]:
+    """The metrics a split is reported with when the config names none.
+
+    Multi-label: macro ``map`` (+ ``ak_segments`` where the dataset defines segments, +
+    ``charades_map`` for Charades). Single-label: ``top1`` (+ ``top5`` with 5 or more classes).
+    """
+    if not multi_label:
+        return ["top1"] + (["top5"] if num_classes >= 5 else [])
+    names = ["map"]
+    if segments:
+        names.append("ak_segments")
+    if data_format == "charades":
+        names.append("charades_map")
+    return names
+
+
+def resolve_metric_key(metric: str, multi_label: bool) -> str:
+    """The best-checkpoint metric: ``auto`` = ``map`` (multi-label) or ``top1`` (single-label)."""
+    if metric == "auto":
+        return "map" if multi_label else "top1"
+    return metric
+
+
+def chance_levels(targets: np.ndarray, metrics: Mapping[str, float]) -> dict[str, float]:
+    """Expected value of the headline metrics for random scores, for the report beside the real ones.
+
+    ``map`` (and ``charades_map``): mean over classes with positives of the expected AP of a random
+    ranking; ``top<k>``: ``k / C``.
+    """
+    from ..synth.datasheet import chance_map  # the exact expected AP of a random ranking
+
+    out: dict[str, float] = {}
+    num_classes = targets.shape[1]
+    for key in metrics:
+        if key in ("map", "charades_map"):
+            value = chance_map(np.asarray(targets) != 0)
+            if value is not None:
+                out[key] = value
+        elif key.startswith("top") and key[3:].isdigit():
+            out[key] = min(1.0, int(key[3:]) / num_classes)
+    return out
+
+
+def _to_probabilities(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
+    logits = logits.float()
+    return torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
+
+
+@torch.no_grad()
+def predict_dataset(
+    model: torch.nn.Module,
+    dataset: ClipDataset,
+    *,
+    batch_size: int,
+    num_workers: int = 0,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+    aggregate: str = "mean",
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "eval",
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Probabilities of every clip of ``dataset`` (test mode), gathered over processes.
+
+    Returns ``(scores (N, C), record indices (N,), skipped uids)`` with rows sorted by record
+    index and DistributedSampler's padding duplicates removed.
+    """
+    device = torch.device(device)
+    multi_label = bool(getattr(model, "multi_label", True))
+    was_training = model.training
+    model.eval()
+    distributed = is_distributed()
+    loader = build_loader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, seed=seed,
+                          distributed=distributed)
+    rows: list[np.ndarray] = []
+    indices: list[np.ndarray] = []
+    skipped: list[str] = []
+    show = progress and (not distributed or torch.distributed.get_rank() == 0)
+    try:
+        for batch in tqdm(loader, desc=desc, disable=not show, leave=False, dynamic_ncols=True):
+            skipped += batch["skipped"]
+            if not batch["uid"]:
+                continue
+            video = batch["video"].to(device, non_blocking=True)
+            views = 1
+            if video.ndim == 6:  # (B, V, T, 3, S, S): every view through the model as its own clip
+                views = video.shape[1]
+                video = video.flatten(0, 1)  # (B*V, T, 3, S, S)
+            with autocast(device, precision):
+                logits = model(video).logits  # (B*V, C)
+            probs = _to_probabilities(logits, multi_label)
+            probs = aggregate_views(probs.view(-1, views, probs.shape[-1]), aggregate)  # (B, C)
+            rows.append(probs.cpu().numpy().astype(np.float64))
+            indices.append(batch["index"].numpy())
+    finally:
+        model.train(was_training)
+    num_classes = len(getattr(model, "class_names", [])) or (rows[0].shape[1] if rows else 0)
+    local = (
+        np.concatenate(rows) if rows else np.zeros((0, num_classes)),
+        np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
+        skipped,
+    )
+    parts = all_gather_objects(local)
+    scores = np.concatenate([p[0] for p in parts])
+    index = np.concatenate([p[1] for p in parts])
+    # Drop DistributedSampler's padding (a clip scored twice) and restore annotation order.
+    index, first = np.unique(index, return_index=True)
+    scores = scores[first]
+    all_skipped = sorted({u for p in parts for u in p[2]})
+    return scores, index, all_skipped
+
+
+def _targets(records: Sequence, num_classes: int) -> np.ndarray:
+    """``(N, C)`` multi-hot of the records' labels."""
+    t = np.zeros((len(records), num_classes), dtype=np.int64)
+    for i, r in enumerate(records):
+        t[i, list(r.labels)] = 1
+    return t
+
+
+def evaluate_split(
+    model: torch.nn.Module,
+    split: Any,
+    *,
+    sampling: SamplingConfig,
+    transform: TransformConfig,
+    metrics: Sequence[str] | None = None,
+    batch_size: int = 8,
+    num_workers: int = 0,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+    on_error: str = "raise",
+    data_format: str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> EvalResult:
+    """Score a whole ``DatasetSplit`` with ``model`` and compute its metrics once over every clip.
+
+    Args:
+        model: an MSQNet (unwrapped, not the DDP wrapper) trained on ``split.class_names``.
+        split: the split (``msqnet.data.datasets.load_split``).
+        sampling: frames and test views (K clips x N crops, ``aggregate``).
+        transform: test resize / crop.
+        metrics: metric names (``msqnet.metrics.compute_metrics``); ``None`` = ``default_metric_names``.
+        batch_size: clips per batch (each with all its views).
+        on_error: ``raise`` on an unreadable clip, or ``skip`` it (listed in ``EvalResult.skipped``).
+        data_format: the dataset format, to pick Charades' official metric by default.
+    """
+    start = time.perf_counter()
+    names = list(getattr(model, "class_names", split.class_names))
+    if names != list(split.class_names):
+        diff = next((i for i, (a, b) in enumerate(zip(names, split.class_names)) if a != b), min(len(names), len(split.class_names)))
+        raise ValueError(
+            f"split {split.name!r}: its {len(split.class_names)} classes differ from the model's {len(names)} "
+            f"(first difference at class id {diff}); evaluate on data with the training label set"
+        )
+    if not split.records:
+        raise ValueError(f"split {split.name!r} has no clips to evaluate")
+    dataset = ClipDataset(split.records, split.num_classes, sampling=sampling, transform=transform, train=False,
+                          multi_label=True, on_error=on_error, seed=seed)
+    scores, index, skipped = predict_dataset(
+        model, dataset, batch_size=batch_size, num_workers=num_workers, device=device, precision=precision,
+        aggregate=sampling.aggregate, seed=seed, progress=progress, desc=f"eval {split.name}",
+    )
+    if skipped:
+        log.warning("split %s: %d clip(s) could not be read and are left out of the metrics: %s",
+                    split.name, len(skipped), ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
+    if len(index) == 0:
+        raise ValueError(f"split {split.name!r}: no clip could be scored (all {len(skipped)} skipped)")
+    records = [split.records[i] for i in index]
+    targets = _targets(records, split.num_classes)
+    names_ = list(metrics) if metrics else default_metric_names(
+        split.multi_label, split.num_classes, segments=split.segments, data_format=data_format)
+    values = compute_metrics(names_, scores, targets, segments=split.segments)
+    return EvalResult(
+        split=split.name, scores=scores, targets=targets, uids=[r.uid for r in records], indices=index,
+        metrics={k: float(v) for k, v in values.items()}, skipped=skipped, seconds=time.perf_counter() - start,
+    )
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A model folder from a model folder, a training state, or a run folder (its ``best``, else ``last``)."""
+    path = Path(path)
+    if (path / "config.json").is_file():
+        return path
+    for candidate in (path / "best", path / "checkpoints" / "last"):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise FileNotFoundError(f"{path}: not a model folder (config.json + model.safetensors) nor a run folder "
+                            f"with best/ or checkpoints/last/")
+
+
+def _run_dir_of(checkpoint: Path) -> Path | None:
+    """The run folder a checkpoint lives in (the nearest parent holding ``metrics.jsonl``)."""
+    for parent in (checkpoint, *list(checkpoint.resolve().parents)[:3]):
+        if (parent / "metrics.jsonl").is_file():
+            return parent
+    return None
+
+
+def read_eval_data_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> tuple[Any, Any | None]:
+    """``(DataConfig, TrainConfig or None)`` from a data config file or a whole training config file."""
+    from ..config import ConfigError, apply_overrides, from_dict, read_config_file
+    from ..data.config import DataConfig
+    from .config import TrainConfig
+
+    data = apply_overrides(read_config_file(path), list(overrides))
+    try:
+        if "data" in data:
+            train_cfg = from_dict(TrainConfig, data)
+            return train_cfg.data, train_cfg
+        return from_dict(DataConfig, data), None
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike,
+    data: Any,
+    split: str,
+    *,
+    sampling: SamplingConfig | None = None,
+    transform: TransformConfig | None = None,
+    metrics: Sequence[str] | None = None,
+    out_dir: str | os.PathLike | None = None,
+    batch_size: int = 8,
+    num_workers: int = 0,
+    device: str = "auto",
+    precision: str = "fp32",
+    progress: bool = True,
+) -> EvalResult:
+    """Load a checkpoint, evaluate one split of ``data`` and (with ``out_dir``) write the report folder.
+
+    Sampling and transform default to those the model was trained with (stored in the checkpoint
+    by the trainer), else to a single centre view of the model's frame count and size. The report
+    (``msqnet.engine.report.write_report``) gets the run's training history when the checkpoint
+    sits in a run folder, chance levels, and ``scores.csv`` (``id,<class>,...``: ``msqnet score`` reads it).
+    """
+    from ..checkpoint import load_model, read_checkpoint_config
+    from ..config import from_dict
+    from ..data.datasets import load_split
+    from .distributed import resolve_device
+
+    ckpt = resolve_checkpoint(checkpoint)
+    dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
+    meta = read_checkpoint_config(ckpt)
+    model = load_model(ckpt, device=dev)
+    trained = meta.get("train_config") or {}
+    if sampling is None:
+        sampling = (from_dict(SamplingConfig, trained["sampling"]) if "sampling" in trained
+                    else SamplingConfig(num_frames=model.cfg.num_frames))
+    if transform is None:
+        transform = (from_dict(TransformConfig, trained["transform"]) if "transform" in trained
+                     else TransformConfig(size=model.cfg.image_size))
+    ds = load_split(data, split)
+    result = evaluate_split(model, ds, sampling=sampling, transform=transform, metrics=metrics, batch_size=batch_size,
+                            num_workers=num_workers, device=dev, precision=precision, on_error=data.on_error,
+                            data_format=data.format, progress=progress)
+    main = not is_distributed() or torch.distributed.get_rank() == 0
+    if out_dir is not None and main:
+        from .report import write_report
+
+        run = _run_dir_of(ckpt)
+        history = None
+        if run is not None:
+            history = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line]
+        write_report(
+            out_dir, metrics=result.metrics, scores=result.scores, targets=result.targets,
+            class_names=ds.class_names, history=history, split_name=split, segments=ds.segments,
+            chance=chance_levels(result.targets, result.metrics),
+            extra={"checkpoint": str(ckpt), "data": str(data.annotations), "format": data.format,
+                   "num_clips": result.num_clips, "skipped": result.skipped, "seconds": result.seconds,
+                   "test_clips": sampling.test_clips, "test_crops": sampling.test_crops,
+                   "aggregate": sampling.aggregate},
+        )
+        write_scores_csv(Path(out_dir) / "scores.csv", result.uids, result.scores, ds.class_names)
+    return result
+
+
+def write_scores_csv(path: str | os.PathLike, ids: Sequence[str], scores: np.ndarray, class_names: Sequence[str]) -> None:
+    """Write ``(N, C)`` scores as a wide CSV ``id,<class>,...`` (``msqnet score`` reads it), atomically."""
+    from ..utils import atomic_write_text
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["id", *class_names])
+    for uid, row in zip(ids, scores):
+        writer.writerow([uid, *(repr(float(v)) for v in row)])
+    atomic_write_text(path, buf.getvalue())
+
+
+def with_test_views(sampling: SamplingConfig, **changes: Any) -> SamplingConfig:
+    """A copy of ``sampling`` with some test-view fields changed (CLI flags)."""
+    return replace(sampling, **{k: v for k, v in changes.items() if v is not None})
+
+
+def is_finite(value: float) -> bool:
+    """Whether a metric value is a real number (not NaN / inf)."""
+    return isinstance(value, (int, float)) and math.isfinite(value)

@@ -1,0 +1,346 @@
+"""Training-state checkpoints: everything a run needs to continue bit for bit, written atomically.
+
+A training state is a folder that is also a model checkpoint (``load_model`` and ``msqnet
+evaluate`` read it), with the optimiser, gradient scaler, RNG states, data position and best-N
+bookkeeping beside the weights::
+
+    <run>/checkpoints/last/        the newest state
+        config.json  model.safetensors  classes.txt     (msqnet.checkpoint.save_model)
+        optimizer.safetensors                           optimiser tensors (Adam moments, steps)
+        rng.safetensors                                 torch / CUDA / loader generator states, per rank
+        trainer_state.json                              the rest, plus a SHA-256 of every file
+    <run>/checkpoints/previous/    the state before it
+
+Nothing is pickled: tensors go to safetensors, everything else to JSON. A save writes a temporary
+folder, reads it back and checks every checksum, and only then moves ``last`` to ``previous`` and
+the new folder to ``last``; a failed or interrupted save leaves the earlier states as they were, and
+a kill between the two renames leaves ``previous`` for ``--resume auto`` to find.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..checkpoint import CheckpointError, read_checkpoint_config, save_model
+
+__all__ = [
+    "TrainingState",
+    "RNGState",
+    "STATE_FORMAT",
+    "capture_rng",
+    "restore_rng",
+    "save_training_state",
+    "load_training_state",
+    "verify_training_state",
+    "find_resume_state",
+]
+
+log = logging.getLogger(__name__)
+
+STATE_FORMAT = "msqnet-training-state"
+STATE_VERSION = 1
+STATE_NAME = "trainer_state.json"
+OPTIM_NAME = "optimizer.safetensors"
+RNG_NAME = "rng.safetensors"
+MODEL_FILES = ("config.json", "model.safetensors", "classes.txt")
+LAST, PREVIOUS = "last", "previous"
+
+
+@dataclass
+class TrainingState:
+    """Where a run stands, besides its tensors.
+
+    Args:
+        epoch: the epoch in progress (the next one to run when ``step_in_epoch`` is 0).
+        step_in_epoch: micro-batches of ``epoch`` each process has consumed.
+        global_step: optimiser steps taken.
+        world_size: processes of the run that wrote the state (the data position is per process).
+        best: the kept best models, best first: ``{"value", "epoch", "global_step", "path"}``.
+        log_records: lines of ``metrics.jsonl`` written when the state was saved (a resumed run
+            drops later lines, which the interrupted run wrote but will write again).
+        config: the training config of the run, as plain data.
+    """
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+    world_size: int = 1
+    best: list[dict[str, Any]] = field(default_factory=list)
+    log_records: int = 0
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RNGState:
+    """One process's random generators: python, numpy, torch CPU and CUDA."""
+
+    python: list[Any]
+    numpy: dict[str, Any]
+    torch: torch.Tensor
+    cuda: list[torch.Tensor]
+
+
+def capture_rng() -> RNGState:
+    """The current process's RNG states."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return RNGState(
+        python=[version, list(internal), gauss],
+        numpy={"name": name, "keys": keys.tolist(), "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+        torch=torch.get_rng_state(),
+        cuda=[s for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
+    )
+
+
+def restore_rng(state: RNGState) -> None:
+    """Put the process's RNGs back to ``state``."""
+    version, internal, gauss = state.python
+    random.setstate((int(version), tuple(int(x) for x in internal), gauss))
+    n = state.numpy
+    np.random.set_state((n["name"], np.asarray(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    torch.set_rng_state(state.torch)
+    if state.cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state.cuda[: torch.cuda.device_count()])
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _split_optimizer_state(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Optimiser ``state_dict`` -> (tensors for safetensors, JSON-safe rest)."""
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, entry in sd["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"state.{idx}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(idx), {})[key] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalar_state": scalars}
+
+
+def _join_optimizer_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of ``_split_optimizer_state``."""
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        _, idx, key = name.split(".", 2)
+        state.setdefault(int(idx), {})[key] = value
+    for idx, entry in meta.get("scalar_state", {}).items():
+        state.setdefault(int(idx), {}).update(entry)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_training_state(
+    ckpt_dir: str | os.PathLike,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    state: TrainingState,
+    rng: list[RNGState],
+    loader_generator: torch.Generator | None = None,
+) -> Path:
+    """Write the training state as ``<ckpt_dir>/last`` (the old one becomes ``previous``); returns its path.
+
+    ``rng`` holds every process's RNG states in rank order. The folder is written under a
+    temporary name, fsynced, read back and verified before it replaces ``last``.
+    """
+    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    tmp = ckpt_dir / f".{LAST}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        save_model(model, tmp, extra={"training_state": True})
+        opt_tensors, opt_meta = _split_optimizer_state(optimizer.state_dict())
+        save_file(opt_tensors, str(tmp / OPTIM_NAME), metadata={"format": STATE_FORMAT})
+        rng_tensors: dict[str, torch.Tensor] = {}
+        for r, s in enumerate(rng):
+            rng_tensors[f"rank{r}.torch"] = s.torch
+            for d, c in enumerate(s.cuda):
+                rng_tensors[f"rank{r}.cuda{d}"] = c
+        if loader_generator is not None:
+            rng_tensors["loader_generator"] = loader_generator.get_state()
+        save_file(rng_tensors, str(tmp / RNG_NAME), metadata={"format": STATE_FORMAT})
+        files = {name: _sha256(tmp / name) for name in (*MODEL_FILES, OPTIM_NAME, RNG_NAME)}
+        doc = {
+            "format": STATE_FORMAT,
+            "format_version": STATE_VERSION,
+            "state": asdict(state),
+            "optimizer": opt_meta,
+            "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+            "rng": [{"python": s.python, "numpy": s.numpy, "num_cuda": len(s.cuda)} for s in rng],
+            "files": files,
+        }
+        (tmp / STATE_NAME).write_text(json.dumps(doc) + "\n", encoding="utf-8")
+        for name in (*MODEL_FILES, OPTIM_NAME, RNG_NAME, STATE_NAME):
+            _fsync_file(tmp / name)
+        _fsync_dir(tmp)
+        verify_training_state(tmp)  # a short write (full disk, ...) stops here, before anything is replaced
+        last, previous = ckpt_dir / LAST, ckpt_dir / PREVIOUS
+        if last.exists():
+            if previous.exists():
+                shutil.rmtree(previous)
+            os.replace(last, previous)
+        os.replace(tmp, last)
+        _fsync_dir(ckpt_dir)
+        return last
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def verify_training_state(path: str | os.PathLike) -> dict[str, Any]:
+    """Check a training-state folder (format, JSON, every file's checksum); returns its JSON document.
+
+    Raises:
+        CheckpointError: naming the folder, the bad file and what is wrong with it.
+    """
+    path = Path(path)
+    doc_path = path / STATE_NAME
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: training state folder not found")
+    if not doc_path.is_file():
+        raise CheckpointError(f"{doc_path}: missing; not a training state (a model folder alone cannot be resumed)")
+    try:
+        doc = json.loads(doc_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{doc_path}: not valid JSON ({e}); the training state is corrupt or truncated") from None
+    if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
+        raise CheckpointError(f"{doc_path}: not an msqnet training state")
+    if doc.get("format_version", 0) > STATE_VERSION:
+        raise CheckpointError(f"{doc_path}: format version {doc['format_version']} is newer than this msqnet supports")
+    files = doc.get("files")
+    if not isinstance(files, dict) or set(files) != {*MODEL_FILES, OPTIM_NAME, RNG_NAME}:
+        raise CheckpointError(f"{doc_path}: file list is missing or incomplete; the training state is corrupt")
+    for name, digest in files.items():
+        f = path / name
+        if not f.is_file():
+            raise CheckpointError(f"{f}: missing from the training state")
+        actual = _sha256(f)
+        if actual != digest:
+            raise CheckpointError(
+                f"{f}: checksum mismatch (SHA-256 {actual[:12]}..., expected {digest[:12]}...); "
+                f"the file is corrupt or truncated ({f.stat().st_size} bytes)"
+            )
+    return doc
+
+
+def load_training_state(
+    path: str | os.PathLike,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    loader_generator: torch.Generator | None = None,
+    rank: int = 0,
+) -> tuple[TrainingState, RNGState | None]:
+    """Verify a training state and load it into ``model``, ``optimizer`` and ``scaler``.
+
+    Returns the bookkeeping and this rank's RNG states (``None`` when the state was written by
+    fewer processes). Raises ``CheckpointError`` for a corrupt, truncated or mismatched state.
+    """
+    path = Path(path)
+    doc = verify_training_state(path)
+    meta = read_checkpoint_config(path)
+    try:
+        weights = load_file(str(path / MODEL_FILES[1]))
+        opt_tensors = load_file(str(path / OPTIM_NAME))
+        rng_tensors = load_file(str(path / RNG_NAME))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path}: cannot read the state's tensors ({e})") from None
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    by_ref = tuple(meta.get("by_reference", []))
+    missing = [k for k in missing if not (by_ref and k.startswith(by_ref))]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: the saved weights do not fit this model (missing {missing[:5]}, unexpected {unexpected[:5]}); "
+            "was the model config changed since the run started?"
+        )
+    try:
+        optimizer.load_state_dict(_join_optimizer_state(opt_tensors, doc["optimizer"]))
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise CheckpointError(f"{path / OPTIM_NAME}: does not fit this optimiser ({e})") from None
+    if scaler is not None and scaler.is_enabled():
+        if doc.get("scaler"):
+            scaler.load_state_dict(doc["scaler"])
+        else:
+            log.warning("%s: no gradient-scaler state saved (the run used another precision); starting a fresh scaler", path)
+    if loader_generator is not None and "loader_generator" in rng_tensors:
+        loader_generator.set_state(rng_tensors["loader_generator"])
+    state = TrainingState(**doc["state"])
+    rng = None
+    if rank < len(doc["rng"]):
+        r = doc["rng"][rank]
+        rng = RNGState(
+            python=r["python"],
+            numpy=r["numpy"],
+            torch=rng_tensors[f"rank{rank}.torch"],
+            cuda=[rng_tensors[f"rank{rank}.cuda{d}"] for d in range(r["num_cuda"])],
+        )
+    return state, rng
+
+
+def _state_key(doc: dict[str, Any]) -> tuple[int, int, int]:
+    s = doc["state"]
+    return int(s["global_step"]), int(s["epoch"]), int(s["step_in_epoch"])
+
+
+def find_resume_state(run_dir: str | os.PathLike) -> Path | None:
+    """The newest valid training state of a run (``last``, else ``previous``); ``None`` when it has none.
+
+    A corrupt state is skipped with a warning when a valid one remains; when every state the run
+    has is corrupt, ``CheckpointError`` lists them (nothing is deleted or overwritten).
+    """
+    ckpt_dir = Path(run_dir) / "checkpoints"
+    found: list[tuple[tuple[int, int, int], Path]] = []
+    problems: list[str] = []
+    for name in (LAST, PREVIOUS):
+        candidate = ckpt_dir / name
+        if not candidate.exists():
+            continue
+        try:
+            found.append((_state_key(verify_training_state(candidate)), candidate))
+        except CheckpointError as e:
+            problems.append(str(e))
+    if not found:
+        if problems:
+            raise CheckpointError("no valid training state to resume from: " + "; ".join(problems))
+        return None
+    for p in problems:
+        log.warning("skipping a corrupt training state: %s", p)
+    return max(found, key=lambda x: x[0])[1]
