@@ -21,6 +21,7 @@ import statistics
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -86,7 +87,7 @@ class CheckReport:
             "format": self.cfg.format,
             "split": self.split,
             "fold": self.cfg.fold,
-            "root": self.cfg.root,
+            "root": self.cfg.root or _default_root(self.cfg),
             "annotations": self.cfg.annotations,
             "num_clips": len(data.records) if data else 0,
             "num_videos": videos,
@@ -138,6 +139,12 @@ class CheckReport:
         else:
             lines.append("OK: no problems found")
         return "\n".join(lines)
+
+
+def _default_root(cfg: DataConfig) -> str:
+    """The root a config without one uses (generic: the annotation file's folder)."""
+    path = Path(cfg.annotations)
+    return str(path if path.is_dir() else path.parent)
 
 
 def _class_balance(per_class: dict[str, int], show: int = 5) -> list[str]:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from ...config import ConfigError
 from ..records import ClipRecord
 from .base import (
@@ -286,20 +288,18 @@ def load_multithumos(cfg, split: str) -> DatasetSplit:
         meta = {"video": vid}
         if vid in info:
             meta["fps"] = f"{float(info[vid]['fps']):g}"
+        cls = np.array([a[0] for a in actions], dtype=np.int64)
+        s = np.array([a[1] for a in actions], dtype=np.float64)
+        e = np.array([a[2] for a in actions], dtype=np.float64)
         for w0, w1 in _windows(duration, opts.window, stride):
-            labels = set()
-            for c, s, e in actions:
-                overlap = min(e, w1) - max(s, w0)
-                if s == e:  # an instant: it labels the window it falls in
-                    hit = w0 <= s < w1
-                else:
-                    hit = overlap > 0 and overlap >= min(opts.min_overlap, e - s)
-                if hit:
-                    labels.add(c)
+            overlap = np.minimum(e, w1) - np.maximum(s, w0)
+            hit = (overlap > 0) & (overlap >= np.minimum(opts.min_overlap, e - s))
+            hit |= (s == e) & (w0 <= s) & (s < w1)  # an instant labels the window it falls in
+            labels = tuple(sorted(set(cls[hit].tolist())))
             if opts.window <= 0:
-                records.append(ClipRecord(vid, source, tuple(sorted(labels)), None, None, meta))
+                records.append(ClipRecord(vid, source, labels, None, None, meta))
             else:
-                records.append(ClipRecord(f"{vid}@{w0:g}-{w1:g}", source, tuple(sorted(labels)), w0, w1, meta))
+                records.append(ClipRecord(f"{vid}@{w0:g}-{w1:g}", source, labels, w0, w1, meta))
     if not records and not log.problems:
         raise fail(file, None, f"no videos of subset {subset!r}", f"videos with subset {subset!r}")
     log.summarize(f"multithumos {split}")
