@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 
@@ -123,8 +123,7 @@ class Track:
     @classmethod
     def still(cls, frames: int, direction: int, depth: float) -> "Track":
         """An actor standing still at ``depth``, facing ``direction``."""
-        zeros = lambda: np.zeros(frames, dtype=np.float64)  # noqa: E731
-        arrays = {f.name: zeros() for f in fields(cls) if f.name not in ("direction", "used")}
+        arrays = {f.name: np.zeros(frames) for f in fields(cls) if f.name not in ("direction", "used")}
         arrays["depth"] += depth
         return cls(direction=direction, **arrays)
 

@@ -219,10 +219,9 @@ _QUAD_BONES = (
     Bone("head", "neck", 0.18, -75.0, (0.06, 0.045)),
     Bone("ear", "head", 0.09, 140.0, (0.025, 0.0), at=0.15, paint="accent"),
     Bone("tail", "spine", 0.26, 160.0, (0.035, 0.015), at=0.0, paint="accent"),
-    *(_quad_leg("front", 0.88, side) for side in (-1, 1)),
-    *(_quad_leg("back", 0.1, side) for side in (-1, 1)),
+    *(bone for side in (-1, 1) for bone in _quad_leg("front", 0.88, side)),
+    *(bone for side in (-1, 1) for bone in _quad_leg("back", 0.1, side)),
 )
-_QUAD_BONES = tuple(b for item in _QUAD_BONES for b in (item if isinstance(item, tuple) else (item,)))
 _QUAD_SHAPES = (
     Shape("spine", "ellipse", a=0.5, rx=0.46, ry=0.17, patterned=True),
     Shape("head", "ellipse", a=0.5, rx=0.13, ry=0.075),
