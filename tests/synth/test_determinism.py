@@ -15,7 +15,7 @@ from msqnet.synth.video import rgb_to_yuv420, write_mp4
 
 from .conftest import TINY
 
-ANNOTATIONS = ["classes.json", "classes.txt", "train.csv", "test_seen.csv", "test_unseen_actor.csv",
+ANNOTATIONS = ["classes.json", "train.csv", "test_seen.csv", "test_unseen_actor.csv",
                "splits/zero_shot.json", "splits/actors.json", "meta/trajectories.jsonl", "datasheet.md",
                "generator.json"]
 

@@ -3,8 +3,8 @@
 Layout of ``OUT_DIR`` (the project's generic annotation format, read by
 ``msqnet.data.datasets.generic``)::
 
-    classes.json            [{"name", "description"}, ...]  (order = class id)
-    classes.txt             one class name per line
+    classes.json            [{"name", "description"}, ...]  (order = class id; the only class list:
+                            the generic reader refuses a folder holding classes.txt as well)
     train.csv               id,path,labels,actors,num_actors,actor_actions,background,seed,index
     test_seen.csv           (same columns; labels are ';'-joined class names, '' for none)
     test_unseen_actor.csv
@@ -74,7 +74,7 @@ DEFAULT_UNSEEN_ACTORS = ["bird", "spider"]
 DEFAULT_UNSEEN_CLASSES = ["following", "getting up", "moving away from the camera"]
 MIN_SIZE = 32
 # Files and folders a generation writes; --overwrite removes only these.
-_OUTPUTS = ("classes.json", "classes.txt", *(f"{s}.csv" for s in SPLITS), "datasheet.md", "generator.json",
+_OUTPUTS = ("classes.json", *(f"{s}.csv" for s in SPLITS), "datasheet.md", "generator.json",
             "preview.png", "splits", "meta", "videos", "frames")
 TRAJECTORIES = "meta/trajectories.jsonl"
 
@@ -406,7 +406,7 @@ def generate_dataset(out_dir: str | os.PathLike, cfg: SynthConfig, *, progress: 
     seconds = time.perf_counter() - start
     summary = SynthSummary(out_dir, {s: len(by_split[s]) for s in SPLITS}, seconds, workers,
                            _folder_bytes(out_dir), chance)
-    log.info("msqnet synth: %s", summary.format().splitlines()[0])
+    log.debug("msqnet synth: %s", summary.format().splitlines()[0])
     return summary
 
 
@@ -417,7 +417,6 @@ def _versions() -> dict[str, str]:
 def _write_annotations(out_dir: Path, cfg: SynthConfig, by_split: dict[str, list[dict[str, Any]]]) -> None:
     classes = [{"name": c.name, "description": c.description} for c in ACTION_CLASSES]
     atomic_write_text(out_dir / "classes.json", json.dumps(classes, indent=2) + "\n")
-    atomic_write_text(out_dir / "classes.txt", "".join(f"{c.name}\n" for c in ACTION_CLASSES))
     for split in SPLITS:
         atomic_write_text(out_dir / f"{split}.csv", _csv_text([r["row"] for r in by_split[split]]))
     atomic_write_text(out_dir / "splits" / "zero_shot.json",
