@@ -11,7 +11,7 @@ from .evaluate import EvalResult, evaluate_checkpoint, evaluate_split, predict_d
 from .losses import AsymmetricLoss, build_loss
 from .optim import LRSchedule, build_optimizer
 from .state import TrainingState, find_resume_state, load_training_state, save_training_state
-from .trainer import TrainResult, VisualEmbeddingCache, train
+from .trainer import Trainer, TrainResult, VisualEmbeddingCache, train
 
 __all__ = [
     "TrainConfig",
@@ -20,6 +20,7 @@ __all__ = [
     "LossConfig",
     "load_train_config",
     "train",
+    "Trainer",
     "TrainResult",
     "VisualEmbeddingCache",
     "EvalResult",

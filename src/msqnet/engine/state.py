@@ -163,7 +163,10 @@ def _join_optimizer_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]
         state.setdefault(int(idx), {})[key] = value
     for idx, entry in meta.get("scalar_state", {}).items():
         state.setdefault(int(idx), {}).update(entry)
-    return {"state": state, "param_groups": meta["param_groups"]}
+    # JSON has no tuples; optimisers keep hyper-parameter pairs (betas) as tuples.
+    groups = [{k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in g.items()}
+              for g in meta["param_groups"]]
+    return {"state": state, "param_groups": groups}
 
 
 def save_training_state(

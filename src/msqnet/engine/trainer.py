@@ -80,6 +80,7 @@ from .state import (
 
 __all__ = [
     "TrainResult",
+    "Trainer",
     "VisualEmbeddingCache",
     "MetricsLog",
     "forward_backward",
@@ -393,10 +394,20 @@ def _seed_worker(worker_id: int) -> None:
 # --- the run ---------------------------------------------------------------------------------------
 
 
-class _Run:
-    """One training run's objects and loop (see ``train``)."""
+class Trainer:
+    """One training run: builds data, model, optimiser and state in ``__init__``, trains in ``fit``.
 
-    def __init__(self, cfg: TrainConfig, info: DistInfo, resume: str | None, progress: bool):
+    Args:
+        cfg: the training config.
+        resume: ``None``, ``"auto"`` or a path (see ``train``).
+        progress: progress bars on rank 0 (log lines otherwise).
+        dist: this process's place in a DDP job; ``None`` = join the one ``torchrun`` describes
+            (or run alone).
+    """
+
+    def __init__(self, cfg: TrainConfig, *, resume: str | None = None, progress: bool = True,
+                 dist: DistInfo | None = None):
+        info = dist if dist is not None else init_distributed(cfg.device)
         self.cfg = cfg
         self.info = info
         self.device = info.device
@@ -733,7 +744,7 @@ class _Run:
                         self.metrics_log.write({"kind": "train", "epoch": epoch + 1, "step": self.state.global_step,
                                                 "loss": mean, "lr": lr, "clips_per_s": rate, "time": time.time()})
                         bar.set_postfix(loss=f"{mean:.4f}", lr=f"{lr:.2e}", clips_s=f"{rate:.1f}")
-                        if not self.progress:
+                        if not self.progress and self.info.is_main:
                             log.info("epoch %d step %d: loss %.4f, lr %.3g, %.1f clips/s",
                                      epoch + 1, self.state.global_step, mean, lr, rate)
                         window_loss, window_n, clips_window, t_window = 0.0, 0, 0, time.perf_counter()
@@ -847,7 +858,7 @@ def train(cfg: TrainConfig, *, resume: str | None = None, progress: bool = True)
     started = not torch.distributed.is_initialized()
     info = init_distributed(cfg.device)
     try:
-        return _Run(cfg, info, resume, progress).fit()
+        return Trainer(cfg, resume=resume, progress=progress, dist=info).fit()
     finally:
         if started:
             shutdown_distributed()

@@ -1,0 +1,179 @@
+"""Training-state checkpoints: exact round trip, verification, corrupt files and failed saves."""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from msqnet.checkpoint import CheckpointError, load_model
+from msqnet.engine import state as state_mod
+from msqnet.engine.config import OptimConfig
+from msqnet.engine.optim import build_optimizer
+from msqnet.engine.state import (
+    TrainingState,
+    capture_rng,
+    find_resume_state,
+    load_training_state,
+    restore_rng,
+    save_training_state,
+    verify_training_state,
+)
+from msqnet.models import create_model
+
+from ..models.tiny import tiny_config
+
+CLASSES = ["walking", "running", "eating"]
+
+
+def _trained(seed: int = 0, steps: int = 2):
+    """A tiny model and Adam after a few real steps (so the moments are non-zero)."""
+    torch.manual_seed(seed)
+    model = create_model(tiny_config("timesformer"), CLASSES)
+    opt = build_optimizer(model, OptimConfig(lr=1e-2))
+    video = torch.randint(0, 256, (2, 4, 3, 32, 32), dtype=torch.uint8)
+    for _ in range(steps):
+        model(video).logits.square().mean().backward()
+        opt.step()
+        opt.zero_grad()
+    return model, opt
+
+
+def _save(ckpt_dir: Path, model, opt, step: int = 7, scaler=None) -> Path:
+    st = TrainingState(epoch=1, step_in_epoch=3, global_step=step, best=[{"value": 0.5, "epoch": 1, "path": "x"}],
+                       log_records=11, config={"seed": 1})
+    return save_training_state(ckpt_dir, model=model, optimizer=opt, scaler=scaler, state=st, rng=[capture_rng()])
+
+
+def test_the_state_round_trips_model_optimiser_scaler_and_bookkeeping(tmp_path: Path):
+    model, opt = _trained()
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    scaler._growth_tracker = torch.tensor([5], dtype=torch.int32)
+    path = _save(tmp_path / "checkpoints", model, opt, scaler=scaler)
+    fresh, fresh_opt = _trained(seed=1, steps=1)
+    fresh_scaler = torch.amp.GradScaler("cpu")
+    st, _ = load_training_state(path, model=fresh, optimizer=fresh_opt, scaler=fresh_scaler)
+    assert (st.epoch, st.step_in_epoch, st.global_step, st.log_records) == (1, 3, 7, 11)
+    assert st.best == [{"value": 0.5, "epoch": 1, "path": "x"}]
+    for (k, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items()):
+        assert torch.equal(a, b), k
+    saved, loaded = opt.state_dict()["state"], fresh_opt.state_dict()["state"]
+    assert saved.keys() == loaded.keys()
+    for i in saved:
+        assert all(torch.equal(saved[i][k], loaded[i][k]) for k in saved[i]), i
+    assert fresh_opt.state_dict()["param_groups"] == opt.state_dict()["param_groups"]
+    assert fresh_scaler.state_dict() == scaler.state_dict()
+
+
+def test_rng_states_round_trip(tmp_path: Path):
+    model, opt = _trained()
+    random.seed(3), np.random.seed(3), torch.manual_seed(3)
+    path = _save(tmp_path / "c", model, opt)
+    expected = (random.random(), np.random.rand(), torch.rand(1))
+    random.seed(9), np.random.seed(9), torch.manual_seed(9)
+    _, rng = load_training_state(path, model=model, optimizer=opt, scaler=None)
+    restore_rng(rng)
+    assert (random.random(), np.random.rand(), torch.rand(1)) == expected
+
+
+def test_a_state_folder_is_also_a_model_checkpoint(tmp_path: Path):
+    model, opt = _trained()
+    path = _save(tmp_path / "c", model, opt)
+    loaded = load_model(path)
+    video = torch.randint(0, 256, (1, 4, 3, 32, 32), dtype=torch.uint8)
+    model.eval()
+    torch.testing.assert_close(loaded(video).logits, model(video).logits)
+
+
+def test_nothing_is_pickled(tmp_path: Path):
+    model, opt = _trained()
+    path = _save(tmp_path / "c", model, opt)
+    assert sorted(p.name for p in path.iterdir()) == sorted(
+        ["classes.txt", "config.json", "model.safetensors", "optimizer.safetensors", "rng.safetensors",
+         "trainer_state.json"])
+    json.loads((path / "trainer_state.json").read_text())
+    load_file(str(path / "optimizer.safetensors"))
+
+
+def test_saving_again_keeps_the_previous_state(tmp_path: Path):
+    model, opt = _trained()
+    ckpt = tmp_path / "checkpoints"
+    _save(ckpt, model, opt, step=1)
+    _save(ckpt, model, opt, step=2)
+    assert json.loads((ckpt / "previous" / "trainer_state.json").read_text())["state"]["global_step"] == 1
+    assert json.loads((ckpt / "last" / "trainer_state.json").read_text())["state"]["global_step"] == 2
+    assert find_resume_state(tmp_path) == ckpt / "last"
+
+
+def test_a_truncated_file_is_a_clear_error_naming_it(tmp_path: Path):
+    model, opt = _trained()
+    path = _save(tmp_path / "checkpoints", model, opt)
+    weights = path / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: checksum mismatch.*corrupt or truncated"):
+        verify_training_state(path)
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        load_training_state(path, model=model, optimizer=opt, scaler=None)
+
+
+def test_a_truncated_state_document_is_a_clear_error(tmp_path: Path):
+    model, opt = _trained()
+    path = _save(tmp_path / "checkpoints", model, opt)
+    doc = path / "trainer_state.json"
+    doc.write_text(doc.read_text()[:100])
+    with pytest.raises(CheckpointError, match=r"trainer_state\.json: not valid JSON.*corrupt or truncated"):
+        verify_training_state(path)
+
+
+def test_resume_auto_skips_a_corrupt_last_state_for_the_previous_one(tmp_path: Path, caplog):
+    model, opt = _trained()
+    ckpt = tmp_path / "checkpoints"
+    _save(ckpt, model, opt, step=1)
+    _save(ckpt, model, opt, step=2)
+    (ckpt / "last" / "optimizer.safetensors").write_bytes(b"\0" * 64)
+    with caplog.at_level("WARNING"):
+        assert find_resume_state(tmp_path) == ckpt / "previous"
+    assert "optimizer.safetensors" in caplog.text
+
+
+def test_resume_auto_with_only_corrupt_states_is_an_error_and_deletes_nothing(tmp_path: Path):
+    model, opt = _trained()
+    ckpt = tmp_path / "checkpoints"
+    _save(ckpt, model, opt)
+    (ckpt / "last" / "rng.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="no valid training state"):
+        find_resume_state(tmp_path)
+    assert (ckpt / "last" / "model.safetensors").is_file()
+
+
+def test_a_run_without_states_has_nothing_to_resume(tmp_path: Path):
+    assert find_resume_state(tmp_path) is None
+
+
+def test_a_failed_save_leaves_the_good_state_untouched(tmp_path: Path, monkeypatch):
+    model, opt = _trained()
+    ckpt = tmp_path / "checkpoints"
+    _save(ckpt, model, opt, step=1)
+    before = {p.name: p.read_bytes() for p in (ckpt / "last").iterdir()}
+    real_save = state_mod.save_file
+
+    def disk_full(tensors, filename, metadata=None):  # the disk fills up halfway through the optimiser file
+        real_save(tensors, filename, metadata=metadata)
+        with open(filename, "r+b") as f:
+            f.truncate(Path(filename).stat().st_size // 2)
+        raise OSError(28, "No space left on device", filename)
+
+    monkeypatch.setattr(state_mod, "save_file", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        _save(ckpt, model, opt, step=2)
+    after = {p.name: p.read_bytes() for p in (ckpt / "last").iterdir()}
+    assert after == before
+    assert not (ckpt / "previous").exists()
+    assert sorted(p.name for p in ckpt.iterdir()) == ["last"]  # no temp folder left behind
+    assert find_resume_state(tmp_path) == ckpt / "last"

@@ -1,0 +1,200 @@
+"""The training loop on a tiny real model and real generated videos: outputs, frozen parts, cache, skips."""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from msqnet.checkpoint import load_model
+from msqnet.config import ConfigError
+from msqnet.data.dataset import ClipDataset
+from msqnet.data.datasets import load_split
+from msqnet.engine.trainer import Trainer, VisualEmbeddingCache, train
+from msqnet.models import create_model
+
+from .conftest import make_config
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_run_writes_logs_checkpoints_and_a_loadable_best_model(tmp_path, synth_dir, tiny_model_file):
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", epochs=2, keep_best=1)
+    result = train(cfg, progress=False)
+    run = tmp_path / "run"
+    records = _records(run / "metrics.jsonl")
+    train_steps = [r for r in records if r["kind"] == "train"]
+    evals = [r for r in records if r["kind"] == "eval"]
+    assert [r["step"] for r in train_steps] == list(range(1, 9))  # 16 clips / batch 4 x 2 epochs
+    assert all(np.isfinite(r["loss"]) and r["lr"] > 0 for r in train_steps)
+    assert [(r["epoch"], r["split"]) for r in evals] == [(1, "test_seen"), (2, "test_seen")]
+    assert result.final_metrics["test_seen"]["map"] == evals[-1]["map"]
+    assert (run / "config.yaml").is_file() and (run / "summary.json").is_file()
+    best = load_model(run / "best")
+    assert best.class_names == load_split(cfg.data, "train").class_names
+    assert result.best_value == max(r["map"] for r in evals)
+    assert len(list((run / "models").iterdir())) == 1
+    assert load_model(run / "checkpoints" / "last") is not None
+    assert "best map" in result.summary()
+
+
+def test_keep_best_keeps_that_many_model_folders(tmp_path, synth_dir, tiny_model_file):
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", epochs=3, keep_best=2, log_every=10)
+    result = train(cfg, progress=False)
+    kept = sorted(p.name for p in (tmp_path / "run" / "models").iterdir())
+    assert len(kept) == 2
+    assert (tmp_path / "run" / "best").resolve().name == f"epoch-{result.best_epoch:03d}"
+
+
+def test_frozen_visual_embedder_stays_frozen_and_in_eval_mode(tmp_path, synth_dir, tiny_model_file):
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", eval_splits=[])
+    trainer = Trainer(cfg, progress=False)
+    modes: list[bool] = []
+    trainer.model.visual_embedder.register_forward_pre_hook(lambda m, args: modes.append(m.training))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.fit()
+    after = trainer.model.state_dict()
+    assert modes and not any(modes)
+    frozen = [k for k in before if k.startswith("visual_embedder.")]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
+    assert not torch.equal(before["head.W"], after["head.W"])  # while the trainable parts moved
+    assert all(p.requires_grad is False for p in trainer.model.visual_embedder.parameters())
+
+
+def test_cached_visual_embeddings_are_the_test_views_embeddings(tmp_path, synth_dir, tiny_model_file):
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", cache_visual_embeddings=True, eval_splits=[])
+    trainer = Trainer(cfg, progress=False)
+    split = trainer.train_split
+    view = ClipDataset(split.records, split.num_classes, sampling=cfg.sampling, transform=cfg.transform, train=False)
+    expected = trainer.model.encode_visual(torch.stack([view[i]["video"] for i in range(len(view))]))
+    assert bool(trainer.cache.valid.all())
+    torch.testing.assert_close(trainer.cache.embeddings, expected, rtol=1e-4, atol=1e-5)
+    assert (tmp_path / "run" / "visual_cache.safetensors").is_file()
+
+
+def test_training_with_the_cache_never_runs_the_frozen_encoder(tmp_path, synth_dir, tiny_model_file):
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", cache_visual_embeddings=True, eval_splits=[],
+                      epochs=2)
+    trainer = Trainer(cfg, progress=False)
+    calls = []
+    trainer.model.visual_embedder.register_forward_pre_hook(lambda m, args: calls.append(args[0].shape))
+    result = trainer.fit()
+    assert result.steps == 8 and calls == []
+
+
+def test_a_saved_cache_is_reused_and_a_stale_one_rebuilt(tmp_path, synth_dir, tiny_model_file):
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", cache_visual_embeddings=True, eval_splits=[])
+    trainer = Trainer(cfg, progress=False)
+    path = tmp_path / "run" / "visual_cache.safetensors"
+    fp = trainer.cache.fingerprint
+    assert VisualEmbeddingCache.load(path, fp) is not None
+    assert VisualEmbeddingCache.load(path, "another fingerprint") is None
+
+
+def _copy_with_broken_clip(synth_dir: Path, dest: Path) -> Path:
+    """The tiny dataset plus one train row whose video is not a video."""
+    shutil.copytree(synth_dir, dest)
+    (dest / "videos" / "broken.mp4").write_bytes(b"\x00not a video" * 100)
+    with open(dest / "train.csv", "a", encoding="utf-8", newline="") as f:
+        f.write("train_broken,videos/broken.mp4,walking,,,,,,\n")
+    return dest
+
+
+def test_unreadable_clips_are_skipped_counted_and_reported(tmp_path, synth_dir, tiny_model_file, caplog):
+    data = _copy_with_broken_clip(synth_dir, tmp_path / "data")
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", eval_splits=[], batch_size=1,
+                      data={"format": "generic", "annotations": str(data), "on_error": "skip"})
+    with caplog.at_level(logging.INFO, logger="msqnet"):
+        result = train(cfg, progress=False)
+    assert result.skipped == 1
+    assert "1 clip(s) skipped (unreadable): train_broken" in caplog.text
+
+
+def test_an_unreadable_clip_stops_the_run_with_its_file_named_by_default(tmp_path, synth_dir, tiny_model_file):
+    data = _copy_with_broken_clip(synth_dir, tmp_path / "data")
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", eval_splits=[], batch_size=1,
+                      data={"format": "generic", "annotations": str(data)})
+    with pytest.raises(Exception, match="broken.mp4"):
+        train(cfg, progress=False)
+
+
+def test_gradient_accumulation_and_clips_per_epoch_set_the_step_count(tmp_path, synth_dir, tiny_model_file):
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", eval_splits=[], batch_size=2, grad_accum=2,
+                      clips_per_epoch=12, epochs=2, clip_grad_norm=1.0)
+    result = train(cfg, progress=False)
+    assert result.steps == 2 * (12 // 2 // 2)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_with_finite_losses(tmp_path, synth_dir, tiny_model_file, precision):
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", eval_splits=[], precision=precision)
+    train(cfg, progress=False)
+    losses = [r["loss"] for r in _records(tmp_path / "run" / "metrics.jsonl")]
+    assert losses and all(np.isfinite(losses))
+    doc = json.loads((tmp_path / "run" / "checkpoints" / "last" / "trainer_state.json").read_text())
+    assert (doc["scaler"] is not None) == (precision == "fp16")
+
+
+def test_a_new_run_refuses_an_output_dir_that_holds_one(tmp_path, synth_dir, tiny_model_file):
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", eval_splits=[])
+    train(cfg, progress=False)
+    with pytest.raises(ConfigError, match="--resume auto"):
+        train(cfg, progress=False)
+
+
+def test_resume_refuses_a_config_that_changes_the_data_position(tmp_path, synth_dir, tiny_model_file):
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", eval_splits=[])
+    train(cfg, progress=False)
+    changed = make_config(synth_dir, tiny_model_file, tmp_path / "run", eval_splits=[], batch_size=2, epochs=2)
+    with pytest.raises(ConfigError, match=r"config changed in \['batch_size'\]"):
+        train(changed, resume="auto", progress=False)
+
+
+def test_resuming_a_finished_run_with_more_epochs_continues_from_its_end(tmp_path, synth_dir, tiny_model_file):
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", eval_splits=[])
+    train(cfg, progress=False)
+    longer = make_config(synth_dir, tiny_model_file, tmp_path / "run", eval_splits=[], epochs=2)
+    result = train(longer, resume="auto", progress=False)
+    assert result.steps == 8
+    assert [r["step"] for r in _records(tmp_path / "run" / "metrics.jsonl")] == list(range(1, 9))
+
+
+def test_a_best_metric_evaluation_does_not_compute_is_an_error_before_training(tmp_path, synth_dir, tiny_model_file):
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", metric="top1")
+    with pytest.raises(ConfigError, match="metric: 'top1' is not computed"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_model_and_sampling_frame_counts_must_agree(tmp_path, synth_dir, tiny_model_file):
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", sampling={"num_frames": 8})
+    with pytest.raises(ConfigError, match="sampling.num_frames"):
+        train(cfg, progress=False)
+
+
+def test_single_label_data_trains_with_cross_entropy_and_reports_top1(tmp_path, synth_dir, tiny_model_file):
+    data = tmp_path / "single"
+    shutil.copytree(synth_dir, data)
+    for name in ("train", "test_seen"):
+        with open(data / f"{name}.csv", encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        with open(data / f"{name}.csv", "w", encoding="utf-8", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["id", "path", "labels"])
+            w.writeheader()
+            for r in rows:
+                if r["labels"]:
+                    w.writerow({"id": r["id"], "path": r["path"], "labels": r["labels"].split(";")[0]})
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", batch_size=2,
+                      data={"format": "generic", "annotations": str(data), "options": {"multi_label": False}})
+    result = train(cfg, progress=False)
+    assert set(result.final_metrics["test_seen"]) == {"top1", "top5"}
+    assert result.metric == "top1"
+    assert load_model(tmp_path / "run" / "best").multi_label is False
