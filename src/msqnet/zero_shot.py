@@ -18,7 +18,14 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["ZeroShotSplit", "list_zero_shot_splits", "load_zero_shot_split", "random_split", "harmonic_mean"]
+__all__ = [
+    "ZeroShotSplit",
+    "list_zero_shot_splits",
+    "load_zero_shot_split",
+    "restrict_split",
+    "random_split",
+    "harmonic_mean",
+]
 
 
 @dataclass(frozen=True)
@@ -92,3 +99,23 @@ def random_split(num_classes: int, seen_fraction: float, seed: int) -> tuple[lis
 def harmonic_mean(a: float, b: float) -> float:
     """Harmonic mean of seen and unseen scores (0 when either is 0)."""
     return 0.0 if a <= 0 or b <= 0 else 2 * a * b / (a + b)
+
+
+def restrict_split(split, keep: Sequence[int]):
+    """A copy of a ``DatasetSplit`` labelled with only the classes ``keep`` (renumbered 0..K-1).
+
+    Labels of other classes are dropped from every clip; clips are kept (a clip whose actions are
+    all unseen becomes a clip with no action of the kept classes, a true negative for them).
+    """
+    from dataclasses import replace
+
+    keep = list(keep)
+    new_id = {old: new for new, old in enumerate(keep)}
+    records = [replace(r, labels=tuple(sorted(new_id[l] for l in r.labels if l in new_id))) for r in split.records]
+    descriptions = [split.class_descriptions[i] for i in keep] if split.class_descriptions else None
+    segments = None
+    if split.segments:
+        segments = {k: [new_id[i] for i in v if i in new_id] for k, v in split.segments.items()}
+        segments = {k: v for k, v in segments.items() if v} or None
+    return replace(split, records=records, class_names=[split.class_names[i] for i in keep],
+                   class_descriptions=descriptions, segments=segments)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -48,6 +49,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             sampling = from_dict(SamplingConfig, trained) if trained else SamplingConfig(num_frames=meta["model"].num_frames)
         sampling = replace(sampling, **views)
     batch_size = args.batch_size or (train_cfg.effective_eval_batch_size if train_cfg is not None else 8)
+    if args.zero_shot:
+        return _evaluate_zero_shot(args, data, sampling, transform, batch_size)
     from ..engine.distributed import init_distributed, shutdown_distributed
 
     info = init_distributed(args.device)  # under torchrun every process scores a shard
@@ -73,6 +76,52 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(print_table(rows, ["metric", "value", "chance"]))
         if args.out:
             print(f"report: {args.out}")
+    return 0
+
+
+def _evaluate_zero_shot(args: argparse.Namespace, data, sampling, transform, batch_size: int) -> int:
+    """``evaluate --zero-shot``: seen / unseen / harmonic-mean mAP of a split with every class."""
+    from ..checkpoint import load_model, read_checkpoint_config
+    from ..config import from_dict
+    from ..data.datasets import load_split
+    from ..data.sampling import SamplingConfig
+    from ..data.transforms import TransformConfig
+    from ..engine.distributed import resolve_device
+    from ..engine.evaluate import resolve_checkpoint
+    from ..engine.report import print_table
+    from ..engine.zero_shot import evaluate_zero_shot
+    from ..utils import atomic_write_text
+    from ..zero_shot import load_zero_shot_split
+
+    ckpt = resolve_checkpoint(args.checkpoint)
+    device = resolve_device(args.device, 0)
+    trained = read_checkpoint_config(ckpt).get("train_config") or {}
+    model = load_model(ckpt, device=device)
+    if sampling is None:
+        sampling = (from_dict(SamplingConfig, trained["sampling"]) if "sampling" in trained
+                    else SamplingConfig(num_frames=model.cfg.num_frames))
+    if transform is None:
+        transform = (from_dict(TransformConfig, trained["transform"]) if "transform" in trained
+                     else TransformConfig(size=model.cfg.image_size))
+    split = load_split(data, args.split)
+    zs = load_zero_shot_split(args.zero_shot, split.class_names)
+    result = evaluate_zero_shot(model, split, zs, sampling=sampling, transform=transform,
+                                protocol="gzsl" if args.gzsl else "zsl", batch_size=batch_size,
+                                num_workers=args.num_workers, device=device, precision=args.precision,
+                                progress=not args.no_progress)
+    text = json.dumps(result.as_dict(), indent=2) + "\n"
+    if args.out:
+        atomic_write_text(Path(args.out) / "zero_shot.json", text)
+    if args.json:
+        print(text, end="")
+        return 0
+    kind = "closed-set head" if result.closed_set else f"open vocabulary, {result.protocol}"
+    print(f"{args.split}: {result.num_clips} clips, {len(zs.seen)} seen / {len(zs.unseen)} unseen classes ({kind})")
+    print(print_table([
+        {"classes": "seen", "mAP": result.map_seen, "chance": result.chance_seen},
+        {"classes": "unseen", "mAP": result.map_unseen, "chance": result.chance_unseen},
+        {"classes": "harmonic mean", "mAP": result.harmonic, "chance": None},
+    ], ["classes", "mAP", "chance"]))
     return 0
 
 
@@ -115,6 +164,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--aggregate", choices=("mean", "max"), help="how view scores are combined")
     e.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     e.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    e.add_argument("--zero-shot", metavar="SPLIT",
+                   help="zero-shot class split (shipped name, e.g. charades_50_50, or a split file): report mAP on "
+                        "seen and unseen classes and their harmonic mean")
+    e.add_argument("--gzsl", action="store_true",
+                   help="with --zero-shot: generalised protocol, seen and unseen classes queried together")
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.set_defaults(func=_evaluate)

@@ -165,6 +165,9 @@ class TrainConfig:
         checkpoint_every_steps: also write the ``last`` training state every this many optimiser
             steps inside an epoch (a kill mid-epoch resumes mid-epoch); 0 = at epoch ends only.
         tensorboard: also log to TensorBoard when ``torch.utils.tensorboard`` imports.
+        zero_shot: a zero-shot class split (a shipped name such as ``charades_50_50``, or a split
+            file such as ``data/synth/splits/zero_shot.json``): train and evaluate on its seen
+            classes only; ``msqnet evaluate --zero-shot`` then scores the unseen ones.
     """
 
     data: DataConfig
@@ -198,6 +201,7 @@ class TrainConfig:
     log_every: int = 20
     checkpoint_every_steps: int = 0
     tensorboard: bool = True
+    zero_shot: str | None = None
 
     def __post_init__(self) -> None:
         positive = ("epochs", "batch_size", "grad_accum", "log_every", "keep_best")

@@ -148,11 +148,13 @@ def predict_dataset(
     seed: int = 0,
     progress: bool = True,
     desc: str = "eval",
+    label_embed: torch.Tensor | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Probabilities of every clip of ``dataset`` (test mode), gathered over processes.
 
     Returns ``(scores (N, C), record indices (N,), skipped uids)`` with rows sorted by record
-    index and DistributedSampler's padding duplicates removed.
+    index and DistributedSampler's padding duplicates removed. ``label_embed`` (C', E) scores
+    another label set than the model's training classes (open-vocabulary models).
     """
     device = torch.device(device)
     multi_label = bool(getattr(model, "multi_label", True))
@@ -176,14 +178,14 @@ def predict_dataset(
                 views = video.shape[1]
                 video = video.flatten(0, 1)  # (B*V, T, 3, S, S)
             with autocast(device, precision):
-                logits = model(video).logits  # (B*V, C)
+                logits = model(video, label_embed=label_embed).logits  # (B*V, C)
             probs = _to_probabilities(logits, multi_label)
             probs = aggregate_views(probs.view(-1, views, probs.shape[-1]), aggregate)  # (B, C)
             rows.append(probs.cpu().numpy().astype(np.float64))
             indices.append(batch["index"].numpy())
     finally:
         model.train(was_training)
-    num_classes = len(getattr(model, "class_names", [])) or (rows[0].shape[1] if rows else 0)
+    num_classes = label_embed.shape[0] if label_embed is not None else len(getattr(model, "class_names", []))
     local = (
         np.concatenate(rows) if rows else np.zeros((0, num_classes)),
         np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),

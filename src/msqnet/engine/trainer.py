@@ -415,6 +415,14 @@ class Trainer:
         self.out = Path(cfg.output_dir)
         self.ckpt_dir = self.out / "checkpoints"
         self._setup_determinism()
+        try:
+            self._build(resume)
+        except BaseException:
+            self._restore_determinism()
+            raise
+
+    def _build(self, resume: str | None) -> None:
+        cfg, info = self.cfg, self.info
         self._load_data()
         self._build_model()
         self._build_optimisation()
@@ -457,6 +465,11 @@ class Trainer:
         np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)  # the same initial weights on every process
 
+    def _restore_determinism(self) -> None:
+        """Leave the global deterministic-algorithms switch as the caller had it."""
+        if self.cfg.deterministic and not self._prev_deterministic:
+            torch.use_deterministic_algorithms(False)
+
     def _load_data(self) -> None:
         cfg = self.cfg
         self.train_split = load_split(cfg.data, cfg.train_split)
@@ -471,12 +484,28 @@ class Trainer:
                 )
         if not self.train_split.records:
             raise ConfigError(f"train split {cfg.train_split!r} has no clips")
+        if cfg.zero_shot:
+            self._restrict_to_seen_classes(cfg.zero_shot)
         self.multi_label = self.train_split.multi_label
         self.metric_names = list(cfg.metrics) or default_metric_names(
             self.multi_label, self.train_split.num_classes, segments=self.train_split.segments,
             data_format=cfg.data.format)
         self.metric_key = resolve_metric_key(cfg.metric, self.multi_label)
         self._check_metric_key()
+
+    def _restrict_to_seen_classes(self, zero_shot: str) -> None:
+        """Zero-shot training: keep only the split file's seen classes in train and eval labels."""
+        from ..zero_shot import load_zero_shot_split, restrict_split
+
+        try:
+            zs = load_zero_shot_split(zero_shot, self.train_split.class_names)
+        except (ValueError, FileNotFoundError) as e:
+            raise ConfigError(f"zero_shot: {e}") from None
+        unseen_train = sum(1 for r in self.train_split.records if set(r.labels) & set(zs.unseen))
+        self.train_split = restrict_split(self.train_split, zs.seen)
+        self.eval_splits = [restrict_split(s, zs.seen) for s in self.eval_splits]
+        log.info("zero-shot split %s: training on %d seen classes, %d unseen held out (%d train clips carried "
+                 "unseen labels, now dropped from their targets)", zs.name, len(zs.seen), len(zs.unseen), unseen_train)
 
     def _check_metric_key(self) -> None:
         """Fail at start, not after the first epoch, when ``metric`` is not among the computed keys."""
@@ -776,8 +805,7 @@ class Trainer:
             raise
         finally:
             self.metrics_log.close()
-            if cfg.deterministic and not self._prev_deterministic:
-                torch.use_deterministic_algorithms(False)
+            self._restore_determinism()
         seconds = time.perf_counter() - t_start
         total_clips = all_reduce_sum(clips_seen)
         best = self.state.best[0] if self.state.best else None
