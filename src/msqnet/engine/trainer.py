@@ -94,7 +94,7 @@ log = logging.getLogger("msqnet.train")
 # Config fields a resumed run must share with the run it continues (they define the data position,
 # the model or the sample stream); other changes (epochs, eval, logging) are allowed and logged.
 RESUME_FIELDS = ("model", "model_overrides", "data", "train_split", "sampling", "transform", "batch_size",
-                 "grad_accum", "clips_per_epoch", "seed")
+                 "grad_accum", "clips_per_epoch", "seed", "zero_shot")
 # Data fields that may change on resume: the dataset may have moved to another disk.
 _MOVABLE_DATA_FIELDS = ("root", "annotations")
 
