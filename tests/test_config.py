@@ -66,3 +66,12 @@ def test_missing_empty_and_malformed_files(tmp_path):
         load_config(ModelConfig, tmp_path / "broken.yaml")
     with pytest.raises(ConfigError, match="neither a model preset"):
         get_model_config("msqnet-huge")
+
+
+def test_exponent_floats_without_a_dot_are_numbers():
+    from msqnet.data.transforms import TransformConfig  # noqa: F401  (any config with a float field)
+    from msqnet.models import DecoderConfig
+
+    assert from_dict(DecoderConfig, {"dropout": "1e-3"}).dropout == 0.001
+    with pytest.raises(ConfigError, match="dropout: expected number"):
+        from_dict(DecoderConfig, {"dropout": "high"})
