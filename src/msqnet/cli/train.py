@@ -134,7 +134,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("config", metavar="CONFIG", help="training config file (YAML/JSON)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="config overrides, e.g. epochs=5 optim.lr=1e-4 data.root=/data/ak")
+                   help="config overrides, e.g. epochs=5 optim.lr=0.0001 data.root=/data/ak")
     p.add_argument("--resume", metavar="auto|PATH",
                    help="'auto': continue the newest valid training state in output_dir (or start new); "
                         "PATH: a training state folder or run folder")
