@@ -10,6 +10,7 @@ from ..config import ConfigError
 
 # Each module defines ``register(subparsers)`` that adds its sub-command(s) and sets ``func``.
 COMMAND_MODULES = (
+    "msqnet.cli.demo",
     "msqnet.cli.model_cmds",
     "msqnet.cli.predict",
     "msqnet.cli.score",
