@@ -48,7 +48,7 @@ def _recipe_path() -> Path:
     return Path(str(resources.files("msqnet") / "recipes" / "demo.yaml"))
 
 
-def _ensure_data(data_dir: Path, clips: int, test_clips: int, progress: bool) -> float:
+def _ensure_data(data_dir: Path, clips: int, test_clips: int, size: int, progress: bool) -> float:
     """Generate the synthetic benchmark into ``data_dir`` unless a complete one is there."""
     from .synth import SynthConfig, generate_dataset
 
@@ -57,8 +57,8 @@ def _ensure_data(data_dir: Path, clips: int, test_clips: int, progress: bool) ->
         return 0.0
     start = time.perf_counter()
     log.info("rendering the synthetic benchmark into %s (%d train + 2 x %d test clips)", data_dir, clips, test_clips)
-    summary = generate_dataset(data_dir, SynthConfig(clips=clips, test_clips=test_clips, overwrite=data_dir.exists()),
-                               progress=progress)
+    cfg = SynthConfig(clips=clips, test_clips=test_clips, size=size, overwrite=data_dir.exists())
+    summary = generate_dataset(data_dir, cfg, progress=progress)
     log.info("%s", summary.format() if hasattr(summary, "format") else summary)
     return time.perf_counter() - start
 
@@ -69,6 +69,7 @@ def run_demo(
     *,
     clips: int = 1500,
     test_clips: int = 300,
+    size: int = 64,
     overrides: Sequence[str] = (),
     fresh: bool = False,
     progress: bool = True,
@@ -85,7 +86,7 @@ def run_demo(
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     seconds: dict[str, float] = {}
-    seconds["data"] = _ensure_data(data_dir, clips, test_clips, progress)
+    seconds["data"] = _ensure_data(data_dir, clips, test_clips, size, progress)
     zs_file = data_dir / "splits" / "zero_shot.json"
     cfg = load_config(TrainConfig, _recipe_path(), [
         f"data.annotations={data_dir}", f"output_dir={out_dir / 'run'}", f"zero_shot={zs_file}", *overrides,

@@ -7,7 +7,7 @@ import argparse
 def _run(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
-    result = run_demo(args.data_dir, args.out, clips=args.clips, test_clips=args.test_clips,
+    result = run_demo(args.data_dir, args.out, clips=args.clips, test_clips=args.test_clips, size=args.size,
                       overrides=args.overrides, fresh=args.fresh, progress=not args.no_progress)
     total = sum(result.seconds.values())
     print()
@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/demo", help="run and report folder (default runs/demo)")
     p.add_argument("--clips", type=int, default=1500, help="train clips to render (default 1500)")
     p.add_argument("--test-clips", type=int, default=300, help="clips per test split to render (default 300)")
+    p.add_argument("--size", type=int, default=64, help="frame size of the rendered clips (default 64)")
     p.add_argument("--fresh", action="store_true", help="train from scratch even if a run is in --out")
     p.add_argument("--no-progress", action="store_true", help="log lines instead of progress bars")
     p.set_defaults(func=_run)
