@@ -69,7 +69,6 @@ def test_missing_empty_and_malformed_files(tmp_path):
 
 
 def test_exponent_floats_without_a_dot_are_numbers():
-    from msqnet.data.transforms import TransformConfig  # noqa: F401  (any config with a float field)
     from msqnet.models import DecoderConfig
 
     assert from_dict(DecoderConfig, {"dropout": "1e-3"}).dropout == 0.001

@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from msqnet.data.dataset import ClipDataset
 from msqnet.data.datasets import load_split
 from msqnet.data.sampling import SamplingConfig
 from msqnet.data.transforms import TransformConfig
-from msqnet.engine.evaluate import evaluate_checkpoint, evaluate_split, predict_dataset
+from msqnet.engine.evaluate import evaluate_split, predict_dataset
 from msqnet.metrics import compute_metrics
 from msqnet.models import create_model
 from msqnet.synth.datasheet import chance_map

@@ -10,14 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from msqnet.checkpoint import load_model
 from msqnet.config import ConfigError
 from msqnet.data.dataset import ClipDataset
 from msqnet.data.datasets import load_split
 from msqnet.engine.trainer import Trainer, VisualEmbeddingCache, train
-from msqnet.models import create_model
 
 from .conftest import make_config
 

@@ -81,13 +81,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_zero_shot(args: argparse.Namespace, data, sampling, transform, batch_size: int) -> int:
     """``evaluate --zero-shot``: seen / unseen / harmonic-mean mAP of a split with every class."""
-    from ..checkpoint import load_model, read_checkpoint_config
-    from ..config import from_dict
+    from ..checkpoint import load_model
     from ..data.datasets import load_split
-    from ..data.sampling import SamplingConfig
-    from ..data.transforms import TransformConfig
     from ..engine.distributed import resolve_device
-    from ..engine.evaluate import resolve_checkpoint
+    from ..engine.evaluate import resolve_checkpoint, trained_views
     from ..engine.report import print_table
     from ..engine.zero_shot import evaluate_zero_shot
     from ..utils import atomic_write_text
@@ -95,14 +92,8 @@ def _evaluate_zero_shot(args: argparse.Namespace, data, sampling, transform, bat
 
     ckpt = resolve_checkpoint(args.checkpoint)
     device = resolve_device(args.device, 0)
-    trained = read_checkpoint_config(ckpt).get("train_config") or {}
     model = load_model(ckpt, device=device)
-    if sampling is None:
-        sampling = (from_dict(SamplingConfig, trained["sampling"]) if "sampling" in trained
-                    else SamplingConfig(num_frames=model.cfg.num_frames))
-    if transform is None:
-        transform = (from_dict(TransformConfig, trained["transform"]) if "transform" in trained
-                     else TransformConfig(size=model.cfg.image_size))
+    sampling, transform = trained_views(ckpt, model, sampling, transform)
     split = load_split(data, args.split)
     zs = load_zero_shot_split(args.zero_shot, split.class_names)
     result = evaluate_zero_shot(model, split, zs, sampling=sampling, transform=transform,

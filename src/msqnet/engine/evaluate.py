@@ -327,22 +327,14 @@ def evaluate_checkpoint(
     (``msqnet.engine.report.write_report``) gets the run's training history when the checkpoint
     sits in a run folder, chance levels, and ``scores.csv`` (``id,<class>,...``: ``msqnet score`` reads it).
     """
-    from ..checkpoint import load_model, read_checkpoint_config
-    from ..config import from_dict
+    from ..checkpoint import load_model
     from ..data.datasets import load_split
     from .distributed import resolve_device
 
     ckpt = resolve_checkpoint(checkpoint)
     dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
-    meta = read_checkpoint_config(ckpt)
     model = load_model(ckpt, device=dev)
-    trained = meta.get("train_config") or {}
-    if sampling is None:
-        sampling = (from_dict(SamplingConfig, trained["sampling"]) if "sampling" in trained
-                    else SamplingConfig(num_frames=model.cfg.num_frames))
-    if transform is None:
-        transform = (from_dict(TransformConfig, trained["transform"]) if "transform" in trained
-                     else TransformConfig(size=model.cfg.image_size))
+    sampling, transform = trained_views(ckpt, model, sampling, transform)
     ds = load_split(data, split)
     result = evaluate_split(model, ds, sampling=sampling, transform=transform, metrics=metrics, batch_size=batch_size,
                             num_workers=num_workers, device=dev, precision=precision, on_error=data.on_error,
@@ -366,6 +358,23 @@ def evaluate_checkpoint(
         )
         write_scores_csv(Path(out_dir) / "scores.csv", result.uids, result.scores, ds.class_names)
     return result
+
+
+def trained_views(ckpt: Path, model, sampling: SamplingConfig | None = None,
+                  transform: TransformConfig | None = None) -> tuple[SamplingConfig, TransformConfig]:
+    """The sampling and transform a checkpoint was trained with (as the trainer stores them), unless
+    given; a single centre view of the model's frame count and size for checkpoints without them."""
+    from ..checkpoint import read_checkpoint_config
+    from ..config import from_dict
+
+    trained = read_checkpoint_config(ckpt).get("train_config") or {}
+    if sampling is None:
+        sampling = (from_dict(SamplingConfig, trained["sampling"]) if "sampling" in trained
+                    else SamplingConfig(num_frames=model.cfg.num_frames))
+    if transform is None:
+        transform = (from_dict(TransformConfig, trained["transform"]) if "transform" in trained
+                     else TransformConfig(size=model.cfg.image_size))
+    return sampling, transform
 
 
 def write_scores_csv(path: str | os.PathLike, ids: Sequence[str], scores: np.ndarray, class_names: Sequence[str]) -> None:
