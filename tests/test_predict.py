@@ -104,3 +104,29 @@ def test_empty_or_duplicate_label_lists_are_errors(open_vocab_ckpt, shared_video
     assert main(["predict", str(shared_videos / "tree.avi"), "--checkpoint", str(open_vocab_ckpt), "--labels", " , "]) == 2
     assert main(["predict", str(shared_videos / "tree.avi"), "--checkpoint", str(open_vocab_ckpt), "--labels", "a,a"]) == 2
     assert "duplicate" in capsys.readouterr().err
+
+
+def test_checkpoint_trained_on_the_synthetic_benchmark_scores_real_videos_with_unseen_names(tmp_path, shared_videos):
+    """Train briefly on rendered data, then predict real videos with seen and never-trained class names."""
+    from msqnet.config import from_dict, write_config_file
+    from msqnet.engine.config import TrainConfig
+    from msqnet.engine.trainer import train
+    from msqnet.synth import SynthConfig, generate_dataset
+
+    data = tmp_path / "synth"
+    generate_dataset(data, SynthConfig(clips=16, test_clips=4, size=32, frames=8, workers=1), progress=False)
+    model_file = tmp_path / "open.yaml"
+    write_config_file(tiny_config(head="text", trainable_label_embeddings=False), model_file)
+    cfg = from_dict(TrainConfig, {
+        "model": str(model_file), "data": {"format": "generic", "annotations": str(data)},
+        "zero_shot": str(data / "splits" / "zero_shot.json"), "eval_splits": [], "sampling": {"num_frames": 4},
+        "transform": {"size": 32}, "optim": {"lr": 1e-3}, "epochs": 1, "batch_size": 4, "num_workers": 0,
+        "output_dir": str(tmp_path / "run"), "tensorboard": False,
+    })
+    result = train(cfg, progress=False)
+    model = msqnet.load_model(result.last_state)
+    unseen = json.loads((data / "splits" / "zero_shot.json").read_text())["unseen"]
+    labels = ["walking", *unseen]
+    preds = model.predict([shared_videos / v for v in VIDEOS], labels=labels)
+    assert all(p.error is None and p.probabilities.shape == (len(labels),) for p in preds)
+    assert len({tuple(np.round(p.probabilities, 6)) for p in preds}) > 1  # different videos, different scores
