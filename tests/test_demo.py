@@ -22,7 +22,7 @@ def test_demo_renders_trains_evaluates_and_reports(tmp_path, capsys):
     for split in ("test_seen", "test_unseen_actor"):
         report = tmp_path / "demo" / "report" / split
         assert {"metrics.json", "summary.md", "per_class_ap.png"} <= {p.name for p in report.iterdir()}
-    assert (tmp_path / "synth" / "generator.json").is_file() and (tmp_path / "demo" / "run" / "best").exists()
+    assert (tmp_path / "synth" / "generator.json").is_file() and (tmp_path / "demo" / "run" / "checkpoints" / "last").is_dir()
 
 
 def test_demo_reuses_existing_data_and_run(tmp_path, capsys):
