@@ -23,6 +23,10 @@ def test_demo_renders_trains_evaluates_and_reports(tmp_path, capsys):
         report = tmp_path / "demo" / "report" / split
         assert {"metrics.json", "summary.md", "per_class_ap.png"} <= {p.name for p in report.iterdir()}
     assert (tmp_path / "synth" / "generator.json").is_file() and (tmp_path / "demo" / "run" / "checkpoints" / "last").is_dir()
+    import msqnet
+
+    model = msqnet.load_model(tmp_path / "demo" / "run")  # a run folder loads its last state
+    assert "following" not in model.class_names and len(model.class_names) == 12  # trained on seen classes
 
 
 def test_demo_reuses_existing_data_and_run(tmp_path, capsys):

@@ -121,8 +121,13 @@ def read_checkpoint_config(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_model(ckpt_dir: str | os.PathLike, *, device: str | torch.device = "cpu") -> MSQNet:
-    """Load a checkpoint folder into an :class:`MSQNet` in eval mode."""
+    """Load a checkpoint folder (or a training run folder: its ``best``, else its last state) in eval mode."""
     ckpt_dir = Path(ckpt_dir)
+    if not (ckpt_dir / CONFIG_NAME).is_file():
+        for candidate in (ckpt_dir / "best", ckpt_dir / "checkpoints" / "last"):
+            if (candidate / CONFIG_NAME).is_file():
+                ckpt_dir = candidate
+                break
     meta = read_checkpoint_config(ckpt_dir)
     weights = ckpt_dir / WEIGHTS_NAME
     if not weights.is_file():
