@@ -23,7 +23,7 @@ from .config import ConfigError, from_dict, to_dict
 from .models.config import ModelConfig
 from .models.msqnet import MSQNet
 
-__all__ = ["CheckpointError", "save_model", "load_model", "read_checkpoint_config", "CHECKPOINT_FORMAT"]
+__all__ = ["CheckpointError", "save_model", "load_model", "model_folder_of", "read_checkpoint_config", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "msqnet-model"
 FORMAT_VERSION = 1
@@ -120,14 +120,21 @@ def read_checkpoint_config(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
+def model_folder_of(path: str | os.PathLike) -> Path:
+    """The model folder meant by ``path``: itself, or a training run folder's ``best``, else its last state.
+
+    Returns ``path`` unchanged when none of them holds a checkpoint, so the caller's check reports it.
+    """
+    path = Path(path)
+    for candidate in (path, path / "best", path / "checkpoints" / "last"):
+        if (candidate / CONFIG_NAME).is_file():
+            return candidate
+    return path
+
+
 def load_model(ckpt_dir: str | os.PathLike, *, device: str | torch.device = "cpu") -> MSQNet:
     """Load a checkpoint folder (or a training run folder: its ``best``, else its last state) in eval mode."""
-    ckpt_dir = Path(ckpt_dir)
-    if not (ckpt_dir / CONFIG_NAME).is_file():
-        for candidate in (ckpt_dir / "best", ckpt_dir / "checkpoints" / "last"):
-            if (candidate / CONFIG_NAME).is_file():
-                ckpt_dir = candidate
-                break
+    ckpt_dir = model_folder_of(ckpt_dir)
     meta = read_checkpoint_config(ckpt_dir)
     weights = ckpt_dir / WEIGHTS_NAME
     if not weights.is_file():

@@ -271,12 +271,11 @@ def evaluate_split(
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
     """A model folder from a model folder, a training state, or a run folder (its ``best``, else ``last``)."""
-    path = Path(path)
-    if (path / "config.json").is_file():
+    from ..checkpoint import CONFIG_NAME, model_folder_of
+
+    path = model_folder_of(path)
+    if (path / CONFIG_NAME).is_file():
         return path
-    for candidate in (path / "best", path / "checkpoints" / "last"):
-        if (candidate / "config.json").is_file():
-            return candidate
     raise FileNotFoundError(f"{path}: not a model folder (config.json + model.safetensors) nor a run folder "
                             f"with best/ or checkpoints/last/")
 
