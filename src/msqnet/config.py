@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
@@ -16,7 +17,7 @@ from typing import Any, Literal, Mapping, TypeVar, Union
 
 import yaml
 
-from .utils import atomic_write_text
+from .utils import InputFileError, atomic_write_text, read_text
 
 T = TypeVar("T")
 
@@ -92,14 +93,20 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             return value
         raise ConfigError(f"{where}: expected int, got {_describe(value)}")
     if tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            number = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{where}: expected number, got {_describe(value)}")
+        if number is None:
+            raise ConfigError(f"{where}: expected number, got {_describe(value)}")
+        # No setting means anything with NaN or infinity; they would only poison training silently.
+        if not math.isfinite(number):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
@@ -161,9 +168,14 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML or JSON mapping, with a clear error for a missing file or bad syntax."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; expected a config file (YAML or JSON)")
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = read_text(path, "config file")
+    except InputFileError as e:
+        raise ConfigError(str(e)) from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
