@@ -110,6 +110,9 @@ def read_checkpoint_config(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
     """The validated ``config.json`` of a checkpoint folder, with ``model`` as a ModelConfig."""
     ckpt_dir = Path(ckpt_dir)
     path = ckpt_dir / CONFIG_NAME
+    if ckpt_dir.is_file():
+        raise CheckpointError(f"{ckpt_dir}: is a file; expected a checkpoint folder ({CONFIG_NAME}, {WEIGHTS_NAME}, "
+                              f"{CLASSES_NAME})")
     if not ckpt_dir.is_dir():
         raise CheckpointError(f"{ckpt_dir}: checkpoint folder not found")
     if not path.is_file():

@@ -57,6 +57,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
                 return _convert(arg, value, where)
             except ConfigError as e:
                 errors.append(str(e))
+        if len(errors) == 1:  # an optional value: its one type's message says more (e.g. "a finite number")
+            raise ConfigError(errors[0]) from None
         expected = " or ".join(_type_name(a) for a in args)
         raise ConfigError(f"{where}: expected {expected}, got {_describe(value)}")
     if origin is Literal:
@@ -144,8 +146,9 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T:
             raise ConfigError(f"{prefix}{name}: required key missing for {cls.__name__}")
     try:
         return cls(**kwargs)
-    except ConfigError as e:
-        raise ConfigError(f"{where}: {e}" if where else str(e)) from None
+    except ConfigError as e:  # __post_init__ checks name their key, often with its section already
+        named = not where or str(e).startswith(f"{where}.") or str(e).startswith(f"{where}:")
+        raise ConfigError(str(e) if named else f"{where}: {e}") from None
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -178,8 +181,13 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(str(e)) from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML ({problem})") from None
     if data is None:
         raise ConfigError(f"{path}: config file is empty")
     if not isinstance(data, dict):

@@ -145,12 +145,12 @@ def _video_timing(info: dict[str, Any], vid: str) -> tuple[float, float]:
     entry = info[vid]
     if not isinstance(entry, dict) or "fps" not in entry or "duration" not in entry:
         raise ValueError(f"entry of video {vid!r} lacks fps or duration")
-    fps = parse_fps(entry["fps"])
     try:
+        fps = parse_fps(entry["fps"])
         duration = float(entry["duration"])
     except (TypeError, ValueError):
-        duration = math.nan
-    if fps is None or not math.isfinite(duration) or duration <= 0:
+        fps = duration = None
+    if fps is None or duration is None or not math.isfinite(duration) or duration <= 0:
         raise ValueError(f"video {vid!r}: fps {entry['fps']!r}, duration {entry['duration']!r}")
     return fps, duration
 
