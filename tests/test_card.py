@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from msqnet.card import model_card
+from msqnet.card import latest_evaluation, model_card
 from msqnet.checkpoint import read_checkpoint_config, save_model
 from msqnet.cli import main
 from msqnet.models import create_model
@@ -71,3 +71,10 @@ def test_a_checkpoint_without_a_card_gets_one_from_its_config(open_ckpt, tmp_pat
 def test_msqnet_card_of_a_missing_checkpoint_is_a_one_line_error(tmp_path, capsys):
     assert main(["card", str(tmp_path / "nothing")]) == 2
     assert capsys.readouterr().err == f"msqnet card: error: {tmp_path / 'nothing'}: checkpoint folder not found\n"
+
+
+def test_a_metric_without_a_value_is_left_out_of_the_card():
+    records = [{"kind": "eval", "epoch": 1, "step": 4, "split": "test", "map": 0.25, "map_tail": float("nan"),
+                "chance": {"map": 0.125}, "num_clips": 10}]
+    assert latest_evaluation(records) == [
+        {"split": "test", "epoch": 1, "num_clips": 10, "metrics": {"map": 0.25}, "chance": {"map": 0.125}}]

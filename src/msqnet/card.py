@@ -9,6 +9,7 @@ needs to the checkpoint through ``training_card_data``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -48,8 +49,10 @@ def latest_evaluation(log_records: Sequence[Mapping[str, Any]]) -> list[dict[str
     for record in log_records:
         if record.get("kind") != "eval":
             continue
+        # A metric without a value on this split (NaN: no positives) is left out, not published as NaN.
         metrics = {k: float(v) for k, v in record.items()
-                   if k not in _EVAL_BOOKKEEPING and isinstance(v, (int, float)) and not isinstance(v, bool)}
+                   if k not in _EVAL_BOOKKEEPING and isinstance(v, (int, float)) and not isinstance(v, bool)
+                   and math.isfinite(v)}
         latest[record["split"]] = {
             "split": record["split"], "epoch": record.get("epoch"), "num_clips": record.get("num_clips"),
             "metrics": metrics, "chance": dict(record.get("chance") or {}),
