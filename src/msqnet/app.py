@@ -86,7 +86,8 @@ def analyse_video(model, video: str | None, labels_text: str | None = None, *, w
         shown = [label for label, _ in top]
         column = {label: i for i, label in enumerate(timed.labels)}
         result.table_headers = ["start (s)", "end (s)", *shown]
-        result.table = [[round(w.start, 2), round(w.end, 2), *(round(float(w.probabilities[column[l]]), 3) for l in shown)]
+        result.table = [[round(w.start, 2), round(w.end, 2),
+                         *(round(float(w.probabilities[column[label]]), 3) for label in shown)]
                         for w in timed.windows]
         result.message += f" Timeline: {len(timed.windows)} windows of {window:g} s every {stride:g} s."
     return result

@@ -136,7 +136,8 @@ def _front_matter(meta: Mapping[str, Any], name: str, dataset: str | None) -> st
 
 def _labels_section(names: Sequence[str]) -> list[str]:
     shown = ", ".join(f"`{n}`" for n in names[:MAX_LISTED_LABELS])
-    more = f", ... and {len(names) - MAX_LISTED_LABELS} more (all in `classes.txt`)" if len(names) > MAX_LISTED_LABELS else ""
+    hidden = len(names) - MAX_LISTED_LABELS
+    more = f", ... and {hidden} more (all in `classes.txt`)" if hidden > 0 else ""
     return [f"{len(names)} classes, in score order (`classes.txt`): {shown}{more}."]
 
 
@@ -184,7 +185,8 @@ def _training_section(meta: Mapping[str, Any], dataset: str | None) -> list[str]
         lines.append(f"- progress: {', '.join(progress)}" + (" (a training state: `checkpoints/last`)"
                                                               if meta.get("training_state") else ""))
     if meta.get("metric") is not None and meta.get("value") is not None:
-        lines.append(f"- kept as a best model by `{meta['metric']}` = {meta['value']:.4f} on the first evaluation split")
+        lines.append(f"- kept as a best model by `{meta['metric']}` = {meta['value']:.4f} on the first evaluation "
+                     "split")
     lines.append(f"- recipe: {optim.get('name')} lr {optim.get('lr')} ({trained.get('schedule', {}).get('name')} "
                  f"schedule), batch {trained.get('batch_size')} x "
                  f"{trained.get('grad_accum', 1)} accumulation, {trained.get('precision', 'fp32')}, "
@@ -204,7 +206,8 @@ def _model_section(meta: Mapping[str, Any]) -> list[str]:
         f"queries `{model.get('query')}`, decoder d={model['decoder']['d_model']}",
         f"- input: {model['num_frames']} frames of {model['image_size']} px (uint8 or float in [0, 1]; the model "
         "normalises inside)",
-        f"- head {head}; {'independent per-class probabilities (sigmoid)' if meta.get('multi_label', True) else 'one label per clip (softmax)'}",
+        f"- head {head}; " + ("independent per-class probabilities (sigmoid)" if meta.get("multi_label", True)
+                              else "one label per clip (softmax)"),
         "- frozen parts stored by reference (rebuilt from their pretrained source when loading, not in "
         f"`model.safetensors`): {', '.join(f'`{p.rstrip(chr(46))}`' for p in by_ref)}" if by_ref else
         "- every weight is in `model.safetensors`",

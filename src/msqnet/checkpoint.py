@@ -26,8 +26,8 @@ from .config import ConfigError, from_dict, to_dict
 from .models.config import ModelConfig
 from .models.msqnet import MSQNet
 
-__all__ = ["CheckpointError", "save_model", "load_model", "model_folder_of", "read_checkpoint_config", "CHECKPOINT_FORMAT",
-           "CHECKPOINT_FILES"]
+__all__ = ["CheckpointError", "save_model", "load_model", "model_folder_of", "read_checkpoint_config",
+           "CHECKPOINT_FORMAT", "CHECKPOINT_FILES"]
 
 CHECKPOINT_FORMAT = "msqnet-model"
 FORMAT_VERSION = 1

@@ -127,5 +127,6 @@ def push_checkpoint(
         info = api.create_commit(repo_id, operations, revision=revision,
                                  commit_message=commit_message or f"Upload msqnet checkpoint {folder.name}")
     except Exception as e:  # HTTP, connection and offline-mode errors alike end as one readable line
-        raise CheckpointError(f"push to {repo_id}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        first_line = str(e).splitlines()[0] if str(e) else ""
+        raise CheckpointError(f"push to {repo_id}: {type(e).__name__}: {first_line}") from None
     return info.commit_url

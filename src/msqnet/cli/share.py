@@ -34,7 +34,8 @@ def _app(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``card``, ``push`` and ``app``."""
     p = sub.add_parser("card", help="print a checkpoint's model card (README.md)")
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="model folder, run folder or hub repo id user/name[@revision]")
+    p.add_argument("checkpoint", metavar="CHECKPOINT",
+                   help="model folder, run folder or hub repo id user/name[@revision]")
     p.set_defaults(func=_card)
 
     p = sub.add_parser(
