@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "msqnet.cli.synth",
     "msqnet.cli.data",
     "msqnet.cli.train",
+    "msqnet.cli.share",
 )
 DEBUG_ENV = "MSQNET_DEBUG"
 EXIT_ERROR = 2  # bad input, file or setting (argparse uses 2 for bad arguments too)
@@ -73,6 +74,8 @@ def _quiet_third_party() -> None:
         hf_logging.disable_progress_bar()
     except ImportError:  # pragma: no cover - transformers is a dependency
         pass
+    for name in ("httpx", "httpx2"):  # one INFO line per HTTP request (hub, web page) otherwise
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _anticipated(e: BaseException) -> bool:

@@ -11,23 +11,25 @@ from ..utils import json_text, read_text
 from .arguments import finite_float, positive_float, positive_int
 
 
-def _read_labels(args: argparse.Namespace) -> list[str] | None:
-    if args.labels and args.labels_file:
-        raise ValueError("give --labels or --labels-file, not both")
-    if args.labels:
-        names = [n.strip() for n in args.labels.split(",")]
-    elif args.labels_file:
-        path = Path(args.labels_file)
-        names = [line.strip() for line in read_text(path, "labels file").splitlines()]
-    else:
-        return None
-    names = [n for n in names if n]
+def clean_label_list(names: list[str]) -> list[str]:
+    """Class names stripped of blanks; an error when none is left or one is repeated."""
+    names = [n.strip() for n in names if n.strip()]
     if not names:
         raise ValueError("the label list is empty")
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"duplicate labels: {dupes}")
     return names
+
+
+def _read_labels(args: argparse.Namespace) -> list[str] | None:
+    if args.labels and args.labels_file:
+        raise ValueError("give --labels or --labels-file, not both")
+    if args.labels:
+        return clean_label_list(args.labels.split(","))
+    if args.labels_file:
+        return clean_label_list(read_text(args.labels_file, "labels file").splitlines())
+    return None
 
 
 def format_table(preds, top_k: int, threshold: float | None) -> str:
@@ -133,7 +135,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``predict``."""
     p = sub.add_parser("predict", help="per-label probabilities for videos or frame folders")
     p.add_argument("videos", nargs="+", help="video files or folders of frames")
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder (from msqnet train)")
+    p.add_argument("--checkpoint", required=True,
+                   help="checkpoint folder, run folder (from msqnet train) or hub repo id user/name[@revision]")
     p.add_argument("--labels", help='comma-separated class names, e.g. "walking,eating" (default: the training classes)')
     p.add_argument("--labels-file", help="file with one class name per line")
     p.add_argument("--top-k", type=positive_int, default=5, help="labels shown per input/window in the table (default 5)")
