@@ -267,6 +267,38 @@ def presets_with_an_unknown_option(b: Bad):
     return ["presets", "--bogus"], error("presets", "unrecognized arguments: --bogus")
 
 
+@case
+def card_of_a_folder_that_is_not_a_checkpoint(b: Bad):
+    return ["card", b.data / "videos"], error("card", "videos", "config.json")
+
+
+@case
+def card_that_is_not_utf8(b: Bad):
+    model = b.model_copy()
+    (model / "README.md").write_bytes("# mod\xe8le\n".encode("latin-1"))
+    return ["card", model], error("card", "README.md:1", "not UTF-8")
+
+
+@case
+def push_to_a_repo_id_that_is_not_one(b: Bad):
+    return ["push", b.run, "not a repo"], error("push", "'not a repo'", "expected a hub repo id")
+
+
+@case
+def push_while_offline(b: Bad):
+    return ["push", b.run, "someone/msqnet-tiny"], error("push", "push to someone/msqnet-tiny")
+
+
+@case
+def app_with_an_infinite_window(b: Bad):
+    return ["app", "--checkpoint", b.run, "--window", "inf"], error("app", "--window", "'inf'")
+
+
+@case
+def app_with_a_checkpoint_that_does_not_exist(b: Bad):
+    return ["app", "--checkpoint", b.tmp / "nowhere", "--port", "0"], error("app", "nowhere", "not found")
+
+
 # --- 2. non-finite settings ---------------------------------------------------------------------------
 
 
