@@ -488,7 +488,7 @@ def _read_video(path: Path, index: _VideoIndex, wanted: list[int], width: int, h
                     after_seek = False
                     last = i
                     if i in targets and i not in out:
-                        out[i] = np.rot90(_to_rgb(frame, width, height, resize), quarter_turns)
+                        out[i] = _to_rgb(frame, width, height, resize, quarter_turns)
         except av.FFmpegError as e:
             where = f"after frame {last}" if last >= 0 else "before its first frame"
             raise DecodeError(f"{path}: decoding failed {where} ({_ffmpeg_msg(e)})") from None
@@ -497,11 +497,14 @@ def _read_video(path: Path, index: _VideoIndex, wanted: list[int], width: int, h
     return out
 
 
-def _to_rgb(frame, width: int, height: int, resize: bool) -> np.ndarray:
-    """Colour-convert (and resize, in the same swscale pass) one decoded frame to ``(H, W, 3)`` uint8."""
+def _to_rgb(frame, width: int, height: int, resize: bool, quarter_turns: int = 0) -> np.ndarray:
+    """Colour-convert (and resize, in the same swscale pass) one decoded frame to ``(H, W, 3)`` uint8, then
+    turn it ``quarter_turns`` times counter-clockwise (its display rotation); ``width``/``height`` are as stored."""
     if resize:
-        return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR")
-    return frame.to_ndarray(format="rgb24")
+        rgb = frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR")
+    else:
+        rgb = frame.to_ndarray(format="rgb24")
+    return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
 
 
 def segment_frame_range(info: VideoInfo, start: float | None, end: float | None) -> tuple[int, int]:
