@@ -4,9 +4,11 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import sys
 from pathlib import Path
+
+from ..utils import json_text, read_text
+from .arguments import finite_float, positive_float, positive_int
 
 
 def clean_label_list(names: list[str]) -> list[str]:
@@ -26,10 +28,7 @@ def _read_labels(args: argparse.Namespace) -> list[str] | None:
     if args.labels:
         return clean_label_list(args.labels.split(","))
     if args.labels_file:
-        path = Path(args.labels_file)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: labels file not found")
-        return clean_label_list(path.read_text(encoding="utf-8").splitlines())
+        return clean_label_list(read_text(args.labels_file, "labels file").splitlines())
     return None
 
 
@@ -108,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
     preds = predict(model, args.videos, labels, window=args.window, stride=args.stride,
                     batch_size=args.batch_size, progress=not args.quiet)
     if args.format == "json":
-        text = json.dumps([p.to_dict() for p in preds], indent=2) + "\n"
+        text = json_text([p.to_dict() for p in preds], indent=2) + "\n"
     elif args.format == "csv":
         text = format_csv(preds)
     else:
@@ -140,13 +139,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="checkpoint folder, run folder (from msqnet train) or hub repo id user/name[@revision]")
     p.add_argument("--labels", help='comma-separated class names, e.g. "walking,eating" (default: the training classes)')
     p.add_argument("--labels-file", help="file with one class name per line")
-    p.add_argument("--top-k", type=int, default=5, help="labels shown per input/window in the table (default 5)")
-    p.add_argument("--threshold", type=float, default=None, help="only show labels with probability >= P")
-    p.add_argument("--window", type=float, default=None, help="score sliding windows of this many seconds")
-    p.add_argument("--stride", type=float, default=None, help="seconds between window starts (default: --window)")
+    p.add_argument("--top-k", type=positive_int, default=5, help="labels shown per input/window in the table (default 5)")
+    p.add_argument("--threshold", type=finite_float, default=None, help="only show labels with probability >= P")
+    p.add_argument("--window", type=positive_float, default=None, help="score sliding windows of this many seconds")
+    p.add_argument("--stride", type=positive_float, default=None, help="seconds between window starts (default: --window)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--out", help="write the output here instead of stdout")
     p.add_argument("--timeline", help="with --window: folder for one PNG timeline per input")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
