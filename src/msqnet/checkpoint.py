@@ -57,15 +57,20 @@ class CheckpointError(ValueError):
 
 def _frozen_by_reference(cfg: ModelConfig) -> list[str]:
     """State-dict prefixes of frozen parts reloaded from their pretrained source, not saved."""
+    prefixes = []
     vis = cfg.visual_embedder
     if vis.kind == "efficientnet_lite0" or (vis.kind == "clip" and vis.pretrained is not None):
-        return ["visual_embedder."]
-    return []
+        prefixes.append("visual_embedder.")
+    if cfg.video_encoder.kind == "frame_transformer":  # its frozen CNN reloads from the shipped weights
+        prefixes.append("video_encoder.backbone.")
+    return prefixes
 
 
 def _self_contained_config(model: MSQNet) -> ModelConfig:
     """The model config with the video backbone described by its full HF config (no hub needed)."""
     cfg = copy.deepcopy(model.cfg)
+    if cfg.video_encoder.kind == "frame_transformer":
+        return cfg  # our own module: its config is complete as it is
     backbone_cfg = model.video_encoder.backbone.config.to_dict()
     for key in ("_name_or_path", "transformers_version", "architectures", "id2label", "label2id", "dtype", "torch_dtype"):
         backbone_cfg.pop(key, None)

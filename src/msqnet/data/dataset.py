@@ -294,7 +294,7 @@ def build_loader(
     if distributed:
         dist = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
     sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=seed, distributed=dist)
-    collate = dataset.collate if isinstance(dataset, ClipDataset) else collate_clips
+    collate = getattr(dataset, "collate", collate_clips)  # datasets that shape their own batches say how
     return ClipLoader(
         dataset,
         batch_size=batch_size,

@@ -149,8 +149,14 @@ class TrainConfig:
             optimiser step, count it, report the count in the summary).
         precision: ``fp32``, ``bf16`` (autocast; CPU and CUDA) or ``fp16`` (autocast with a
             gradient scaler; meant for CUDA).
-        cache_visual_embeddings: embed each training clip once with the frozen visual embedder
-            and reuse it every epoch (see ``msqnet.engine.trainer.VisualEmbeddingCache``).
+        cache_frozen: run the model's frozen encoders (the visual embedder, a ``frame_transformer``'s
+            CNN) once over every clip of the training and evaluation splits and reuse their outputs
+            every epoch (see ``msqnet.engine.frozen_cache``): no video is decoded after that.
+        cache_frames: frames cached per training clip (the middles of as many equal segments),
+            among which every epoch draws its T; ``None`` = T (the test frames: no temporal
+            augmentation).
+        val_fraction: hold out this fraction of the training split (a seeded draw) as the split
+            ``val``, evaluated first every ``eval_every`` epochs (it then picks the best checkpoints).
         num_workers: DataLoader worker processes per training process.
         seed: seed of the model init, data order, sampling and augmentation.
         deterministic: deterministic kernels (``torch.use_deterministic_algorithms``): bitwise
@@ -193,7 +199,9 @@ class TrainConfig:
     clip_grad_norm: float | None = None
     nonfinite: Literal["raise", "skip"] = "raise"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    cache_visual_embeddings: bool = False
+    cache_frozen: bool = False
+    cache_frames: int | None = None
+    val_fraction: float = 0.0
     num_workers: int = 4
     seed: int = 1
     deterministic: bool = False
@@ -219,6 +227,13 @@ class TrainConfig:
                 raise ConfigError(f"{name}: expected >= 0, got {getattr(self, name)}")
         if self.clips_per_epoch is not None and self.clips_per_epoch < 1:
             raise ConfigError(f"clips_per_epoch: expected >= 1 or null (the whole split), got {self.clips_per_epoch}")
+        if self.cache_frames is not None and self.cache_frames < self.sampling.num_frames:
+            raise ConfigError(f"cache_frames: expected >= sampling.num_frames ({self.sampling.num_frames}) or null, "
+                              f"got {self.cache_frames}")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"val_fraction: expected a fraction in [0, 1), got {self.val_fraction}")
+        if self.val_fraction and "val" in self.eval_splits:
+            raise ConfigError("val_fraction: the held-out split is named 'val', which eval_splits already lists")
         if self.eval_batch_size is not None and self.eval_batch_size < 1:
             raise ConfigError(f"eval_batch_size: expected >= 1, got {self.eval_batch_size}")
         if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:

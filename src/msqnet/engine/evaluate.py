@@ -171,13 +171,18 @@ def predict_dataset(
             skipped += batch["skipped"]
             if not batch["uid"]:
                 continue
-            video = batch["video"].to(device, non_blocking=True)
-            views = 1
-            if video.ndim == 6:  # (B, V, T, 3, S, S): every view through the model as its own clip
-                views = video.shape[1]
-                video = video.flatten(0, 1)  # (B*V, T, 3, S, S)
+            video, frozen, views = None, None, 1
+            if "frozen" in batch:  # cached frozen outputs (msqnet.engine.frozen_cache)
+                frozen = batch["frozen"].to(device)
+                if dataset.sampling.num_views > 1:  # (B, V, T, ...): every view as its own clip
+                    views, frozen = dataset.sampling.num_views, frozen.flatten_views()
+            else:
+                video = batch["video"].to(device, non_blocking=True)
+                if video.ndim == 6:  # (B, V, T, 3, S, S): every view through the model as its own clip
+                    views = video.shape[1]
+                    video = video.flatten(0, 1)  # (B*V, T, 3, S, S)
             with autocast(device, precision):
-                logits = model(video, label_embed=label_embed).logits  # (B*V, C)
+                logits = model(video, frozen=frozen, label_embed=label_embed).logits  # (B*V, C)
             probs = _to_probabilities(logits, multi_label)
             probs = aggregate_views(probs.view(-1, views, probs.shape[-1]), aggregate)  # (B, C)
             rows.append(probs.cpu().numpy().astype(np.float64))
@@ -223,6 +228,7 @@ def evaluate_split(
     data_format: str | None = None,
     seed: int = 0,
     progress: bool = True,
+    dataset: Any = None,
 ) -> EvalResult:
     """Score a whole ``DatasetSplit`` with ``model`` and compute its metrics once over every clip.
 
@@ -235,6 +241,8 @@ def evaluate_split(
         batch_size: clips per batch (each with all its views).
         on_error: ``raise`` on an unreadable clip, or ``skip`` it (listed in ``EvalResult.skipped``).
         data_format: the dataset format, to pick Charades' official metric by default.
+        dataset: the split's clips as a ready dataset (e.g. ``CachedClipDataset`` of cached frozen
+            outputs); ``None`` = decode them (``ClipDataset``).
     """
     start = time.perf_counter()
     names = list(getattr(model, "class_names", split.class_names))
@@ -246,8 +254,9 @@ def evaluate_split(
         )
     if not split.records:
         raise ValueError(f"split {split.name!r} has no clips to evaluate")
-    dataset = ClipDataset(split.records, split.num_classes, sampling=sampling, transform=transform, train=False,
-                          multi_label=True, on_error=on_error, seed=seed)
+    if dataset is None:
+        dataset = ClipDataset(split.records, split.num_classes, sampling=sampling, transform=transform, train=False,
+                              multi_label=True, on_error=on_error, seed=seed)
     scores, index, skipped = predict_dataset(
         model, dataset, batch_size=batch_size, num_workers=num_workers, device=device, precision=precision,
         aggregate=sampling.aggregate, seed=seed, progress=progress, desc=f"eval {split.name}",

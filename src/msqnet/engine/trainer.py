@@ -9,7 +9,7 @@
     <output_dir>/checkpoints/previous/     the state before it
     <output_dir>/models/epoch-NNN/         the keep_best best model folders (msqnet.checkpoint format)
     <output_dir>/best                      link to the best of them (msqnet evaluate reads it)
-    <output_dir>/visual_cache.safetensors  cached visual embeddings (cache_visual_embeddings)
+    <output_dir>/cache/<split>.safetensors  the frozen encoders' outputs (cache_frozen)
     <output_dir>/summary.json              the end-of-run summary
     <output_dir>/tensorboard/              when TensorBoard is installed
 
@@ -47,6 +47,7 @@ from ..data.dataset import ClipDataset, SkipTally, build_loader
 from ..data.datasets import DatasetSplit, load_split
 from ..metrics import compute_metrics
 from ..models import MSQNet, create_model
+from ..models.msqnet import FrozenFrames
 from ..utils import atomic_write_text, json_text
 from .config import TrainConfig
 from .distributed import (
@@ -58,6 +59,7 @@ from .distributed import (
     init_distributed,
     shutdown_distributed,
 )
+from .frozen_cache import CachedClipDataset, FrozenFrameCache
 from .evaluate import (
     EvalResult,
     autocast,
@@ -83,7 +85,6 @@ __all__ = [
     "NonFiniteError",
     "TrainResult",
     "Trainer",
-    "VisualEmbeddingCache",
     "MetricsLog",
     "read_metrics_log",
     "forward_backward",
@@ -163,128 +164,6 @@ def _duration(seconds: float) -> str:
     m, s = divmod(int(round(seconds)), 60)
     h, m = divmod(m, 60)
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
-
-
-# --- visual-embedding cache ----------------------------------------------------------------------
-
-
-class VisualEmbeddingCache:
-    """The frozen visual embedder's output for every training clip, computed once and reused.
-
-    **What is cached.** For record ``i`` of the training split: the visual embedding (``(V,)``,
-    the embedder's time-averaged frame embedding) of the record's *test view*: the T frames the
-    sampling strategy takes at test time (deterministic: TSN/uniform segment middles, the centred
-    dense window) after the test resize and centre crop, with no augmentation. Rows are keyed by
-    record index; the fingerprint covers every record's uid, source and segment, the embedder's
-    config and weights, and the sampling and transform settings, so a stale cache is never used.
-
-    **The approximation.** Training re-samples frames and augments each clip every epoch. With
-    the cache, the video encoder (the part that learns) still sees that augmented clip, but the
-    query-conditioning vector is the embedding of the clean test view instead of the augmented
-    view's. That vector is a frozen encoder's average over T frames, so random frame offsets
-    within segments barely move it; crops, flips, colour jitter and grayscale are not reflected
-    in it. Evaluation never uses the cache.
-
-    **Cost.** One test-mode pass over the training split (``build``), shared by the processes of
-    a DDP run and saved to ``<output_dir>/visual_cache.safetensors``, which resumed runs reuse;
-    after that no training step runs the frozen embedder. Rows of clips that could not be read
-    then are marked invalid and embedded live if they ever come up.
-    """
-
-    def __init__(self, embeddings: torch.Tensor, valid: torch.Tensor, fingerprint: str):
-        self.embeddings = embeddings  # (N, V) float32
-        self.valid = valid  # (N,) bool
-        self.fingerprint = fingerprint
-
-    def __len__(self) -> int:
-        return self.embeddings.shape[0]
-
-    @staticmethod
-    def fingerprint_of(model: MSQNet, split: DatasetSplit, cfg: TrainConfig) -> str:
-        """Checksum of everything the cached embeddings depend on."""
-        h = hashlib.sha256()
-        h.update(json.dumps({
-            "visual_embedder": to_dict(model.cfg.visual_embedder),
-            "num_frames": cfg.sampling.num_frames, "strategy": cfg.sampling.strategy, "stride": cfg.sampling.stride,
-            "size": cfg.transform.size, "short_side": cfg.transform.resize_to,
-            "records": [[r.uid, r.source, r.start, r.end] for r in split.records],
-        }, sort_keys=True).encode())
-        for name, t in sorted(model.visual_embedder.state_dict().items()):
-            h.update(name.encode())
-            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-        return h.hexdigest()
-
-    @classmethod
-    def load(cls, path: Path, fingerprint: str) -> "VisualEmbeddingCache | None":
-        """The cache saved at ``path`` if it matches ``fingerprint``, else ``None``."""
-        if not path.is_file():
-            return None
-        try:
-            tensors = load_file(str(path))
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as f:
-                saved = (f.metadata() or {}).get("fingerprint")
-        except Exception as e:  # a corrupt cache is only a lost optimisation: rebuild it
-            log.warning("%s: unreadable visual-embedding cache (%s); rebuilding it", path, e)
-            return None
-        if saved != fingerprint:
-            log.info("%s: cached visual embeddings are for other data, model or settings; rebuilding", path)
-            return None
-        return cls(tensors["embeddings"], tensors["valid"].bool(), fingerprint)
-
-    def save(self, path: Path) -> None:
-        """Write the cache atomically."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            save_file({"embeddings": self.embeddings.contiguous(), "valid": self.valid.to(torch.uint8)}, str(tmp),
-                      metadata={"fingerprint": self.fingerprint})
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-
-    @classmethod
-    @torch.no_grad()
-    def build(cls, model: MSQNet, split: DatasetSplit, cfg: TrainConfig, device: torch.device, *,
-              fingerprint: str, progress: bool = True) -> "VisualEmbeddingCache":
-        """Embed every training record's test view (sharded over processes, then gathered)."""
-        sampling = replace(cfg.sampling, test_clips=1, test_crops=1)
-        dataset = ClipDataset(split.records, split.num_classes, sampling=sampling, transform=cfg.transform,
-                              train=False, multi_label=True, on_error=cfg.data.on_error, seed=cfg.seed)
-        from .distributed import is_distributed
-
-        distributed = is_distributed()
-        loader = build_loader(dataset, batch_size=cfg.effective_eval_batch_size, shuffle=False,
-                              num_workers=cfg.num_workers, seed=cfg.seed, distributed=distributed)
-        rows: list[torch.Tensor] = []
-        idx: list[torch.Tensor] = []
-        show = progress and (not distributed or torch.distributed.get_rank() == 0)
-        for batch in tqdm(loader, desc="caching visual embeddings", disable=not show, leave=False, dynamic_ncols=True):
-            if not batch["uid"]:
-                continue
-            with autocast(device, cfg.precision):
-                emb = model.encode_visual(batch["video"].to(device))  # (B, V)
-            rows.append(emb.float().cpu())
-            idx.append(batch["index"])
-        local = (torch.cat(rows) if rows else torch.zeros(0, model.visual_embedder.out_dim), torch.cat(idx) if idx else torch.zeros(0, dtype=torch.int64))
-        embeddings = torch.zeros(len(split.records), model.visual_embedder.out_dim)
-        valid = torch.zeros(len(split.records), dtype=torch.bool)
-        for e, i in all_gather_objects(local):
-            embeddings[i] = e
-            valid[i] = True
-        return cls(embeddings, valid, fingerprint)
-
-    def lookup(self, model: MSQNet, indices: torch.Tensor, video: torch.Tensor, device: torch.device,
-               precision: str) -> torch.Tensor:
-        """Embeddings ``(B, V)`` of a batch: cached rows, live ones for clips the cache could not read."""
-        emb = self.embeddings[indices].to(device)
-        missing = ~self.valid[indices]
-        if missing.any():
-            rows = missing.nonzero().flatten().to(device)
-            with autocast(device, precision):
-                emb[rows] = model.encode_visual(video[rows]).float()
-        return emb
 
 
 # --- logging -------------------------------------------------------------------------------------
@@ -374,18 +253,19 @@ class NonFiniteError(RuntimeError):
 def forward_backward(
     model: torch.nn.Module,
     loss_fn: torch.nn.Module,
-    video: torch.Tensor,
+    video: torch.Tensor | None,
     target: torch.Tensor,
     *,
     device: torch.device,
     precision: str = "fp32",
-    visual_embedding: torch.Tensor | None = None,
+    frozen: FrozenFrames | None = None,
     scaler: torch.amp.GradScaler | None = None,
     loss_scale: float = 1.0,
 ) -> torch.Tensor:
-    """Forward a batch, backpropagate ``loss * loss_scale``; returns the unscaled loss (detached)."""
+    """Forward a batch (clips, or their cached frozen outputs), backpropagate ``loss * loss_scale``;
+    returns the unscaled loss (detached)."""
     with autocast(device, precision):
-        out = model(video, visual_embedding=visual_embedding)
+        out = model(video, frozen=frozen)
     loss = loss_fn(out.logits, target)  # the losses compute in float32
     scaled = loss * loss_scale
     if scaler is not None and scaler.is_enabled():
@@ -476,14 +356,15 @@ class Trainer:
         cfg, info = self.cfg, self.info
         self._load_data()
         self._build_model()
-        self._build_optimisation()
-        self.state = TrainingState(world_size=info.world_size, config=to_dict(cfg))
-        self._nonfinite_run = 0  # consecutive optimiser steps skipped as non-finite
-        self._resume_rng = None
         resume_path = self._resume_path(resume)
         if info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         barrier()
+        self.caches = self._build_caches() if cfg.cache_frozen else {}
+        self._build_optimisation()
+        self.state = TrainingState(world_size=info.world_size, config=to_dict(cfg))
+        self._nonfinite_run = 0  # consecutive optimiser steps skipped as non-finite
+        self._resume_rng = None
         if resume_path is not None:
             self._load_state(resume_path)
         if info.is_main:
@@ -493,7 +374,6 @@ class Trainer:
             keep_records=self.state.log_records if resume_path is not None else None,
             tensorboard_dir=self.out / "tensorboard" if cfg.tensorboard else None,
         )
-        self.cache = self._visual_cache() if cfg.cache_visual_embeddings else None
         self.ddp = None
         if info.distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -536,6 +416,8 @@ class Trainer:
                 )
         if not self.train_split.records:
             raise ConfigError(f"train split {cfg.train_split!r} has no clips")
+        if cfg.val_fraction:
+            self._hold_out_validation(cfg.val_fraction)
         if cfg.zero_shot:
             self._restrict_to_seen_classes(cfg.zero_shot)
         self.multi_label = self.train_split.multi_label
@@ -544,6 +426,19 @@ class Trainer:
             data_format=cfg.data.format)
         self.metric_key = resolve_metric_key(cfg.metric, self.multi_label)
         self._check_metric_key()
+
+    def _hold_out_validation(self, fraction: float) -> None:
+        """Move a seeded random ``fraction`` of the training clips into a split ``val``, evaluated first."""
+        records = self.train_split.records
+        count = round(len(records) * fraction)
+        if not 1 <= count < len(records):
+            raise ConfigError(f"val_fraction: {fraction} of {len(records)} training clips leaves no clip to "
+                              f"{'validate on' if count < 1 else 'train on'}")
+        order = np.random.default_rng([self.cfg.seed, len(records)]).permutation(len(records))
+        held = set(order[:count].tolist())
+        self.eval_splits.insert(0, replace(self.train_split, name="val", records=[records[i] for i in sorted(held)]))
+        self.train_split = replace(self.train_split, records=[r for i, r in enumerate(records) if i not in held])
+        log.info("holding out %d of %d training clips as the validation split 'val'", count, len(records))
 
     def _restrict_to_seen_classes(self, zero_shot: str) -> None:
         """Zero-shot training: keep only the split file's seen classes in train and eval labels."""
@@ -585,8 +480,9 @@ class Trainer:
         if mc.image_size != cfg.transform.size:
             raise ConfigError(f"transform.size ({cfg.transform.size}) must equal the model's image_size "
                               f"({mc.image_size}); set both")
-        if cfg.cache_visual_embeddings and self.model.visual_embedder is None:
-            raise ConfigError("cache_visual_embeddings: the model has no visual embedder to cache")
+        if cfg.cache_frozen and not self.model.has_frozen_frames:
+            raise ConfigError("cache_frozen: this model has no frozen encoder to cache (no visual embedder, and a "
+                              "video encoder trained end to end)")
         self.model.to(self.device)
         self.model.train()
         # Dropout and friends draw differently on every process from here on.
@@ -602,10 +498,17 @@ class Trainer:
         if cfg.precision == "bf16" and self.device.type == "cpu" and not torch.cpu._is_avx512_bf16_supported():
             log.warning("this CPU has no native bf16; autocast emulates it and may be slower than fp32")
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
-        self.train_dataset = ClipDataset(
-            self.train_split.records, self.train_split.num_classes, sampling=cfg.sampling, transform=cfg.transform,
-            train=True, multi_label=self.multi_label, on_error=cfg.data.on_error, seed=cfg.seed,
-        )
+        if cfg.cache_frozen:
+            self.train_dataset = CachedClipDataset(
+                self.caches[self.train_split.name], self.train_split.records, self.train_split.num_classes,
+                sampling=cfg.sampling, hflip=cfg.transform.hflip, multi_label=self.multi_label, seed=cfg.seed,
+            )
+        else:
+            self.train_dataset = ClipDataset(
+                self.train_split.records, self.train_split.num_classes, sampling=cfg.sampling,
+                transform=cfg.transform, train=True, multi_label=self.multi_label, on_error=cfg.data.on_error,
+                seed=cfg.seed,
+            )
         self.sampler = TrainSampler(len(self.train_split.records), seed=cfg.seed, clips_per_epoch=cfg.clips_per_epoch,
                                     rank=self.info.rank, world_size=self.info.world_size)
         self.loader_generator = torch.Generator().manual_seed(cfg.seed)
@@ -684,20 +587,33 @@ class Trainer:
             log.info("resuming %s: epoch %d, step %d of the epoch, %d optimiser steps done",
                      path, state.epoch + 1, state.step_in_epoch, state.global_step)
 
-    def _visual_cache(self) -> VisualEmbeddingCache:
-        path = self.out / "visual_cache.safetensors"
-        fp = VisualEmbeddingCache.fingerprint_of(self.model, self.train_split, self.cfg)
-        cache = VisualEmbeddingCache.load(path, fp)
-        if cache is None:
-            t0 = time.perf_counter()
-            cache = VisualEmbeddingCache.build(self.model, self.train_split, self.cfg, self.device, fingerprint=fp,
-                                               progress=self.progress)
-            if self.info.is_main:
-                cache.save(path)
-                self._say(f"cached visual embeddings of {int(cache.valid.sum())}/{len(cache)} training clips "
-                          f"in {time.perf_counter() - t0:.1f} s")
-            barrier()
-        return cache
+    def _build_caches(self) -> dict[str, FrozenFrameCache]:
+        """The frozen encoders' outputs for the training split and every evaluation split, built or reloaded."""
+        cfg = self.cfg
+        caches = {}
+        for split, train in [(self.train_split, True), *((s, False) for s in self.eval_splits)]:
+            frames = (cfg.cache_frames or cfg.sampling.num_frames) if train else cfg.sampling.num_frames
+            path = self.out / "cache" / f"{split.name}.safetensors"
+            fp = FrozenFrameCache.fingerprint_of(self.model, split.records, cfg.sampling, cfg.transform, frames=frames,
+                                                 train=train)
+            cache = FrozenFrameCache.load(path, fp)
+            if cache is None:
+                t0 = time.perf_counter()
+                cache = FrozenFrameCache.build(
+                    self.model, split.records, split.num_classes, sampling=cfg.sampling, transform=cfg.transform,
+                    frames=frames, train=train, batch_size=cfg.effective_eval_batch_size, num_workers=cfg.num_workers,
+                    on_error=cfg.data.on_error, seed=cfg.seed, fingerprint=fp, device=self.device,
+                    precision_ctx=lambda: autocast(self.device, cfg.precision), progress=self.progress,
+                    desc=f"caching frozen outputs of {split.name}")
+                if self.info.is_main:
+                    cache.save(path)
+                    unread = len(cache) - int(cache.valid.sum())
+                    self._say(f"cached the frozen encoders' outputs of {split.name}: {len(cache)} clips x {cache.frames} "
+                              f"frames in {time.perf_counter() - t0:.1f} s"
+                              + (f"; {unread} unreadable clip(s) left out" if unread else ""))
+                barrier()
+            caches[split.name] = cache
+        return caches
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -754,11 +670,15 @@ class Trainer:
         cfg = self.cfg
         results = {}
         for split in self.eval_splits:
+            dataset = None
+            if split.name in self.caches:
+                dataset = CachedClipDataset(self.caches[split.name], split.records, split.num_classes,
+                                            sampling=cfg.sampling, hflip=False, seed=cfg.seed)
             r = evaluate_split(
                 self.model, split, sampling=cfg.sampling, transform=cfg.transform, metrics=self.metric_names,
                 batch_size=cfg.effective_eval_batch_size, num_workers=cfg.num_workers, device=self.device,
                 precision=cfg.precision, on_error=cfg.data.on_error, data_format=cfg.data.format, seed=cfg.seed,
-                progress=self.progress,
+                progress=self.progress, dataset=dataset,
             )
             results[split.name] = r
             chance = chance_levels(r.targets, r.metrics)
@@ -941,8 +861,7 @@ class Trainer:
     def _micro_step(self, forward_model: torch.nn.Module, batch: dict[str, Any], *, sync: bool) -> torch.Tensor:
         """Forward and backward one micro-batch (an all-skipped batch takes a zero-weight dummy step)."""
         cfg = self.cfg
-        video = batch["video"].to(self.device, non_blocking=True)
-        target = batch["target"].to(self.device, non_blocking=True)
+        video, frozen = None, None
         weight = 1.0 / cfg.grad_accum
         if not batch["uid"]:
             # Every process must take part in each DDP step; a zero-weight step on a blank clip keeps
@@ -952,14 +871,16 @@ class Trainer:
             target = (torch.zeros(1, self.train_split.num_classes, device=self.device) if self.multi_label
                       else torch.zeros(1, dtype=torch.int64, device=self.device))
             weight = 0.0
-        emb = None
-        if self.cache is not None and batch["uid"]:
-            emb = self.cache.lookup(self.model, batch["index"], video, self.device, cfg.precision)
+        else:
+            target = batch["target"].to(self.device, non_blocking=True)
+            if "frozen" in batch:
+                frozen = batch["frozen"].to(self.device)
+            else:
+                video = batch["video"].to(self.device, non_blocking=True)
         ctx = self.ddp.no_sync() if (self.ddp is not None and not sync) else contextlib.nullcontext()
         with ctx:
             return forward_backward(forward_model, self.loss_fn, video, target, device=self.device,
-                                    precision=cfg.precision, visual_embedding=emb, scaler=self.scaler,
-                                    loss_scale=weight)
+                                    precision=cfg.precision, frozen=frozen, scaler=self.scaler, loss_scale=weight)
 
 
 def _point_link(link: Path, target: Path) -> None:

@@ -38,12 +38,16 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 @dataclass
 class VideoEncoderConfig:
-    """The trainable spatio-temporal backbone (HF TimeSformer or VideoMAE).
+    """The spatio-temporal backbone: HF TimeSformer or VideoMAE, or the CPU-sized ``frame_transformer``.
 
     Args:
-        kind: ``timesformer`` or ``videomae``.
+        kind: ``timesformer``, ``videomae`` or ``frame_transformer`` (frozen EfficientNet-Lite0
+            features of every frame read by a small trainable space-time transformer; see
+            ``msqnet.models.frame_transformer``).
         pretrained: HF hub id or local folder for ``from_pretrained``; ``None`` = random init.
-        config: HF config fields; the whole config for random init, overrides otherwise.
+            For ``frame_transformer``: the frozen CNN's ``.pth`` weights; ``None`` = the shipped ones.
+        config: HF config fields (the whole config for random init, overrides otherwise); for
+            ``frame_transformer`` the fields of ``FrameTransformerConfig``.
         time_embeddings: when T differs from the checkpoint's frame count, ``interpolate`` the
             pretrained time embeddings (default) or start them at ``zero`` as the reference does.
         mean: per-channel normalisation mean applied to [0, 1] input (``None`` = feed input as-is).
@@ -51,7 +55,7 @@ class VideoEncoderConfig:
         gradient_checkpointing: trade compute for memory in the backbone.
     """
 
-    kind: Literal["timesformer", "videomae"] = "timesformer"
+    kind: Literal["timesformer", "videomae", "frame_transformer"] = "timesformer"
     pretrained: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     time_embeddings: Literal["interpolate", "zero"] = "interpolate"
@@ -115,6 +119,13 @@ class DecoderConfig:
     """``nn.Transformer`` over the temporal tokens (encoder) and the class queries (decoder).
 
     Defaults are PyTorch's, which the reference uses: post-norm, ReLU, final LayerNorms.
+
+    Args:
+        norm_first: pre-norm layers (LayerNorm before attention and MLP) instead of post-norm.
+        memory_norm: LayerNorm the projected video tokens before the position encoding is added.
+            The reference adds its unit-amplitude sinusoids to the raw projection, whose scale is
+            whatever the video encoder and the projection's init give; where that is small, every
+            clip's memory is mostly the same position code (see README, "The decoder's memory").
     """
 
     d_model: int = 512
@@ -125,6 +136,8 @@ class DecoderConfig:
     dropout: float = 0.1
     pos_dropout: float = 0.1
     max_len: int = 2000
+    norm_first: bool = False
+    memory_norm: bool = False
 
     def __post_init__(self) -> None:
         for name in ("d_model", "num_heads", "dim_feedforward", "max_len"):
@@ -181,7 +194,8 @@ class ModelConfig:
         if not 8 <= self.image_size <= MAX_IMAGE_SIZE:
             raise ConfigError(f"image_size: expected 8..{MAX_IMAGE_SIZE} pixels, got {self.image_size}")
         encoder = self.video_encoder
-        if encoder.pretrained is None:  # a pretrained backbone's patch size is checked when it is loaded
+        # A pretrained HF backbone's patch size is checked when it is loaded; frame_transformer has no patches.
+        if encoder.kind != "frame_transformer" and encoder.pretrained is None:
             patch = encoder.config.get("patch_size", HF_DEFAULT_PATCH_SIZE)
             if not isinstance(patch, int) or isinstance(patch, bool) or patch < 1:
                 raise ConfigError(f"video_encoder.config.patch_size: expected a positive int, got {patch!r}")

@@ -32,8 +32,19 @@ class SinusoidalPositionalEncoding(nn.Module):
         return self.dropout(x + self.pe[:, : x.shape[1]])
 
 
+class _NoEncoder(nn.Module):
+    """Stands in for ``nn.Transformer``'s encoder when it has no layers: the memory is the tokens."""
+
+    def forward(self, src: torch.Tensor, **kwargs) -> torch.Tensor:
+        return src
+
+
 class QueryDecoder(nn.Module):
-    """Transformer encoder over video tokens + decoder over class queries (PyTorch defaults)."""
+    """Transformer encoder over video tokens + decoder over class queries (``nn.Transformer``).
+
+    ``norm_first: false`` is the reference (PyTorch's defaults: post-norm); ``num_encoder_layers: 0``
+    lets the queries read the video tokens directly (the video encoder is a transformer already).
+    """
 
     def __init__(self, cfg: DecoderConfig):
         super().__init__()
@@ -45,6 +56,8 @@ class QueryDecoder(nn.Module):
             dim_feedforward=cfg.dim_feedforward,
             dropout=cfg.dropout,
             batch_first=True,
+            norm_first=cfg.norm_first,
+            custom_encoder=None if cfg.num_encoder_layers else _NoEncoder(),
         )
 
     def forward(self, tokens: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:

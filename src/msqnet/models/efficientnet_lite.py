@@ -40,6 +40,7 @@ __all__ = [
     "MBConv",
     "EfficientNetLite",
     "convert_state_dict",
+    "feature_size",
     "default_lite0_weights",
     "efficientnet_lite0",
 ]
@@ -159,9 +160,19 @@ class EfficientNetLite(nn.Module):
                 blocks.append(MBConv(channels, stage.out_channels, stage.kernel_size, stride, stage.expand_ratio))
                 channels = stage.out_channels
         self.blocks = nn.Sequential(*blocks)
+        self.stages = stages
+        # blocks[: stage_ends[k - 1]] run stages 1..k, whose output has stage_channels[k - 1] channels.
+        self.stage_ends = [sum(s.repeats for s in stages[: k + 1]) for k in range(len(stages))]
+        self.stage_channels = [s.out_channels for s in stages]
         self.head = ConvBnAct(channels, num_features)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(num_features, num_classes)
+
+    def forward_stages(self, x: torch.Tensor, num_stages: int) -> torch.Tensor:
+        """Normalised images (N, 3, H, W) -> the feature map after MBConv stage ``num_stages`` (1-based)."""
+        if not 1 <= num_stages <= len(self.stage_ends):
+            raise ValueError(f"num_stages: expected 1..{len(self.stage_ends)}, got {num_stages}")
+        return self.blocks[: self.stage_ends[num_stages - 1]](self.stem(x))  # (N, C_k, H / s_k, W / s_k)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised images (N, 3, H, W) -> globally average-pooled head features (N, num_features)."""
@@ -171,6 +182,14 @@ class EfficientNetLite(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised images (N, 3, H, W) -> class logits (N, num_classes)."""
         return self.classifier(self.dropout(self.forward_features(x)))
+
+
+def feature_size(image_size: int, stages: tuple[StageCfg, ...]) -> int:
+    """Side of the feature map after the stem and ``stages`` (SAME padding: ``ceil(size / stride)`` each)."""
+    size = math.ceil(image_size / 2)  # the stride-2 stem
+    for stage in stages:
+        size = math.ceil(size / stage.stride)
+    return size
 
 
 # EfficientNet-PyTorch layout -> ours. BatchNorms are numbered per block: _bn0 follows the

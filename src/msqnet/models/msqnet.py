@@ -27,9 +27,31 @@ from .pooling import build_pooling
 from .query import QueryBuilder
 from .video_encoder import build_video_encoder
 
-__all__ = ["MSQNet", "MSQNetOutput"]
+__all__ = ["MSQNet", "MSQNetOutput", "FrozenFrames"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class FrozenFrames:
+    """What the model's frozen encoders compute from a clip's frames: computed once, reusable (training caches it).
+
+    Args:
+        features: (B, T, C, h, w) per-frame feature maps of a ``frame_transformer`` video encoder's
+            frozen CNN; ``None`` for video encoders trained end to end.
+        visual: (B, T, V) per-frame embeddings of the frozen visual embedder; ``None`` without one.
+    """
+
+    features: torch.Tensor | None = None
+    visual: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str) -> "FrozenFrames":
+        """The same outputs on ``device``."""
+        return FrozenFrames(*(None if t is None else t.to(device, non_blocking=True) for t in (self.features, self.visual)))
+
+    def flatten_views(self) -> "FrozenFrames":
+        """Test views (B, V, T, ...) as clips of their own (B*V, T, ...)."""
+        return FrozenFrames(*(None if t is None else t.flatten(0, 1) for t in (self.features, self.visual)))
 
 
 @dataclass
@@ -79,6 +101,7 @@ class MSQNet(nn.Module):
         # The reference's VideoMAE variant normalises pooled tokens (VideoMAE has no final norm here).
         self.token_norm = nn.LayerNorm(hidden) if cfg.video_encoder.kind == "videomae" else nn.Identity()
         self.token_proj = nn.Linear(hidden, d, bias=False)
+        self.memory_norm = nn.LayerNorm(d) if cfg.decoder.memory_norm else nn.Identity()
         self.pos_encoding = SinusoidalPositionalEncoding(d, dropout=cfg.decoder.pos_dropout, max_len=cfg.decoder.max_len)
 
         self.visual_embedder = build_visual_embedder(cfg.visual_embedder)
@@ -133,35 +156,52 @@ class MSQNet(nn.Module):
             out[old] = self.queries.query_embed[[known[i] for i in old]].to(out)
         return out
 
-    def encode_visual(self, video: torch.Tensor) -> torch.Tensor | None:
-        """The clip's video-specific embedding (B, V) from the frozen visual embedder (None without one)."""
-        if self.visual_embedder is None:
-            return None
-        with torch.no_grad():
-            return self.visual_embedder(video)
+    @property
+    def has_frozen_frames(self) -> bool:
+        """Whether part of the forward is frozen per-frame work that ``frozen_frames`` can precompute."""
+        return self.visual_embedder is not None or hasattr(self.video_encoder, "frozen_features")
+
+    @torch.no_grad()
+    def frozen_frames(self, video: torch.Tensor) -> FrozenFrames:
+        """The frozen encoders' per-frame outputs for a clip (B, T, 3, H, W), to pass back as ``frozen=``."""
+        features = self.video_encoder.frozen_features(video) if hasattr(self.video_encoder, "frozen_features") else None
+        visual = self.visual_embedder.embed_frames(video) if self.visual_embedder is not None else None
+        return FrozenFrames(features=features, visual=visual)
 
     def forward(
         self,
-        video: torch.Tensor,
+        video: torch.Tensor | None = None,
         *,
-        visual_embedding: torch.Tensor | None = None,
+        frozen: FrozenFrames | None = None,
         label_embed: torch.Tensor | None = None,
     ) -> MSQNetOutput:
         """Score a clip (B, T, 3, H, W), uint8 or float in [0, 1], for the training classes.
 
         Args:
-            video: the clip; each encoder normalises it with its own statistics.
-            visual_embedding: precomputed (B, V) visual embedding (e.g. cached during training);
-                computed from ``video`` by the frozen visual embedder when omitted.
+            video: the clip; each encoder normalises it with its own statistics. May be omitted
+                when ``frozen`` holds everything the encoders need (a ``frame_transformer`` model).
+            frozen: the frozen encoders' per-frame outputs (``frozen_frames``), e.g. cached during
+                training; what it holds is not computed again.
             label_embed: (C', E) embeddings of other class names (see ``embed_labels``).
         """
-        b = video.shape[0]
-        tokens = self.video_encoder(video)
-        x = self.pool(tokens, video.shape[1])  # (B, T', Hv)
-        x = self.token_proj(self.token_norm(x))  # (B, T', D)
+        if video is None and frozen is None:
+            raise ValueError("give the clip, or its frozen per-frame outputs (frozen=)")
+        if frozen is None:
+            frozen = FrozenFrames()
+        if frozen.features is not None:
+            tokens = self.video_encoder.forward_features(frozen.features)
+        elif video is not None:
+            tokens = self.video_encoder(video)
+        else:
+            raise ValueError("frozen= holds no frame features: this video encoder needs the clip")
+        b = tokens.tokens.shape[0]
+        x = self.pool(tokens, self.cfg.num_frames)  # (B, T', Hv)
+        x = self.memory_norm(self.token_proj(self.token_norm(x)))  # (B, T', D)
         x = self.pos_encoding(x)
-        if self.queries.visual_dim and visual_embedding is None:
-            visual_embedding = self.encode_visual(video)  # (B, V)
+        visual_embedding = None
+        if self.queries.visual_dim:
+            visual = frozen.visual if frozen.visual is not None else self.visual_embedder.embed_frames(video)
+            visual_embedding = visual.mean(dim=1)  # (B, V): the time-averaged frame embedding
         queries = self.queries(b, visual_embedding, label_embed)  # (B, C, D)
         h = self.decoder(x, queries)  # (B, C, D)
         e = self.queries.query_embed if label_embed is None else label_embed

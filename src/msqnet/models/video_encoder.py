@@ -127,8 +127,13 @@ def _build_videomae(cfg: VideoEncoderConfig, num_frames: int, image_size: int) -
     return _from_pretrained(VideoMAEModel, cfg.pretrained, num_frames=num_frames, **cfg.config)
 
 
-def build_video_encoder(cfg: VideoEncoderConfig, *, num_frames: int, image_size: int) -> VideoEncoder:
-    """Build the video backbone from a hub id / local folder (``from_pretrained``) or a config."""
+def build_video_encoder(cfg: VideoEncoderConfig, *, num_frames: int, image_size: int) -> nn.Module:
+    """Build the video backbone: HF TimeSformer / VideoMAE from a hub id, a local folder
+    (``from_pretrained``) or a config, or the frozen-CNN ``frame_transformer``."""
+    if cfg.kind == "frame_transformer":
+        from .frame_transformer import FrameTransformer
+
+        return FrameTransformer(cfg, num_frames=num_frames, image_size=image_size)
     if cfg.kind == "timesformer":
         backbone = _build_timesformer(cfg, num_frames, image_size)
     else:

@@ -60,9 +60,13 @@ class VisualEmbedder(nn.Module):
         """Normalised images (N, 3, H, W) -> embeddings (N, out_dim)."""
         raise NotImplementedError
 
-    @torch.no_grad()
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         """Clip (B, T, 3, H, W), uint8 or float in [0, 1] -> time-averaged frame embedding (B, out_dim)."""
+        return self.embed_frames(video).mean(dim=1)
+
+    @torch.no_grad()
+    def embed_frames(self, video: torch.Tensor) -> torch.Tensor:
+        """Clip (B, T, 3, H, W), uint8 or float in [0, 1] -> one embedding per frame (B, T, out_dim)."""
         if video.ndim != 5 or video.shape[2] != 3:
             raise ValueError(f"visual embedder expects a clip (B, T, 3, H, W), got shape {tuple(video.shape)}")
         b = video.shape[0]
@@ -74,7 +78,7 @@ class VisualEmbedder(nn.Module):
                                    align_corners=False, antialias=True)
         frames = self.normalize(frames).to(next(self.encoder.parameters()).dtype)
         feats = torch.cat([self.encode_images(chunk) for chunk in frames.split(self.max_images)])  # ((b t), d)
-        return rearrange(feats, "(b t) d -> b t d", b=b).mean(dim=1)
+        return rearrange(feats, "(b t) d -> b t d", b=b)
 
     def extra_repr(self) -> str:
         return f"out_dim={self.out_dim}, image_size={self.image_size}, frozen"

@@ -1,0 +1,263 @@
+"""The frozen encoders' per-frame outputs of every clip of a split, computed once and reused every epoch.
+
+A model whose encoders are partly frozen (the CNN of a ``frame_transformer`` video encoder, the
+visual embedder) would recompute the same frozen outputs every epoch, and on a CPU that is most of
+a training step. ``FrozenFrameCache`` runs them once per split (``MSQNet.frozen_frames``) and keeps
+the result in memory (and in ``<run>/cache/<split>.safetensors`` for resumed runs):
+
+* **training** (``train=True``): ``frames`` frames per clip, at the middles of ``frames`` equal
+  segments, after the test resize and centre crop. Each epoch a clip's T frames are drawn among the
+  cached ones by the training sampling strategy (TSN: one random cached frame per segment) and, with
+  ``transform.hflip``, the frame features are mirrored with probability 1/2. The draw is a function
+  of ``(seed, epoch, index)``, as in ``ClipDataset``.
+* **evaluation** (``train=False``): exactly the test views (K clips x N crops of T frames), so a
+  score from the cache is the score from the video, up to the cache's float16 storage.
+
+What the cache gives up in training: spatial augmentation other than the mirror (random crops,
+colour jitter, grayscale), and exactness of the mirror (mirrored CNN features are close to, not
+equal to, the features of a mirrored frame: the filters are not mirror-symmetric).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from ..config import to_dict
+from ..data.dataset import ClipDataset, build_loader, sample_seeds
+from ..data.sampling import SamplingConfig, sample_indices
+from ..data.transforms import TransformConfig
+from ..models.msqnet import FrozenFrames, MSQNet
+from ..utils import atomic_write_bytes
+from .distributed import all_gather_objects, is_distributed
+
+__all__ = ["FrozenFrameCache", "CachedClipDataset", "collate_cached"]
+
+log = logging.getLogger(__name__)
+
+# Feature maps are stored in float16 (half the memory; the trainable part reads them in float32).
+_STORAGE_DTYPE = torch.float16
+
+
+@dataclass
+class FrozenFrameCache:
+    """Frozen per-frame outputs of every record of a split.
+
+    Args:
+        features: (N, P, C, h, w) frame features of a ``frame_transformer`` encoder, or ``None``.
+        visual: (N, P, V) per-frame visual embeddings, or ``None``.
+        valid: (N,) whether the record could be read when the cache was built.
+        frames: P, the cached frames per record (training: candidates; evaluation: views x T).
+        train: whether this is a training cache (candidates) or an evaluation one (test views).
+        fingerprint: checksum of everything the outputs depend on.
+    """
+
+    features: torch.Tensor | None
+    visual: torch.Tensor | None
+    valid: torch.Tensor
+    frames: int
+    train: bool
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return self.valid.shape[0]
+
+    @staticmethod
+    def fingerprint_of(model: MSQNet, records: Sequence, sampling: SamplingConfig, transform: TransformConfig,
+                       *, frames: int, train: bool) -> str:
+        """Checksum of the frozen encoders (config and weights), the records and the views."""
+        h = hashlib.sha256()
+        frozen_cfg = {"video_encoder": to_dict(model.cfg.video_encoder), "visual_embedder": to_dict(model.cfg.visual_embedder)}
+        h.update(json.dumps({
+            "frozen": frozen_cfg, "frames": frames, "train": train, "sampling": to_dict(sampling),
+            "size": transform.size, "short_side": transform.resize_to,
+            "records": [[r.uid, r.source, r.start, r.end] for r in records],
+        }, sort_keys=True).encode())
+        for name, t in sorted(model.state_dict().items()):
+            if name.startswith(("video_encoder.backbone.", "visual_embedder.")) and _is_frozen(model, name):
+                h.update(name.encode())
+                h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        return h.hexdigest()
+
+    @classmethod
+    def load(cls, path: Path, fingerprint: str) -> "FrozenFrameCache | None":
+        """The cache saved at ``path`` if it matches ``fingerprint``, else ``None`` (rebuild it)."""
+        if not path.is_file():
+            return None
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+                if meta.get("fingerprint") != fingerprint:
+                    log.info("%s: cached frozen outputs are for other data, model or settings; rebuilding", path)
+                    return None
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+            return cls(features=tensors.get("features"), visual=tensors.get("visual"), valid=tensors["valid"].bool(),
+                       frames=int(meta["frames"]), train=meta["train"] == "1", fingerprint=fingerprint)
+        except Exception as e:  # a corrupt cache is only a lost optimisation: rebuild it
+            log.warning("%s: unreadable frozen-output cache (%s); rebuilding it", path, e)
+            return None
+
+    def save(self, path: Path) -> None:
+        """Write the cache atomically."""
+        tensors = {"valid": self.valid.to(torch.uint8)}
+        if self.features is not None:
+            tensors["features"] = self.features.contiguous()
+        if self.visual is not None:
+            tensors["visual"] = self.visual.contiguous()
+        from safetensors.torch import save as to_bytes
+
+        data = to_bytes(tensors, metadata={"fingerprint": self.fingerprint, "frames": str(self.frames),
+                                           "train": "1" if self.train else "0"})
+        atomic_write_bytes(path, data)
+
+    @classmethod
+    @torch.no_grad()
+    def build(cls, model: MSQNet, records: Sequence, num_classes: int, *, sampling: SamplingConfig,
+              transform: TransformConfig, frames: int, train: bool, batch_size: int, num_workers: int,
+              on_error: str, seed: int, fingerprint: str, precision_ctx: Any, device: torch.device,
+              progress: bool = True, desc: str = "caching frozen outputs") -> "FrozenFrameCache":
+        """Run the frozen encoders over every record's cached frames (sharded over processes, then gathered).
+
+        ``precision_ctx`` is a callable returning the autocast context of the run's precision.
+        """
+        view = replace(sampling, num_frames=frames, test_clips=1, test_crops=1) if train else sampling
+        dataset = ClipDataset(records, num_classes, sampling=view, transform=transform, train=False,
+                              multi_label=True, on_error=on_error, seed=seed)
+        distributed = is_distributed()
+        loader = build_loader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, seed=seed,
+                              distributed=distributed)
+        show = progress and (not distributed or torch.distributed.get_rank() == 0)
+        feats, vis, idx = [], [], []
+        for batch in tqdm(loader, desc=desc, disable=not show, leave=False, dynamic_ncols=True):
+            if not batch["uid"]:
+                continue
+            video = batch["video"].to(device)
+            if video.ndim == 6:  # (B, V, T, 3, S, S): the test views, each T frames
+                video = video.flatten(1, 2)  # (B, V*T, 3, S, S): per-frame encoders see frames only
+            with precision_ctx():
+                out = model.frozen_frames(video)
+            if out.features is not None:
+                feats.append(out.features.to(_STORAGE_DTYPE).cpu())
+            if out.visual is not None:
+                vis.append(out.visual.float().cpu())
+            idx.append(batch["index"])
+        local = (torch.cat(feats) if feats else None, torch.cat(vis) if vis else None,
+                 torch.cat(idx) if idx else torch.zeros(0, dtype=torch.int64))
+        parts = all_gather_objects(local)
+        n = len(records)
+        valid = torch.zeros(n, dtype=torch.bool)
+        features = visual = None
+        for f, v, i in parts:
+            if f is not None:
+                if features is None:
+                    features = torch.zeros((n, *f.shape[1:]), dtype=_STORAGE_DTYPE)
+                features[i] = f
+            if v is not None:
+                if visual is None:
+                    visual = torch.zeros((n, *v.shape[1:]), dtype=torch.float32)
+                visual[i] = v
+            valid[i] = True
+        per_record = dataset.num_views * sampling.num_frames if not train else frames
+        return cls(features=features, visual=visual, valid=valid, frames=per_record, train=train,
+                   fingerprint=fingerprint)
+
+
+def _is_frozen(model: MSQNet, name: str) -> bool:
+    """Whether state-dict entry ``name`` belongs to a frozen module (buffers of frozen modules count)."""
+    module_name = name.rsplit(".", 1)[0]
+    try:
+        module = model.get_submodule(module_name)
+    except AttributeError:
+        return False
+    params = list(module.parameters(recurse=False))
+    return all(not p.requires_grad for p in params)
+
+
+class CachedClipDataset(Dataset):
+    """Clips of a split as the frozen encoders' cached outputs: what ``ClipDataset`` gives, minus decoding.
+
+    Items: ``frozen`` (``features`` (T, C, h, w) and/or ``visual`` (T, V); at test with several views
+    (V', T, ...)), ``target``, ``index``, ``uid``. Records the cache could not read are skipped, as
+    ``ClipDataset`` skips unreadable clips.
+
+    Args:
+        cache: the split's cache.
+        records: the split's records (the cache's rows).
+        num_classes: C.
+        sampling: the run's sampling (T and the training strategy).
+        hflip: mirror the frame features with probability 1/2 in training.
+        multi_label: float multi-hot targets, else class ids.
+        seed: base seed; an item's randomness is a function of ``(seed, epoch, index)``.
+    """
+
+    def __init__(self, cache: FrozenFrameCache, records: Sequence, num_classes: int, *, sampling: SamplingConfig,
+                 hflip: bool, multi_label: bool = True, seed: int = 0):
+        if len(cache) != len(records):
+            raise ValueError(f"the cache has {len(cache)} rows for {len(records)} records")
+        self.cache = cache
+        self.records = list(records)
+        self.num_classes = num_classes
+        self.sampling = sampling
+        self.hflip = hflip
+        self.multi_label = multi_label
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _frames(self, index: int, epoch: int) -> dict[str, torch.Tensor]:
+        """The cached outputs of the frames this item uses."""
+        c, T = self.cache, self.sampling.num_frames
+        rows = {k: t[index] for k, t in (("features", c.features), ("visual", c.visual)) if t is not None}
+        if not c.train:  # the test views, in order: (V*T, ...) -> (V, T, ...), or (T, ...) for one view
+            views = c.frames // T
+            return {k: (t.unflatten(0, (views, T)) if views > 1 else t) for k, t in rows.items()}
+        rng, g = sample_seeds(self.seed, epoch, index)
+        pick = torch.tensor(sample_indices(self.sampling, c.frames, train=True, rng=rng))
+        out = {k: t[pick] for k, t in rows.items()}
+        if self.hflip and "features" in out and bool(torch.rand((), generator=g) < 0.5):
+            out["features"] = out["features"].flip(-1)
+        return out
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        record = self.records[index]
+        if not bool(self.cache.valid[index]):
+            return {"skipped": True, "uid": record.uid, "index": index, "error": "unreadable when the cache was built"}
+        if self.multi_label:
+            target = torch.zeros(self.num_classes)
+            target[list(record.labels)] = 1.0
+        else:
+            target = torch.tensor(record.labels[0], dtype=torch.int64)
+        return {"frozen": self._frames(index, epoch), "target": target, "index": index, "uid": record.uid}
+
+    def collate(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Stack the readable items of a batch (see ``collate_cached``)."""
+        return collate_cached(samples)
+
+
+def collate_cached(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Stack items into ``frozen`` (a :class:`FrozenFrames` batch), ``target``, ``index``, ``uid``, ``skipped``."""
+    good = [s for s in samples if not s.get("skipped")]
+    skipped = [s["uid"] for s in samples if s.get("skipped")]
+    frozen = None
+    if good:
+        keys = good[0]["frozen"].keys()
+        frozen = FrozenFrames(**{k: torch.stack([s["frozen"][k] for s in good]) for k in keys})
+    return {
+        "frozen": frozen,
+        "target": torch.stack([s["target"] for s in good]) if good else torch.empty(0),
+        "index": torch.tensor([s["index"] for s in good], dtype=torch.int64),
+        "uid": [s["uid"] for s in good],
+        "skipped": skipped,
+    }
