@@ -1,6 +1,8 @@
 """Model checkpoints: a folder with ``config.json``, ``model.safetensors`` and ``classes.txt``.
 
-Loading never unpickles: the config is JSON validated against the typed schema and the weights are
+``config.json`` also records the model's test-time view (``test_view``: frame sampling, short side,
+crops, multi-view settings; ``msqnet.data.views.TestView``), which evaluation and prediction read
+back, so every consumer builds the same clips. Loading never unpickles: the config is JSON validated against the typed schema and the weights are
 safetensors. Frozen encoders that have a pretrained source (a hub id, a local folder, or weights a
 package ships) are stored by reference, not copied, so a checkpoint holds what training changed.
 Writes are atomic: the folder is written under a temporary name and renamed into place.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -20,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from . import __version__
 from .config import ConfigError, from_dict, to_dict
+from .data.views import TestView
 from .models.config import ModelConfig
 from .models.msqnet import MSQNet
 
@@ -30,6 +34,8 @@ FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CLASSES_NAME = "classes.txt"
+
+log = logging.getLogger(__name__)
 
 
 class CheckpointError(ValueError):
@@ -56,8 +62,13 @@ def _self_contained_config(model: MSQNet) -> ModelConfig:
 
 
 def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` as a checkpoint folder at ``out_dir`` (atomically replacing an old one)."""
+    """Write ``model`` as a checkpoint folder at ``out_dir`` (atomically replacing an old one).
+
+    The folder records ``model.test_view``, the clips evaluation and prediction will build.
+    """
     out_dir = Path(out_dir)
+    view: TestView = model.test_view
+    view.transform_config(model.cfg.image_size)  # a view the model cannot use is an error now, not at load
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     excluded = _frozen_by_reference(model.cfg)
     state = {
@@ -73,6 +84,7 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
         "class_names": model.class_names,
         "text_dim": model.queries.text_dim,
         "multi_label": bool(getattr(model, "multi_label", True)),
+        "test_view": to_dict(view),
         "by_reference": excluded,
         **(extra or {}),
     }
@@ -117,7 +129,42 @@ def read_checkpoint_config(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
     names = meta.get("class_names")
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise CheckpointError(f"{path}: class_names must be a non-empty list of strings")
+    meta["test_view"] = _recorded_test_view(meta, path)
     return meta
+
+
+def _recorded_test_view(meta: dict[str, Any], path: Path) -> TestView:
+    """The checkpoint's ``test_view``; for checkpoints written before it was recorded, the one its
+    training config implies, else the default view (both logged)."""
+    model_cfg: ModelConfig = meta["model"]
+    try:
+        if "test_view" in meta:
+            view = from_dict(TestView, meta["test_view"], where="test_view")
+        else:
+            view = _legacy_test_view(meta, path)
+        view.transform_config(model_cfg.image_size)
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: invalid test view: {e}") from None
+    return view
+
+
+def _legacy_test_view(meta: dict[str, Any], path: Path) -> TestView:
+    """The test view of a checkpoint written before ``test_view`` was recorded."""
+    from .data.sampling import SamplingConfig
+    from .data.transforms import TransformConfig
+
+    model_cfg: ModelConfig = meta["model"]
+    trained = meta.get("train_config") or {}
+    if "sampling" in trained and "transform" in trained:
+        view = TestView.from_configs(from_dict(SamplingConfig, trained["sampling"], where="train_config.sampling"),
+                                     from_dict(TransformConfig, trained["transform"], where="train_config.transform"))
+        source = "its training config's sampling and transform"
+    else:
+        view = TestView()
+        source = "the default view"
+    log.warning("%s: no test_view recorded (written by an older msqnet); using %s: %s", path, source,
+                view.describe(model_cfg.num_frames, model_cfg.image_size))
+    return view
 
 
 def model_folder_of(path: str | os.PathLike) -> Path:
@@ -153,4 +200,5 @@ def load_model(ckpt_dir: str | os.PathLike, *, device: str | torch.device = "cpu
             f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
         )
     model.multi_label = bool(meta.get("multi_label", True))
+    model.test_view = meta["test_view"]
     return model.to(device).eval()
