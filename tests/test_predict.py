@@ -130,3 +130,45 @@ def test_checkpoint_trained_on_the_synthetic_benchmark_scores_real_videos_with_u
     preds = model.predict([shared_videos / v for v in VIDEOS], labels=labels)
     assert all(p.error is None and p.probabilities.shape == (len(labels),) for p in preds)
     assert len({tuple(np.round(p.probabilities, 6)) for p in preds}) > 1  # different videos, different scores
+
+
+def test_decoding_in_worker_processes_gives_the_same_predictions(model, shared_videos):
+    videos = [shared_videos / v for v in VIDEOS]
+    here = model.predict(videos, window=5.0, num_workers=0)
+    workers = model.predict(videos, window=5.0, num_workers=2)
+    for a, b in zip(here, workers):
+        assert a.source == b.source and len(a.windows) == len(b.windows)
+        assert np.allclose(a.probabilities, b.probabilities, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def diverged_ckpt(tmp_path_factory):
+    """A checkpoint whose weights hold NaN, as a diverged training run can leave them."""
+    torch.manual_seed(0)
+    model = create_model(tiny_config(head="text", trainable_label_embeddings=False), CLASSES)
+    with torch.no_grad():
+        model.token_proj.weight[0, 0] = float("nan")
+    return save_model(model, tmp_path_factory.mktemp("ckpt") / "diverged")
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_non_finite_scores_are_an_error_naming_the_file_never_a_nan_in_the_output(diverged_ckpt, shared_videos,
+                                                                                 tmp_path, fmt, capsys):
+    videos = [str(shared_videos / v) for v in ("tree.avi", "bikes.mp4")]
+    out = tmp_path / f"pred.{fmt}"
+    assert main(["predict", *videos, "--checkpoint", str(diverged_ckpt), "--out", str(out), "--quiet"]) == 1
+    docs = out.read_text().splitlines() if fmt == "jsonl" else [out.read_text()]
+
+    def no_constants(token: str):
+        raise AssertionError(f"{token} in the predictions")
+
+    preds = [json.loads(doc, parse_constant=no_constants) for doc in docs]
+    preds = preds if fmt == "jsonl" else preds[0]
+    assert [p["source"] for p in preds] == videos and all(p["probabilities"] is None for p in preds)
+    err = capsys.readouterr().err
+    assert all(f"{v}: the model gave non-finite scores" in err for v in videos)
+
+
+def test_a_clip_tensor_with_non_finite_scores_is_a_value_error(diverged_ckpt):
+    with pytest.raises(ValueError, match="non-finite"):
+        msqnet.load_model(diverged_ckpt).predict(torch.rand(4, 3, 32, 32))

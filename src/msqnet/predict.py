@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .data.decode import DecodeError, probe
-from .data.timeline import iter_window_clips
+from .data.timeline import WindowClips
 from .data.views import TestView, read_test_clips
 
 __all__ = ["WindowScores", "Prediction", "Scorer", "model_scorer", "VideoClips", "iter_predictions", "predict"]
@@ -168,8 +168,8 @@ class VideoClips(IterableDataset):
                 return
             batch: list[torch.Tensor] = []
             spans: list[tuple[float, float]] = []
-            for w, clip in iter_window_clips(source, self.view, num_frames=self.num_frames, size=self.size,
-                                             window=self.window, stride=self.stride):
+            for w, clip in WindowClips(source, self.view, num_frames=self.num_frames, size=self.size,
+                                       window=self.window, stride=self.stride):
                 batch.append(clip)
                 spans.append((w.start_s, w.end_s))
                 if len(batch) == self.chunk_size:

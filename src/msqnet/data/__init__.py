@@ -8,12 +8,12 @@ __all__ += ["DecodeError", "FrameIndexError", "VideoInfo", "probe", "read_frames
 from .sampling import SamplingConfig, multiview_indices, sample_indices
 from .transforms import TransformConfig, build_test_transform, build_train_transform
 from .views import TestView, read_test_clips
-from .timeline import Window, iter_window_clips, timeline_windows
+from .timeline import Window, WindowClips, timeline_windows
 from .dataset import ClipDataset, SkipTally, build_loader, collate_clips
 
 __all__ += ["SamplingConfig", "multiview_indices", "sample_indices"]
 __all__ += ["TransformConfig", "build_test_transform", "build_train_transform"]
-__all__ += ["TestView", "read_test_clips", "Window", "iter_window_clips", "timeline_windows"]
+__all__ += ["TestView", "read_test_clips", "Window", "WindowClips", "timeline_windows"]
 __all__ += ["ClipDataset", "SkipTally", "build_loader", "collate_clips"]
 from .config import DATA_FORMATS, DataConfig
 from .datasets import AnnotationError, DatasetSplit, Problem, available_splits, load_split

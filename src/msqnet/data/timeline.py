@@ -4,7 +4,7 @@
 **real timestamps** (``VideoInfo.timestamps`` for variable-frame-rate files), so a window holds the
 frames shown during its time span, not ``round(t * average fps)``-indexed ones.
 
-``iter_window_clips`` streams the windows' test clips: it plans every window's frames with the
+``WindowClips`` streams the windows' test clips: it plans every window's frames with the
 model's test view (``TestView.frame_indices``), decodes the union of those frames in one pass
 (``iter_frames``: sequential, or one seek per window where windows are sparse) and builds each
 window (``TestView.clips_of``) as soon as its last frame is decoded, then drops the frames no later
@@ -24,7 +24,7 @@ import torch
 from .decode import VideoInfo, iter_frames, probe
 from .views import TestView
 
-__all__ = ["Window", "timeline_windows", "iter_window_clips"]
+__all__ = ["Window", "timeline_windows", "WindowClips"]
 
 # Slack for float round-off between a window edge and a frame timestamp that lies exactly on it.
 _EPS = 1e-6
@@ -87,38 +87,45 @@ def timeline_windows(info: VideoInfo, window: float, stride: float) -> list[Wind
         j += 1
 
 
-def iter_window_clips(
-    source: str | os.PathLike,
-    view: TestView,
-    *,
-    num_frames: int,
-    size: int,
-    window: float,
-    stride: float,
-    fps: float | None = None,
-) -> Iterator[tuple[Window, torch.Tensor]]:
-    """Yield ``(window, uint8 (V, T, 3, S, S) test views)`` of every timeline window, in time order.
+class WindowClips:
+    """The test clips of every timeline window of one video, streamed from one decode (iterate once).
 
-    The clips equal ``read_test_clips(source, view, first=w.start_frame, last=w.end_frame, ...)``
-    of each window; the video is decoded once (``fps`` only matters for frame folders).
+    Iterating yields ``(window, uint8 (V, T, 3, S, S) test views)`` in time order; the clips equal
+    ``read_test_clips(source, view, first=w.start_frame, last=w.end_frame, ...)`` of each window.
+    ``peak_frames_held`` tells afterwards the most decoded frames held at once (``fps`` only
+    matters for frame folders).
     """
-    info = probe(source, fps=fps)
-    windows = timeline_windows(info, window, stride)
-    plans = [[w.start_frame + i for i in view.frame_indices(w.end_frame - w.start_frame, num_frames)]
-             for w in windows]
-    last_use: dict[int, int] = {}  # frame -> the last window that needs it
-    for j, plan in enumerate(plans):
-        for f in plan:
-            last_use[f] = j
-    held: dict[int, torch.Tensor] = {}  # decoded frames some pending window still needs, (3, h, w) each
-    next_window = 0
-    for i, frame in iter_frames(source, sorted(last_use), size=view.resize_to(size), fps=fps):
-        held[i] = frame
-        while next_window < len(plans) and max(plans[next_window]) <= i:
-            plan = plans[next_window]
-            frames = torch.stack([held[f] for f in plan])  # (K*T, 3, h, w)
-            yield windows[next_window], view.clips_of(frames, num_frames, size)
-            for f in set(plan):
-                if last_use[f] == next_window:
-                    del held[f]
-            next_window += 1
+
+    def __init__(self, source: str | os.PathLike, view: TestView, *, num_frames: int, size: int, window: float,
+                 stride: float, fps: float | None = None):
+        self.source = source
+        self.view = view
+        self.num_frames = num_frames
+        self.size = size
+        self.fps = fps
+        self.windows = timeline_windows(probe(source, fps=fps), window, stride)
+        self.peak_frames_held = 0
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __iter__(self) -> Iterator[tuple[Window, torch.Tensor]]:
+        view, T = self.view, self.num_frames
+        plans = [[w.start_frame + i for i in view.frame_indices(w.end_frame - w.start_frame, T)] for w in self.windows]
+        last_use: dict[int, int] = {}  # frame -> the last window that needs it
+        for j, plan in enumerate(plans):
+            for f in plan:
+                last_use[f] = j
+        held: dict[int, torch.Tensor] = {}  # decoded frames a pending window still needs, (3, h, w) each
+        next_window = 0
+        for i, frame in iter_frames(self.source, sorted(last_use), size=view.resize_to(self.size), fps=self.fps):
+            held[i] = frame
+            self.peak_frames_held = max(self.peak_frames_held, len(held))
+            while next_window < len(plans) and max(plans[next_window]) <= i:
+                plan = plans[next_window]
+                frames = torch.stack([held[f] for f in plan])  # (K*T, 3, h, w)
+                yield self.windows[next_window], view.clips_of(frames, T, self.size)
+                for f in set(plan):
+                    if last_use[f] == next_window:
+                        del held[f]
+                next_window += 1
