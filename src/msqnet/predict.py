@@ -182,6 +182,7 @@ class VideoClips(IterableDataset):
 
 
 def _as_is(item: ClipChunk) -> ClipChunk:
+    """The DataLoader's collate function: chunks are batched by the score side, not by the loader."""
     return item
 
 
@@ -210,6 +211,7 @@ class _Pending:
 
     @property
     def complete(self) -> bool:
+        """All chunks arrived and every clip is scored (or the video failed)."""
         return self.last_seen and (self.error is not None or self.scored == len(self.probs))
 
     def prediction(self, labels: list[str], windowed: bool) -> Prediction:

@@ -112,3 +112,18 @@ def test_a_recorded_view_the_model_cannot_use_is_an_error_naming_the_file(run, t
     (bad / "config.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="config.json: invalid test view: .*short_side"):
         load_model(bad)
+
+
+def test_a_training_config_given_to_evaluate_does_not_override_the_recorded_view(run, tmp_path, caplog):
+    cfg, result, data_file = run
+    train_file = tmp_path / "train.yaml"
+    write_config_file({**to_dict(cfg), "transform": {**to_dict(cfg.transform), "short_side": None}}, train_file)
+    args = ["evaluate", str(result.best_model), "--split", "test_seen", "--no-progress"]
+    assert main([*args, "--data", str(data_file), "--out", str(tmp_path / "a")]) == 0
+    with caplog.at_level(logging.WARNING):
+        assert main([*args, "--data", str(train_file), "--out", str(tmp_path / "b")]) == 0
+    assert "another test view than the checkpoint records" in caplog.text
+    a, b = _scores_csv(tmp_path / "a" / "scores.csv"), _scores_csv(tmp_path / "b" / "scores.csv")
+    assert a.keys() == b.keys()
+    for uid in a:  # the training config batches 4 clips, the default 8: equal to float round-off
+        np.testing.assert_allclose(a[uid], b[uid], atol=1e-6, rtol=0)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -31,11 +32,26 @@ def view_changes(args: argparse.Namespace) -> dict[str, object]:
     return {"clips": args.test_clips, "crops": args.test_crops, "aggregate": args.aggregate}
 
 
+def _note_ignored_view(config: str, train_cfg, checkpoint: str) -> None:
+    """Say so when a training config given as ``--data`` asks for another test view than the checkpoint records."""
+    from ..checkpoint import read_checkpoint_config
+    from ..data.views import TestView
+    from ..engine.evaluate import resolve_checkpoint
+
+    recorded = read_checkpoint_config(resolve_checkpoint(checkpoint))["test_view"]
+    if TestView.from_configs(train_cfg.sampling, train_cfg.transform) != recorded:
+        logging.getLogger("msqnet.evaluate").warning(
+            "%s: its sampling/transform describe another test view than the checkpoint records; using the "
+            "checkpoint's (change it with --test-clips, --test-crops, --aggregate)", config)
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from ..engine.evaluate import evaluate_checkpoint, read_eval_data_config
     from ..engine.report import print_table
 
     data, train_cfg = read_eval_data_config(args.data, args.overrides)
+    if train_cfg is not None:
+        _note_ignored_view(args.data, train_cfg, args.checkpoint)
     batch_size = args.batch_size or (train_cfg.effective_eval_batch_size if train_cfg is not None else 8)
     if args.zero_shot:
         return _evaluate_zero_shot(args, data, batch_size)
