@@ -2,7 +2,9 @@
 
 ``config.json`` also records the model's test-time view (``test_view``: frame sampling, short side,
 crops, multi-view settings; ``msqnet.data.views.TestView``), which evaluation and prediction read
-back, so every consumer builds the same clips. Loading never unpickles: the config is JSON validated against the typed schema and the weights are
+back, so every consumer builds the same clips.
+
+Loading never unpickles: the config is JSON validated against the typed schema and the weights are
 safetensors. Frozen encoders that have a pretrained source (a hub id, a local folder, or weights a
 package ships) are stored by reference, not copied, so a checkpoint holds what training changed.
 Writes are atomic: the folder is written under a temporary name and renamed into place.

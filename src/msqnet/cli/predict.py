@@ -123,6 +123,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.stride is not None and args.window is None:
         raise ValueError("--stride needs --window")
+    if args.num_workers < 0:
+        raise ValueError(f"--num-workers: expected >= 0, got {args.num_workers}")
     fmt = _output_format(args)
     if fmt == "jsonl" and not args.out:
         raise ValueError("--format jsonl writes a file: give --out PREDS.jsonl")
