@@ -1,4 +1,4 @@
-"""Model checkpoints: a folder with ``config.json``, ``model.safetensors`` and ``classes.txt``.
+"""Model checkpoints: a folder with ``config.json``, ``model.safetensors``, ``classes.txt`` and ``README.md``.
 
 ``config.json`` also records the model's test-time view (``test_view``: frame sampling, short side,
 crops, multi-view settings; ``msqnet.data.views.TestView``), which evaluation and prediction read
@@ -7,7 +7,9 @@ back, so every consumer builds the same clips.
 Loading never unpickles: the config is JSON validated against the typed schema and the weights are
 safetensors. Frozen encoders that have a pretrained source (a hub id, a local folder, or weights a
 package ships) are stored by reference, not copied, so a checkpoint holds what training changed.
-Writes are atomic: the folder is written under a temporary name and renamed into place.
+Writes are atomic: the folder is written under a temporary name and renamed into place. ``README.md``
+is the model card (``msqnet.card``). Where a folder is expected, a hub repo id (``user/name@revision``)
+works too (``msqnet.hub``).
 """
 from __future__ import annotations
 
@@ -24,18 +26,23 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import __version__
+from .card import model_card
 from .config import ConfigError, from_dict, to_dict
 from .data.views import TestView
 from .models.config import ModelConfig
 from .models.msqnet import MSQNet
 
-__all__ = ["CheckpointError", "save_model", "load_model", "model_folder_of", "read_checkpoint_config", "CHECKPOINT_FORMAT"]
+__all__ = ["CheckpointError", "save_model", "load_model", "model_folder_of", "read_checkpoint_config",
+           "CHECKPOINT_FORMAT", "CHECKPOINT_FILES"]
 
 CHECKPOINT_FORMAT = "msqnet-model"
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CLASSES_NAME = "classes.txt"
+CARD_NAME = "README.md"
+# The files of a model checkpoint: what is published to and fetched from the hub.
+CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, CLASSES_NAME, CARD_NAME)
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +70,12 @@ def _self_contained_config(model: MSQNet) -> ModelConfig:
     return cfg
 
 
-def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` as a checkpoint folder at ``out_dir`` (atomically replacing an old one).
+def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, Any] | None = None,
+               push_to_hub: str | None = None) -> Path:
+    """Write ``model`` as a checkpoint folder with its model card at ``out_dir`` (atomically replacing an old one).
 
     The folder records ``model.test_view``, the clips evaluation and prediction will build.
+    ``push_to_hub`` (a repo id ``user/name``) then publishes it (``msqnet.hub.push_checkpoint``).
     """
     out_dir = Path(out_dir)
     view: TestView = model.test_view
@@ -95,6 +104,7 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": CHECKPOINT_FORMAT})
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         (tmp / CLASSES_NAME).write_text("\n".join(model.class_names) + "\n", encoding="utf-8")
+        (tmp / CARD_NAME).write_text(model_card(meta), encoding="utf-8")
         old = None
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
@@ -105,6 +115,10 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    if push_to_hub is not None:
+        from .hub import push_checkpoint
+
+        push_checkpoint(out_dir, push_to_hub)
     return out_dir
 
 
@@ -169,21 +183,28 @@ def _legacy_test_view(meta: dict[str, Any], path: Path) -> TestView:
     return view
 
 
-def model_folder_of(path: str | os.PathLike) -> Path:
+def model_folder_of(path: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None) -> Path:
     """The model folder meant by ``path``: itself, or a training run folder's ``best``, else its last state.
 
-    Returns ``path`` unchanged when none of them holds a checkpoint, so the caller's check reports it.
+    A string that is not an existing folder but a hub repo id (``user/name[@revision]``) means the
+    repo's snapshot in the hub cache (``cache_dir``, default ``HF_HUB_CACHE``), downloaded when
+    missing and online. Returns the folder unchanged when nothing in it holds a checkpoint, so the
+    caller's check reports it.
     """
-    path = Path(path)
+    from .hub import resolve_source
+
+    path = resolve_source(path, cache_dir=cache_dir)
     for candidate in (path, path / "best", path / "checkpoints" / "last"):
         if (candidate / CONFIG_NAME).is_file():
             return candidate
     return path
 
 
-def load_model(ckpt_dir: str | os.PathLike, *, device: str | torch.device = "cpu") -> MSQNet:
-    """Load a checkpoint folder (or a training run folder: its ``best``, else its last state) in eval mode."""
-    ckpt_dir = model_folder_of(ckpt_dir)
+def load_model(ckpt_dir: str | os.PathLike, *, device: str | torch.device = "cpu",
+               cache_dir: str | os.PathLike | None = None) -> MSQNet:
+    """Load a checkpoint folder, a training run folder (its ``best``, else its last state) or a hub repo id
+    (``user/name[@revision]``, through the hub cache ``cache_dir``) in eval mode."""
+    ckpt_dir = model_folder_of(ckpt_dir, cache_dir=cache_dir)
     meta = read_checkpoint_config(ckpt_dir)
     weights = ckpt_dir / WEIGHTS_NAME
     if not weights.is_file():

@@ -93,7 +93,7 @@ def test_nothing_is_pickled(tmp_path: Path):
     model, opt = _trained()
     path = _save(tmp_path / "c", model, opt)
     assert sorted(p.name for p in path.iterdir()) == sorted(
-        ["classes.txt", "config.json", "model.safetensors", "optimizer.safetensors", "rng.safetensors",
+        ["README.md", "classes.txt", "config.json", "model.safetensors", "optimizer.safetensors", "rng.safetensors",
          "trainer_state.json"])
     json.loads((path / "trainer_state.json").read_text())
     load_file(str(path / "optimizer.safetensors"))

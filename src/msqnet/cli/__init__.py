@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "msqnet.cli.synth",
     "msqnet.cli.data",
     "msqnet.cli.train",
+    "msqnet.cli.share",
 )
 
 
@@ -39,6 +40,8 @@ def _quiet_third_party() -> None:
         hf_logging.disable_progress_bar()
     except ImportError:  # pragma: no cover - transformers is a dependency
         pass
+    for name in ("httpx", "httpx2"):  # one INFO line per HTTP request (hub, web page) otherwise
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,25 +10,28 @@ import sys
 from pathlib import Path
 
 
-def _read_labels(args: argparse.Namespace) -> list[str] | None:
-    if args.labels and args.labels_file:
-        raise ValueError("give --labels or --labels-file, not both")
-    if args.labels:
-        names = [n.strip() for n in args.labels.split(",")]
-    elif args.labels_file:
-        path = Path(args.labels_file)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: labels file not found")
-        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    else:
-        return None
-    names = [n for n in names if n]
+def clean_label_list(names: list[str]) -> list[str]:
+    """Class names stripped of blanks; an error when none is left or one is repeated."""
+    names = [n.strip() for n in names if n.strip()]
     if not names:
         raise ValueError("the label list is empty")
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"duplicate labels: {dupes}")
     return names
+
+
+def _read_labels(args: argparse.Namespace) -> list[str] | None:
+    if args.labels and args.labels_file:
+        raise ValueError("give --labels or --labels-file, not both")
+    if args.labels:
+        return clean_label_list(args.labels.split(","))
+    if args.labels_file:
+        path = Path(args.labels_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: labels file not found")
+        return clean_label_list(path.read_text(encoding="utf-8").splitlines())
+    return None
 
 
 def format_table(preds, top_k: int, threshold: float | None) -> str:
@@ -211,7 +214,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("videos", nargs="*", help="video files or folders of frames")
     p.add_argument("--files", metavar="LIST", help="text file with one video path per line (# comments allowed)")
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder (from msqnet train)")
+    p.add_argument("--checkpoint", required=True,
+                   help="checkpoint folder, run folder (from msqnet train) or hub repo id user/name[@revision]")
     p.add_argument("--labels", help='comma-separated class names, e.g. "walking,eating" (default: the training classes)')
     p.add_argument("--labels-file", help="file with one class name per line")
     p.add_argument("--top-k", type=int, default=5, help="labels shown per input/window in the table (default 5)")

@@ -150,7 +150,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "split, print them beside chance and (with --out) write a report folder.",
     )
     e.add_argument("checkpoint", metavar="CHECKPOINT",
-                   help="model folder, training state folder, or run folder (uses its best/)")
+                   help="model folder, training state folder, run folder (uses its best/) or hub repo id "
+                        "user/name[@revision]")
     e.add_argument("--data", required=True, metavar="CONFIG",
                    help="data config file (format, root, annotations) or a training config (its data section; "
                         "clips are built with the test view recorded in the checkpoint)")

@@ -178,17 +178,19 @@ def save_training_state(
     state: TrainingState,
     rng: list[RNGState],
     loader_generator: torch.Generator | None = None,
+    model_extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write the training state as ``<ckpt_dir>/last`` (the old one becomes ``previous``); returns its path.
 
-    ``rng`` holds every process's RNG states in rank order. The folder is written under a
+    ``rng`` holds every process's RNG states in rank order; ``model_extra`` goes into the model's
+    ``config.json`` (what its model card is written from). The folder is written under a
     temporary name, fsynced, read back and verified before it replaces ``last``.
     """
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     tmp = ckpt_dir / f".{LAST}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        save_model(model, tmp, extra={"training_state": True})
+        save_model(model, tmp, extra={**(model_extra or {}), "training_state": True})
         opt_tensors, opt_meta = _split_optimizer_state(optimizer.state_dict())
         save_file(opt_tensors, str(tmp / OPTIM_NAME), metadata={"format": STATE_FORMAT})
         rng_tensors: dict[str, torch.Tensor] = {}

@@ -39,6 +39,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ..card import training_card_data
 from ..checkpoint import CheckpointError, save_model
 from ..config import ConfigError, to_dict, write_config_file
 from ..data.dataset import ClipDataset, SkipTally, build_loader
@@ -666,7 +667,9 @@ class Trainer:
         path = self.ckpt_dir / "last"
         if self.info.is_main:
             save_training_state(self.ckpt_dir, model=self.model, optimizer=self.optimizer, scaler=self.scaler,
-                                state=self.state, rng=rngs, loader_generator=self.loader_generator)
+                                state=self.state, rng=rngs, loader_generator=self.loader_generator,
+                                model_extra=training_card_data(to_dict(self.cfg), self.metrics_log.records,
+                                                               epochs_done=epoch, step=self.state.global_step))
         barrier()
         return path
 
@@ -681,7 +684,9 @@ class Trainer:
         entry = {"value": value, "epoch": epoch + 1, "global_step": self.state.global_step, "path": rel}
         if self.info.is_main:
             save_model(self.model, self.out / rel, extra={
-                "metric": self.metric_key, "value": value, "epoch": epoch + 1, "train_config": to_dict(self.cfg)})
+                "metric": self.metric_key, "value": value, "epoch": epoch + 1,
+                **training_card_data(to_dict(self.cfg), self.metrics_log.records, epochs_done=epoch + 1,
+                                     step=self.state.global_step)})
         best.append(entry)
         best.sort(key=lambda e: (-e["value"], e["epoch"]))
         for gone in best[self.cfg.keep_best:]:
@@ -707,7 +712,7 @@ class Trainer:
                 f"{k} {v:.4f}" + (f" (chance {chance[k]:.3f})" if k in chance else "") for k, v in r.metrics.items())
             self._say(f"eval {split.name} after epoch {epoch + 1}: {shown} [{r.num_clips} clips, {r.seconds:.1f} s]")
             self.metrics_log.write({"kind": "eval", "epoch": epoch + 1, "step": self.state.global_step,
-                                    "split": split.name, **r.metrics, "num_clips": r.num_clips,
+                                    "split": split.name, **r.metrics, "chance": chance, "num_clips": r.num_clips,
                                     "skipped": len(r.skipped), "time": time.time()})
         return results
 
