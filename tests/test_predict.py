@@ -142,33 +142,37 @@ def test_decoding_in_worker_processes_gives_the_same_predictions(model, shared_v
 
 
 @pytest.fixture(scope="module")
-def diverged_ckpt(tmp_path_factory):
-    """A checkpoint whose weights hold NaN, as a diverged training run can leave them."""
+def diverged():
+    """A model whose weights hold NaN, as a diverged training run leaves them (checkpoints refuse them)."""
     torch.manual_seed(0)
     model = create_model(tiny_config(head="text", trainable_label_embeddings=False), CLASSES)
     with torch.no_grad():
         model.token_proj.weight[0, 0] = float("nan")
-    return save_model(model, tmp_path_factory.mktemp("ckpt") / "diverged")
+    return model.eval()
 
 
-@pytest.mark.parametrize("fmt", ["json", "jsonl"])
-def test_non_finite_scores_are_an_error_naming_the_file_never_a_nan_in_the_output(diverged_ckpt, shared_videos,
-                                                                                 tmp_path, fmt, capsys):
-    videos = [str(shared_videos / v) for v in ("tree.avi", "bikes.mp4")]
-    out = tmp_path / f"pred.{fmt}"
-    assert main(["predict", *videos, "--checkpoint", str(diverged_ckpt), "--out", str(out), "--quiet"]) == 1
-    docs = out.read_text().splitlines() if fmt == "jsonl" else [out.read_text()]
-
+def _strict_json(text: str):
     def no_constants(token: str):
         raise AssertionError(f"{token} in the predictions")
 
-    preds = [json.loads(doc, parse_constant=no_constants) for doc in docs]
-    preds = preds if fmt == "jsonl" else preds[0]
-    assert [p["source"] for p in preds] == videos and all(p["probabilities"] is None for p in preds)
-    err = capsys.readouterr().err
-    assert all(f"{v}: the model gave non-finite scores" in err for v in videos)
+    return json.loads(text, parse_constant=no_constants)
 
 
-def test_a_clip_tensor_with_non_finite_scores_is_a_value_error(diverged_ckpt):
-    with pytest.raises(ValueError, match="non-finite"):
-        msqnet.load_model(diverged_ckpt).predict(torch.rand(4, 3, 32, 32))
+def test_non_finite_scores_are_an_error_naming_the_file_never_a_nan_in_the_lines(diverged, shared_videos, tmp_path):
+    from msqnet.engine.distributed import DistInfo
+    from msqnet.predict import model_scorer
+    from msqnet.predict_jsonl import predict_to_jsonl
+
+    videos = [str(shared_videos / v) for v in ("tree.avi", "bikes.mp4")]
+    out = tmp_path / "pred.jsonl"
+    summary = predict_to_jsonl(videos, out, model_scorer(diverged), CLASSES, model=diverged, progress=False,
+                               dist=DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu")))
+    lines = [_strict_json(line) for line in out.read_text().splitlines()]
+    assert [p["source"] for p in lines] == videos and all(p["probabilities"] is None for p in lines)
+    assert all(p["error"].startswith(f"{v}: the model's scores are NaN or infinite") for p, v in zip(lines, videos))
+    assert len(summary.failed) == 2
+
+
+def test_a_clip_tensor_with_non_finite_scores_is_a_value_error(diverged):
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        diverged.predict(torch.rand(4, 3, 32, 32))

@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .utils import read_text
+
 __all__ = ["model_card", "training_card_data", "latest_evaluation", "is_open_vocabulary", "read_card"]
 
 LICENSE = "apache-2.0"
@@ -274,4 +276,4 @@ def read_card(checkpoint: str | Path) -> str:
     folder = model_folder_of(checkpoint)
     meta = read_checkpoint_config(folder)
     card = folder / CARD_NAME
-    return card.read_text(encoding="utf-8") if card.is_file() else model_card(meta)
+    return read_text(card, "model card") if card.is_file() else model_card(meta)

@@ -224,8 +224,8 @@ class _Pending:
         bad = int((~np.isfinite(probs)).any(axis=1).sum())
         if bad:
             return Prediction(self.source, labels, None, error=(
-                f"{self.source}: the model gave non-finite scores (NaN or inf) for {bad} of {len(probs)} clip(s); "
-                "its weights may be corrupt or diverged"))
+                f"{self.source}: the model's scores are NaN or infinite for {bad} of {len(probs)} clip(s): "
+                "its weights have diverged or are corrupt"))
         windows = [WindowScores(s, e, p) for (s, e), p in zip(self.spans, probs)] if windowed else []
         return Prediction(self.source, labels, probs.max(axis=0), windows)
 
@@ -322,7 +322,8 @@ def predict(
         probs = np.concatenate([score(clips[i : i + batch_size]) for i in range(0, clips.shape[0], batch_size)])
         bad = [i for i, p in enumerate(probs) if not np.isfinite(p).all()]
         if bad:
-            raise ValueError(f"<tensor>: the model gave non-finite scores (NaN or inf) for clip(s) {bad[:10]}")
+            raise ValueError(f"<tensor>: the model's scores are NaN or infinite for clip(s) {bad[:10]}: its weights "
+                             "have diverged or are corrupt")
         preds = [Prediction("<tensor>", names, p) for p in probs]
         return preds[0] if inputs.ndim == 4 else preds
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import os
 import sys
 from pathlib import Path
+
+from ..utils import json_text, read_text
+from .arguments import finite_float, nonnegative_int, positive_float, positive_int
 
 
 def clean_label_list(names: list[str]) -> list[str]:
@@ -27,10 +29,7 @@ def _read_labels(args: argparse.Namespace) -> list[str] | None:
     if args.labels:
         return clean_label_list(args.labels.split(","))
     if args.labels_file:
-        path = Path(args.labels_file)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: labels file not found")
-        return clean_label_list(path.read_text(encoding="utf-8").splitlines())
+        return clean_label_list(read_text(args.labels_file, "labels file").splitlines())
     return None
 
 
@@ -126,8 +125,6 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.stride is not None and args.window is None:
         raise ValueError("--stride needs --window")
-    if args.num_workers < 0:
-        raise ValueError(f"--num-workers: expected >= 0, got {args.num_workers}")
     fmt = _output_format(args)
     if fmt == "jsonl" and not args.out:
         raise ValueError("--format jsonl writes a file: give --out PREDS.jsonl")
@@ -178,7 +175,7 @@ def _run_collected(args: argparse.Namespace, model, sources: list[str], labels: 
     preds = predict(model, sources, labels, window=args.window, stride=args.stride, batch_size=args.batch_size,
                     num_workers=args.num_workers, progress=not args.quiet)
     if fmt == "json":
-        text = json.dumps([p.to_dict() for p in preds], indent=2) + "\n"
+        text = json_text([p.to_dict() for p in preds], indent=2) + "\n"
     elif fmt == "csv":
         text = format_csv(preds)
     else:
@@ -218,10 +215,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="checkpoint folder, run folder (from msqnet train) or hub repo id user/name[@revision]")
     p.add_argument("--labels", help='comma-separated class names, e.g. "walking,eating" (default: the training classes)')
     p.add_argument("--labels-file", help="file with one class name per line")
-    p.add_argument("--top-k", type=int, default=5, help="labels shown per input/window in the table (default 5)")
-    p.add_argument("--threshold", type=float, default=None, help="only show labels with probability >= P")
-    p.add_argument("--window", type=float, default=None, help="score sliding windows of this many seconds")
-    p.add_argument("--stride", type=float, default=None, help="seconds between window starts (default: --window)")
+    p.add_argument("--top-k", type=positive_int, default=5, help="labels shown per input/window in the table (default 5)")
+    p.add_argument("--threshold", type=finite_float, default=None, help="only show labels with probability >= P")
+    p.add_argument("--window", type=positive_float, default=None, help="score sliding windows of this many seconds")
+    p.add_argument("--stride", type=positive_float, default=None, help="seconds between window starts (default: --window)")
     p.add_argument("--format", choices=("table", "json", "csv", "jsonl"), default=None,
                    help="output format (default: from the --out suffix .jsonl/.json/.csv, else a table)")
     p.add_argument("--out", help="write the output here instead of stdout")
@@ -229,8 +226,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --out PREDS.jsonl: skip the videos it already holds a prediction for (failed ones "
                         "are tried again)")
     p.add_argument("--timeline", help="with --window: folder for one PNG timeline per input")
-    p.add_argument("--batch-size", type=int, default=8, help="clips per model batch (default 8)")
-    p.add_argument("--num-workers", type=int, default=2,
+    p.add_argument("--batch-size", type=positive_int, default=8, help="clips per model batch (default 8)")
+    p.add_argument("--num-workers", type=nonnegative_int, default=2,
                    help="processes decoding videos while the model runs (default 2; 0: decode in this process)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     add_view_arguments(p)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .arguments import nonnegative_int, positive_float, positive_int
+
 
 def _card(args: argparse.Namespace) -> int:
     from ..card import read_card
@@ -58,9 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True, help="model folder, run folder or hub repo id user/name[@revision]")
     p.add_argument("--examples", help="folder of videos offered as examples on the page")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--window", type=float, default=4.0,
+    p.add_argument("--port", type=nonnegative_int, default=7860, help="port (default 7860)")
+    p.add_argument("--window", type=positive_float, default=4.0,
                    help="seconds per timeline window; videos longer than this get a timeline (default 4)")
-    p.add_argument("--stride", type=float, default=2.0, help="seconds between timeline windows (default 2)")
-    p.add_argument("--top-k", type=int, default=5, help="labels shown (default 5)")
+    p.add_argument("--stride", type=positive_float, default=2.0, help="seconds between timeline windows (default 2)")
+    p.add_argument("--top-k", type=positive_int, default=5, help="labels shown (default 5)")
     p.set_defaults(func=_app)
