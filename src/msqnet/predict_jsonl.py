@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 from .engine.distributed import DistInfo, broadcast_object
 from .predict import Scorer, iter_predictions
-from .utils import atomic_write_text
+from .utils import atomic_write_text, read_text
 
 __all__ = ["JsonlSummary", "read_file_list", "read_jsonl", "append_jsonl_line", "merge_jsonl", "predict_to_jsonl"]
 
@@ -62,11 +62,9 @@ def read_file_list(path: str | os.PathLike) -> list[str]:
     """The videos of a list file: one path per line (as given, relative to the working directory);
     blank lines and ``#`` comments are ignored, repeated paths kept once."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file list not found")
     sources: list[str] = []
     seen: set[str] = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_text(path, "file list").splitlines():
         entry = line.strip()
         if entry and not entry.startswith("#") and entry not in seen:
             seen.add(entry)
@@ -91,8 +89,13 @@ def read_jsonl(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
         with open(path, "r+b") as f:
             f.truncate(complete)
         data = data[:complete]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text; is it a predictions file written by msqnet?") from None
     records = []
-    for number, line in enumerate(data.decode("utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
