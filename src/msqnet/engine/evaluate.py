@@ -27,7 +27,9 @@ from tqdm.auto import tqdm
 from ..data.dataset import ClipDataset, build_loader
 from ..data.sampling import SamplingConfig, aggregate_views
 from ..data.transforms import TransformConfig
+from ..data.views import TestView
 from ..metrics import compute_metrics
+from ..models.msqnet import FrozenFrames
 from .distributed import all_gather_objects, is_distributed
 
 __all__ = [
@@ -36,7 +38,10 @@ __all__ = [
     "default_metric_names",
     "resolve_metric_key",
     "chance_levels",
+    "score_clips",
     "predict_dataset",
+    "view_configs",
+    "changed_view",
     "evaluate_split",
     "resolve_checkpoint",
     "read_eval_data_config",
@@ -135,6 +140,37 @@ def _to_probabilities(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
 
 
 @torch.no_grad()
+def score_clips(
+    model: torch.nn.Module,
+    clips: torch.Tensor | FrozenFrames,
+    *,
+    label_embed: torch.Tensor | None = None,
+    aggregate: str = "mean",
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+) -> torch.Tensor:
+    """Probabilities ``(B, C)`` (float32, on ``device``) of a batch of clips ``(B, T, 3, S, S)`` or of
+    multi-view clips ``(B, V, T, 3, S, S)``, whose V views' probabilities are combined by ``aggregate``.
+
+    ``clips`` may also be the clips' cached frozen outputs (``FrozenFrames``, with or without the
+    view axis). Sigmoid for multi-label models, softmax for single-label ones; ``label_embed``
+    (C', E) scores another label set than the training classes.
+    """
+    device = torch.device(device)
+    video, frozen = (None, clips.to(device)) if isinstance(clips, FrozenFrames) else (clips.to(device), None)
+    views = frozen.num_views if frozen is not None else (video.shape[1] if video.ndim == 6 else 1)
+    if views > 1:  # every view through the model as its own clip: (B, V, T, ...) -> (B*V, T, ...)
+        if frozen is not None:
+            frozen = frozen.flatten_views()
+        else:
+            video = video.flatten(0, 1)
+    with autocast(device, precision):
+        logits = model(video, frozen=frozen, label_embed=label_embed).logits  # (B*V, C)
+    probs = _to_probabilities(logits, bool(getattr(model, "multi_label", True)))
+    return aggregate_views(probs.view(-1, views, probs.shape[-1]), aggregate)  # (B, C)
+
+
+@torch.no_grad()
 def predict_dataset(
     model: torch.nn.Module,
     dataset: ClipDataset,
@@ -156,7 +192,6 @@ def predict_dataset(
     another label set than the model's training classes (open-vocabulary models).
     """
     device = torch.device(device)
-    multi_label = bool(getattr(model, "multi_label", True))
     was_training = model.training
     model.eval()
     distributed = is_distributed()
@@ -171,20 +206,9 @@ def predict_dataset(
             skipped += batch["skipped"]
             if not batch["uid"]:
                 continue
-            video, frozen, views = None, None, 1
-            if "frozen" in batch:  # cached frozen outputs (msqnet.engine.frozen_cache)
-                frozen = batch["frozen"].to(device)
-                if dataset.sampling.num_views > 1:  # (B, V, T, ...): every view as its own clip
-                    views, frozen = dataset.sampling.num_views, frozen.flatten_views()
-            else:
-                video = batch["video"].to(device, non_blocking=True)
-                if video.ndim == 6:  # (B, V, T, 3, S, S): every view through the model as its own clip
-                    views = video.shape[1]
-                    video = video.flatten(0, 1)  # (B*V, T, 3, S, S)
-            with autocast(device, precision):
-                logits = model(video, frozen=frozen, label_embed=label_embed).logits  # (B*V, C)
-            probs = _to_probabilities(logits, multi_label)
-            probs = aggregate_views(probs.view(-1, views, probs.shape[-1]), aggregate)  # (B, C)
+            clips = batch["frozen"] if "frozen" in batch else batch["video"]  # cached frozen outputs, or decoded clips
+            probs = score_clips(model, clips, label_embed=label_embed, aggregate=aggregate, device=device,
+                                precision=precision)  # (B, C)
             rows.append(probs.cpu().numpy().astype(np.float64))
             indices.append(batch["index"].numpy())
     finally:
@@ -217,8 +241,8 @@ def evaluate_split(
     model: torch.nn.Module,
     split: Any,
     *,
-    sampling: SamplingConfig,
-    transform: TransformConfig,
+    sampling: SamplingConfig | None = None,
+    transform: TransformConfig | None = None,
     metrics: Sequence[str] | None = None,
     batch_size: int = 8,
     num_workers: int = 0,
@@ -235,8 +259,9 @@ def evaluate_split(
     Args:
         model: an MSQNet (unwrapped, not the DDP wrapper) trained on ``split.class_names``.
         split: the split (``msqnet.data.datasets.load_split``).
-        sampling: frames and test views (K clips x N crops, ``aggregate``).
-        transform: test resize / crop.
+        sampling: frames and test views (K clips x N crops, ``aggregate``); ``None`` = the model's
+            recorded test view (``model.test_view``).
+        transform: test resize / crop; ``None`` = the model's test view.
         metrics: metric names (``msqnet.metrics.compute_metrics``); ``None`` = ``default_metric_names``.
         batch_size: clips per batch (each with all its views).
         on_error: ``raise`` on an unreadable clip, or ``skip`` it (listed in ``EvalResult.skipped``).
@@ -254,6 +279,7 @@ def evaluate_split(
         )
     if not split.records:
         raise ValueError(f"split {split.name!r} has no clips to evaluate")
+    sampling, transform = view_configs(model, sampling, transform)
     if dataset is None:
         dataset = ClipDataset(split.records, split.num_classes, sampling=sampling, transform=transform, train=False,
                               multi_label=True, on_error=on_error, seed=seed)
@@ -323,8 +349,7 @@ def evaluate_checkpoint(
     data: Any,
     split: str,
     *,
-    sampling: SamplingConfig | None = None,
-    transform: TransformConfig | None = None,
+    view_changes: Mapping[str, Any] | None = None,
     metrics: Sequence[str] | None = None,
     out_dir: str | os.PathLike | None = None,
     batch_size: int = 8,
@@ -335,8 +360,8 @@ def evaluate_checkpoint(
 ) -> EvalResult:
     """Load a checkpoint, evaluate one split of ``data`` and (with ``out_dir``) write the report folder.
 
-    Sampling and transform default to those the model was trained with (stored in the checkpoint
-    by the trainer), else to a single centre view of the model's frame count and size. The report
+    Clips are built with the checkpoint's recorded test view (``TestView``), with ``view_changes``
+    (e.g. ``{"clips": 3, "crops": 3}``) applied. The report
     (``msqnet.engine.report.write_report``) gets the run's training history when the checkpoint
     sits in a run folder, chance levels, and ``scores.csv`` (``id,<class>,...``: ``msqnet score`` reads it).
     """
@@ -347,7 +372,9 @@ def evaluate_checkpoint(
     ckpt = resolve_checkpoint(checkpoint)
     dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
     model = load_model(ckpt, device=dev)
-    sampling, transform = trained_views(ckpt, model, sampling, transform)
+    model.test_view = changed_view(model.test_view, view_changes)
+    sampling, transform = view_configs(model)
+    log.info("test view: %s", model.test_view.describe(model.cfg.num_frames, model.cfg.image_size))
     ds = load_split(data, split)
     result = evaluate_split(model, ds, sampling=sampling, transform=transform, metrics=metrics, batch_size=batch_size,
                             num_workers=num_workers, device=dev, precision=precision, on_error=data.on_error,
@@ -373,21 +400,19 @@ def evaluate_checkpoint(
     return result
 
 
-def trained_views(ckpt: Path, model, sampling: SamplingConfig | None = None,
-                  transform: TransformConfig | None = None) -> tuple[SamplingConfig, TransformConfig]:
-    """The sampling and transform a checkpoint was trained with (as the trainer stores them), unless
-    given; a single centre view of the model's frame count and size for checkpoints without them."""
-    from ..checkpoint import read_checkpoint_config
-    from ..config import from_dict
+def view_configs(model, sampling: SamplingConfig | None = None,
+                 transform: TransformConfig | None = None) -> tuple[SamplingConfig, TransformConfig]:
+    """``(sampling, transform)`` of the model's test view (``model.test_view``) for its frame count and
+    size, each unless given."""
+    view = model.test_view
+    return (sampling or view.sampling_config(model.cfg.num_frames),
+            transform or view.transform_config(model.cfg.image_size))
 
-    trained = read_checkpoint_config(ckpt).get("train_config") or {}
-    if sampling is None:
-        sampling = (from_dict(SamplingConfig, trained["sampling"]) if "sampling" in trained
-                    else SamplingConfig(num_frames=model.cfg.num_frames))
-    if transform is None:
-        transform = (from_dict(TransformConfig, trained["transform"]) if "transform" in trained
-                     else TransformConfig(size=model.cfg.image_size))
-    return sampling, transform
+
+def changed_view(view: TestView, changes: Mapping[str, Any] | None) -> TestView:
+    """A copy of ``view`` with the given fields changed (``None`` values are left out: unset CLI flags)."""
+    changes = {k: v for k, v in (changes or {}).items() if v is not None}
+    return replace(view, **changes) if changes else view
 
 
 def write_scores_csv(path: str | os.PathLike, ids: Sequence[str], scores: np.ndarray, class_names: Sequence[str]) -> None:
@@ -400,11 +425,6 @@ def write_scores_csv(path: str | os.PathLike, ids: Sequence[str], scores: np.nda
     for uid, row in zip(ids, scores):
         writer.writerow([uid, *(repr(float(v)) for v in row)])
     atomic_write_text(path, buf.getvalue())
-
-
-def with_test_views(sampling: SamplingConfig, **changes: Any) -> SamplingConfig:
-    """A copy of ``sampling`` with some test-view fields changed (CLI flags)."""
-    return replace(sampling, **{k: v for k, v in changes.items() if v is not None})
 
 
 def is_finite(value: float) -> bool:

@@ -20,6 +20,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..data.views import TestView
 from .config import ModelConfig
 from .decoder import QueryDecoder, SinusoidalPositionalEncoding
 from .heads import GroupWiseLinear, TextConditionedHead
@@ -48,6 +49,13 @@ class FrozenFrames:
     def to(self, device: torch.device | str) -> "FrozenFrames":
         """The same outputs on ``device``."""
         return FrozenFrames(*(None if t is None else t.to(device, non_blocking=True) for t in (self.features, self.visual)))
+
+    @property
+    def num_views(self) -> int:
+        """V for test views stacked as (B, V, T, ...), else 1."""
+        if self.features is not None:
+            return self.features.shape[1] if self.features.ndim == 6 else 1
+        return self.visual.shape[1] if self.visual is not None and self.visual.ndim == 4 else 1
 
     def flatten_views(self) -> "FrozenFrames":
         """Test views (B, V, T, ...) as clips of their own (B*V, T, ...)."""
@@ -121,6 +129,8 @@ class MSQNet(nn.Module):
             self.head = TextConditionedHead(self.queries.text_dim, d)
         self._label_embedder = None  # built on demand (frozen, not part of the state dict)
         self.multi_label = True  # sigmoid scores; single-label models (trained with CE) use softmax
+        # How clips are built at test time (saved with the weights; the trainer sets the one it used).
+        self.test_view = TestView()
 
     @property
     def num_classes(self) -> int:
