@@ -41,6 +41,14 @@ def tiny_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_frames_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny ``frame_transformer`` MSQNet config file (frozen EfficientNet-Lite0 stages, T=4, 32 px)."""
+    path = tmp_path_factory.mktemp("engine_model") / "tiny_frames.yaml"
+    write_config_file(tiny_config("frames"), path)
+    return path
+
+
 def make_config(synth_dir: Path, model_file: Path, out: Path, **fields: Any) -> TrainConfig:
     """A fast training config on the tiny dataset; ``fields`` override any key (nested as dicts)."""
     data: dict[str, Any] = {

