@@ -18,6 +18,7 @@ import torch
 from .data.decode import DecodeError, probe, read_frames
 from .data.sampling import sliding_windows, tsn_indices
 from .data.transforms import center_crop
+from .precision import autocast, resolve_precision
 
 __all__ = ["WindowScores", "Prediction", "predict", "prepare_clip"]
 
@@ -96,7 +97,18 @@ def _probabilities(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
     return torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
 
 
-@torch.no_grad()
+def _device_and_precision(model, precision: str) -> tuple[torch.device, str]:
+    """Where ``model`` runs and what ``precision`` means there (an ONNX Runtime graph runs in fp32)."""
+    if isinstance(model, torch.nn.Module):
+        device = next(model.parameters()).device
+        return device, resolve_precision(precision, device)
+    resolve_precision(precision, model.device)  # rejects unknown names
+    if precision == "bf16":
+        raise ValueError("the onnxruntime backend runs the exported fp32 graph: use precision auto or fp32")
+    return model.device, "fp32"
+
+
+@torch.inference_mode()
 def predict(
     model,
     inputs: str | os.PathLike | torch.Tensor | Iterable[str | os.PathLike],
@@ -106,25 +118,29 @@ def predict(
     stride: float | None = None,
     batch_size: int = 8,
     progress: bool = False,
+    precision: str = "auto",
 ) -> Prediction | list[Prediction]:
     """Score videos (paths or frame folders) or a clip tensor (T, 3, H, W) / (B, T, 3, H, W).
 
     A single path or tensor gives one :class:`Prediction` (a batch tensor gives a list); a list of
     paths gives a list in the same order, where an unreadable file gets ``error`` set and the others
-    are still scored. ``window``/``stride`` (seconds) add a per-window timeline.
+    are still scored. ``window``/``stride`` (seconds) add a per-window timeline. ``precision``:
+    ``auto`` (bf16 where the hardware multiplies it natively, else fp32), ``bf16`` or ``fp32``.
+    ``model`` is an MSQNet or an :class:`~msqnet.export.OnnxRuntimeModel`.
     """
     model.eval()
     names = list(labels) if labels is not None else list(model.class_names)
     if not names:
         raise ValueError("no labels to score")
-    device = next(model.parameters()).device
+    device, precision = _device_and_precision(model, precision)
     label_embed = None if labels is None else model.embed_labels(names)
     multi_label = getattr(model, "multi_label", True)
 
     def score(clips: torch.Tensor) -> np.ndarray:
         out = []
         for i in range(0, clips.shape[0], batch_size):
-            logits = model(clips[i : i + batch_size].to(device), label_embed=label_embed).logits
+            with autocast(device, precision):
+                logits = model(clips[i : i + batch_size].to(device), label_embed=label_embed).logits
             out.append(_probabilities(logits.float(), multi_label).cpu())
         return torch.cat(out).numpy()
 

@@ -12,6 +12,7 @@ from ..config import ConfigError
 COMMAND_MODULES = (
     "msqnet.cli.demo",
     "msqnet.cli.model_cmds",
+    "msqnet.cli.export",
     "msqnet.cli.predict",
     "msqnet.cli.score",
     "msqnet.cli.synth",

@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..precision import PRECISIONS
+
 
 def _read_labels(args: argparse.Namespace) -> list[str] | None:
     if args.labels and args.labels_file:
@@ -93,17 +95,33 @@ def plot_timeline(pred, path: Path, top_k: int = 8) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _run(args: argparse.Namespace) -> int:
+def _load_backend(checkpoint: str, backend: str):
+    """The model ``predict`` runs: a checkpoint in PyTorch, or an exported ``.onnx`` file in ONNX Runtime."""
+    is_onnx = Path(checkpoint).suffix == ".onnx"
+    if backend == "onnxruntime":
+        if not is_onnx:
+            raise ValueError(f"--backend onnxruntime runs an exported .onnx file, got {checkpoint}; export it first: "
+                             f"msqnet export {checkpoint} --format onnx --out model.onnx")
+        from ..export import OnnxRuntimeModel
+
+        return OnnxRuntimeModel(checkpoint)
+    if is_onnx:
+        raise ValueError(f"{checkpoint} is an ONNX file: run it with --backend onnxruntime")
     from ..checkpoint import load_model
+
+    return load_model(checkpoint)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..predict import predict
     from ..utils import atomic_write_text
 
     if args.stride is not None and args.window is None:
         raise ValueError("--stride needs --window")
     labels = _read_labels(args)
-    model = load_model(args.checkpoint)
+    model = _load_backend(args.checkpoint, args.backend)
     preds = predict(model, args.videos, labels, window=args.window, stride=args.stride,
-                    batch_size=args.batch_size, progress=not args.quiet)
+                    batch_size=args.batch_size, progress=not args.quiet, precision=args.precision)
     if args.format == "json":
         text = json.dumps([p.to_dict() for p in preds], indent=2) + "\n"
     elif args.format == "csv":
@@ -133,7 +151,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``predict``."""
     p = sub.add_parser("predict", help="per-label probabilities for videos or frame folders")
     p.add_argument("videos", nargs="+", help="video files or folders of frames")
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder (from msqnet train)")
+    p.add_argument("--checkpoint", required=True,
+                   help="checkpoint folder (from msqnet train), or a .onnx file with --backend onnxruntime")
     p.add_argument("--labels", help='comma-separated class names, e.g. "walking,eating" (default: the training classes)')
     p.add_argument("--labels-file", help="file with one class name per line")
     p.add_argument("--top-k", type=int, default=5, help="labels shown per input/window in the table (default 5)")
@@ -144,5 +163,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write the output here instead of stdout")
     p.add_argument("--timeline", help="with --window: folder for one PNG timeline per input")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto (default): bf16 on CUDA and on CPUs with AVX512-BF16/AMX, else fp32")
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                   help="torch (a checkpoint folder) or onnxruntime (a .onnx file from msqnet export)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)

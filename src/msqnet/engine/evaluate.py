@@ -9,7 +9,6 @@ are put back in annotation order, so the metrics are exactly those of a single-p
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -29,6 +28,7 @@ from ..data.dataset import ClipDataset, build_loader
 from ..data.sampling import SamplingConfig, aggregate_views
 from ..data.transforms import TransformConfig
 from ..metrics import compute_metrics
+from ..precision import autocast
 from .distributed import all_gather_objects, is_distributed
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "resolve_metric_key",
     "chance_levels",
     "predict_dataset",
+    "predict_dataset_label_sets",
     "evaluate_split",
     "resolve_checkpoint",
     "read_eval_data_config",
@@ -76,14 +77,6 @@ class EvalResult:
     def num_clips(self) -> int:
         """Clips scored."""
         return len(self.uids)
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """Autocast context for ``precision`` (``fp32`` = none) on ``device``."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def default_metric_names(multi_label: bool, num_classes: int, *, segments: Mapping | None = None,
@@ -135,7 +128,6 @@ def _to_probabilities(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
     return torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
 
 
-@torch.no_grad()
 def predict_dataset(
     model: torch.nn.Module,
     dataset: ClipDataset,
@@ -156,6 +148,32 @@ def predict_dataset(
     index and DistributedSampler's padding duplicates removed. ``label_embed`` (C', E) scores
     another label set than the model's training classes (open-vocabulary models).
     """
+    scores, index, skipped = predict_dataset_label_sets(
+        model, dataset, [label_embed], batch_size=batch_size, num_workers=num_workers, device=device,
+        precision=precision, aggregate=aggregate, seed=seed, progress=progress, desc=desc)
+    return scores[0], index, skipped
+
+
+@torch.inference_mode()
+def predict_dataset_label_sets(
+    model: torch.nn.Module,
+    dataset: ClipDataset,
+    label_sets: Sequence[torch.Tensor | None],
+    *,
+    batch_size: int,
+    num_workers: int = 0,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+    aggregate: str = "mean",
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "eval",
+) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+    """:func:`predict_dataset` for several label sets at once: each clip is encoded once and decoded per set.
+
+    ``label_sets`` holds (C_k, E) label embeddings, or ``None`` for the training classes. Returns
+    ``([scores (N, C_k) per set], record indices (N,), skipped uids)``.
+    """
     device = torch.device(device)
     multi_label = bool(getattr(model, "multi_label", True))
     was_training = model.training
@@ -163,7 +181,7 @@ def predict_dataset(
     distributed = is_distributed()
     loader = build_loader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, seed=seed,
                           distributed=distributed)
-    rows: list[np.ndarray] = []
+    rows: list[list[np.ndarray]] = [[] for _ in label_sets]
     indices: list[np.ndarray] = []
     skipped: list[str] = []
     show = progress and (not distributed or torch.distributed.get_rank() == 0)
@@ -178,25 +196,26 @@ def predict_dataset(
                 views = video.shape[1]
                 video = video.flatten(0, 1)  # (B*V, T, 3, S, S)
             with autocast(device, precision):
-                logits = model(video, label_embed=label_embed).logits  # (B*V, C)
-            probs = _to_probabilities(logits, multi_label)
-            probs = aggregate_views(probs.view(-1, views, probs.shape[-1]), aggregate)  # (B, C)
-            rows.append(probs.cpu().numpy().astype(np.float64))
+                encoded = model.encode(video)
+                logits = [model.decode(encoded, label_embed=e).logits for e in label_sets]  # (B*V, C_k) each
+            for out, set_logits in zip(rows, logits):
+                probs = _to_probabilities(set_logits, multi_label)
+                probs = aggregate_views(probs.view(-1, views, probs.shape[-1]), aggregate)  # (B, C_k)
+                out.append(probs.cpu().numpy().astype(np.float64))
             indices.append(batch["index"].numpy())
     finally:
         model.train(was_training)
-    num_classes = label_embed.shape[0] if label_embed is not None else len(getattr(model, "class_names", []))
+    widths = [e.shape[0] if e is not None else len(getattr(model, "class_names", [])) for e in label_sets]
     local = (
-        np.concatenate(rows) if rows else np.zeros((0, num_classes)),
+        [np.concatenate(r) if r else np.zeros((0, w)) for r, w in zip(rows, widths)],
         np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
         skipped,
     )
     parts = all_gather_objects(local)
-    scores = np.concatenate([p[0] for p in parts])
     index = np.concatenate([p[1] for p in parts])
     # Drop DistributedSampler's padding (a clip scored twice) and restore annotation order.
     index, first = np.unique(index, return_index=True)
-    scores = scores[first]
+    scores = [np.concatenate([p[0][k] for p in parts])[first] for k in range(len(label_sets))]
     all_skipped = sorted({u for p in parts for u in p[2]})
     return scores, index, all_skipped
 

@@ -137,6 +137,8 @@ class ModelConfig:
             are a function of the class text through shared projections: open vocabulary).
         trainable_label_embeddings: keep the label embeddings as a trainable ``(C, D)`` parameter
             (the reference) instead of recomputing them from the frozen text encoder.
+        attention: the encoders' attention: ``fused`` (``scaled_dot_product_attention``) or
+            ``eager`` (the explicit softmax arithmetic, kept for reference parity).
     """
 
     name: str = "msqnet"
@@ -151,6 +153,7 @@ class ModelConfig:
     query: Literal["multimodal", "text", "learned"] = "multimodal"
     head: Literal["group_linear", "text"] = "group_linear"
     trainable_label_embeddings: bool = True
+    attention: Literal["fused", "eager"] = "fused"
 
     def __post_init__(self) -> None:
         if self.num_frames < 1:
