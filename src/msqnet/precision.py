@@ -9,7 +9,7 @@ import contextlib
 
 import torch
 
-__all__ = ["PRECISIONS", "cpu_has_bf16", "resolve_precision", "autocast"]
+__all__ = ["PRECISIONS", "cpu_has_bf16", "resolve_precision", "autocast", "cast_for_inference"]
 
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -39,3 +39,16 @@ def autocast(device: torch.device | str, precision: str) -> contextlib.AbstractC
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+def cast_for_inference(model: torch.nn.Module, precision: str) -> torch.nn.Module:
+    """Store ``model``'s weights in the compute dtype of a resolved ``precision``, in place.
+
+    For a model used only for inference (``msqnet predict``): bf16 weights halve the memory read
+    per clip and spare autocast from casting every weight on every call. fp32 leaves it as it is.
+    """
+    if precision == "bf16":
+        return model.to(torch.bfloat16)
+    if precision != "fp32":
+        raise ValueError(f"precision: expected a resolved 'bf16' or 'fp32', got {precision!r}")
+    return model

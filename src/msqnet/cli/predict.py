@@ -95,8 +95,9 @@ def plot_timeline(pred, path: Path, top_k: int = 8) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _load_backend(checkpoint: str, backend: str):
-    """The model ``predict`` runs: a checkpoint in PyTorch, or an exported ``.onnx`` file in ONNX Runtime."""
+def _load_backend(checkpoint: str, backend: str, precision: str):
+    """The model ``predict`` runs: a checkpoint in PyTorch (weights stored in the compute dtype of
+    ``precision``), or an exported ``.onnx`` file in ONNX Runtime."""
     is_onnx = Path(checkpoint).suffix == ".onnx"
     if backend == "onnxruntime":
         if not is_onnx:
@@ -108,8 +109,9 @@ def _load_backend(checkpoint: str, backend: str):
     if is_onnx:
         raise ValueError(f"{checkpoint} is an ONNX file: run it with --backend onnxruntime")
     from ..checkpoint import load_model
+    from ..precision import cast_for_inference, resolve_precision
 
-    return load_model(checkpoint)
+    return cast_for_inference(load_model(checkpoint), resolve_precision(precision, "cpu"))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -119,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.stride is not None and args.window is None:
         raise ValueError("--stride needs --window")
     labels = _read_labels(args)
-    model = _load_backend(args.checkpoint, args.backend)
+    model = _load_backend(args.checkpoint, args.backend, args.precision)
     preds = predict(model, args.videos, labels, window=args.window, stride=args.stride,
                     batch_size=args.batch_size, progress=not args.quiet, precision=args.precision)
     if args.format == "json":
