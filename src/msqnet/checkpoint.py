@@ -1,9 +1,11 @@
-"""Model checkpoints: a folder with ``config.json``, ``model.safetensors`` and ``classes.txt``.
+"""Model checkpoints: a folder with ``config.json``, ``model.safetensors``, ``classes.txt`` and ``README.md``.
 
 Loading never unpickles: the config is JSON validated against the typed schema and the weights are
 safetensors. Frozen encoders that have a pretrained source (a hub id, a local folder, or weights a
 package ships) are stored by reference, not copied, so a checkpoint holds what training changed.
-Writes are atomic: the folder is written under a temporary name and renamed into place.
+Writes are atomic: the folder is written under a temporary name and renamed into place. ``README.md``
+is the model card (``msqnet.card``). Where a folder is expected, a hub repo id (``user/name@revision``)
+works too (``msqnet.hub``).
 """
 from __future__ import annotations
 
@@ -12,24 +14,41 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from . import __version__
+from .card import model_card
 from .config import ConfigError, from_dict, to_dict
 from .models.config import ModelConfig
 from .models.msqnet import MSQNet
+from .utils import InputFileError, read_text
 
-__all__ = ["CheckpointError", "save_model", "load_model", "model_folder_of", "read_checkpoint_config", "CHECKPOINT_FORMAT"]
+__all__ = [
+    "CheckpointError",
+    "save_model",
+    "load_model",
+    "model_folder_of",
+    "read_checkpoint_config",
+    "weight_shapes",
+    "check_weight_shapes",
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_FILES",
+]
 
 CHECKPOINT_FORMAT = "msqnet-model"
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CLASSES_NAME = "classes.txt"
+CARD_NAME = "README.md"
+# The files of a model checkpoint: what is published to and fetched from the hub.
+CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, CLASSES_NAME, CARD_NAME)
 
 
 class CheckpointError(ValueError):
@@ -55,8 +74,12 @@ def _self_contained_config(model: MSQNet) -> ModelConfig:
     return cfg
 
 
-def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` as a checkpoint folder at ``out_dir`` (atomically replacing an old one)."""
+def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, Any] | None = None,
+               push_to_hub: str | None = None) -> Path:
+    """Write ``model`` as a checkpoint folder with its model card at ``out_dir`` (atomically replacing an old one).
+
+    ``push_to_hub`` (a repo id ``user/name``) then publishes it (``msqnet.hub.push_checkpoint``).
+    """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     excluded = _frozen_by_reference(model.cfg)
@@ -81,6 +104,7 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": CHECKPOINT_FORMAT})
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         (tmp / CLASSES_NAME).write_text("\n".join(model.class_names) + "\n", encoding="utf-8")
+        (tmp / CARD_NAME).write_text(model_card(meta), encoding="utf-8")
         old = None
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
@@ -91,6 +115,10 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    if push_to_hub is not None:
+        from .hub import push_checkpoint
+
+        push_checkpoint(out_dir, push_to_hub)
     return out_dir
 
 
@@ -98,59 +126,140 @@ def read_checkpoint_config(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
     """The validated ``config.json`` of a checkpoint folder, with ``model`` as a ModelConfig."""
     ckpt_dir = Path(ckpt_dir)
     path = ckpt_dir / CONFIG_NAME
+    if ckpt_dir.is_file():
+        raise CheckpointError(f"{ckpt_dir}: is a file; expected a checkpoint folder ({CONFIG_NAME}, {WEIGHTS_NAME}, "
+                              f"{CLASSES_NAME})")
     if not ckpt_dir.is_dir():
         raise CheckpointError(f"{ckpt_dir}: checkpoint folder not found")
     if not path.is_file():
         raise CheckpointError(f"{path}: missing; an msqnet checkpoint folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        meta = json.loads(read_text(path, "checkpoint config"))
+    except (json.JSONDecodeError, InputFileError) as e:
         raise CheckpointError(f"{path}: not valid JSON ({e}); the checkpoint is corrupt or truncated") from None
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an msqnet model checkpoint (format={meta.get('format') if isinstance(meta, dict) else None!r})")
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path}: format version {meta['format_version']} is newer than this msqnet supports ({FORMAT_VERSION})")
+    missing = [k for k in ("model", "class_names", "text_dim") if k not in meta]
+    if missing:
+        raise CheckpointError(f"{path}: missing key(s) {missing}; the checkpoint is incomplete or was edited")
     try:
         meta["model"] = from_dict(ModelConfig, meta["model"], where="model")
-    except (ConfigError, KeyError) as e:
+    except ConfigError as e:
         raise CheckpointError(f"{path}: invalid model config: {e}") from None
-    names = meta.get("class_names")
+    names = meta["class_names"]
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise CheckpointError(f"{path}: class_names must be a non-empty list of strings")
+    text_dim = meta["text_dim"]
+    if not isinstance(text_dim, int) or isinstance(text_dim, bool) or text_dim < 1:
+        raise CheckpointError(f"{path}: text_dim: expected a positive int (the label embedding width), got {text_dim!r}")
+    by_ref = meta.get("by_reference", [])
+    if not isinstance(by_ref, list) or not all(isinstance(p, str) for p in by_ref):
+        raise CheckpointError(f"{path}: by_reference: expected a list of state-dict prefixes, got {by_ref!r}")
+    if not isinstance(meta.get("train_config", {}), dict):
+        raise CheckpointError(f"{path}: train_config: expected an object (the training config), got {meta['train_config']!r}")
+    if not isinstance(meta.get("multi_label", True), bool):
+        raise CheckpointError(f"{path}: multi_label: expected true/false, got {meta['multi_label']!r}")
+    _check_class_file(ckpt_dir / CLASSES_NAME, names, path)
     return meta
 
 
-def model_folder_of(path: str | os.PathLike) -> Path:
+def _check_class_file(classes: Path, names: list[str], config: Path) -> None:
+    """``classes.txt`` must list the config's class names, one per line, in the same order."""
+    try:
+        listed = [line.strip() for line in read_text(classes, "class list").splitlines() if line.strip()]
+    except FileNotFoundError:
+        raise CheckpointError(f"{classes}: missing; an msqnet checkpoint folder holds {CONFIG_NAME}, {WEIGHTS_NAME} "
+                              f"and {CLASSES_NAME}") from None
+    except InputFileError as e:
+        raise CheckpointError(str(e)) from None
+    if listed != names:
+        diff = next((i for i, (a, b) in enumerate(zip(listed, names)) if a != b), min(len(listed), len(names)))
+        what = (f"class {diff} is {listed[diff]!r} there but {names[diff]!r} in {config.name}"
+                if diff < min(len(listed), len(names)) else
+                f"it lists {len(listed)} classes, {config.name} {len(names)}")
+        raise CheckpointError(f"{classes}: disagrees with {config}: {what}; the checkpoint was edited or mixed up")
+
+
+def weight_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape from a safetensors file's header (no tensor is read)."""
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: missing")
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types for truncated/corrupt headers
+        raise CheckpointError(f"{weights}: cannot read weights ({e}); the file is corrupt or truncated") from None
+
+
+def check_weight_shapes(model: torch.nn.Module, weights: Path, shapes: dict[str, tuple[int, ...]],
+                        by_reference: tuple[str, ...] = (), *, described_by: str) -> None:
+    """The file's tensors are exactly the model's (less ``by_reference`` parts), shape for shape.
+
+    Raises CheckpointError naming the file, the first wrong tensor and both shapes.
+    """
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.startswith(by_reference)}
+    wrong = [k for k in expected if k in shapes and shapes[k] != expected[k]]
+    if wrong:
+        k = wrong[0]
+        more = f" (and {len(wrong) - 1} more tensor(s))" if len(wrong) > 1 else ""
+        raise CheckpointError(f"{weights}: tensor {k} has shape {list(shapes[k])}, but {described_by} gives "
+                              f"{list(expected[k])}{more}")
+    missing = [k for k in expected if k not in shapes]
+    unexpected = [k for k in shapes if k not in expected]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{weights}: weights do not match {described_by}: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+        )
+
+
+def model_folder_of(path: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None) -> Path:
     """The model folder meant by ``path``: itself, or a training run folder's ``best``, else its last state.
 
-    Returns ``path`` unchanged when none of them holds a checkpoint, so the caller's check reports it.
+    A string that is not an existing folder but a hub repo id (``user/name[@revision]``) means the
+    repo's snapshot in the hub cache (``cache_dir``, default ``HF_HUB_CACHE``), downloaded when
+    missing and online. Returns the folder unchanged when nothing in it holds a checkpoint, so the
+    caller's check reports it.
     """
-    path = Path(path)
+    from .hub import resolve_source
+
+    path = resolve_source(path, cache_dir=cache_dir)
     for candidate in (path, path / "best", path / "checkpoints" / "last"):
         if (candidate / CONFIG_NAME).is_file():
             return candidate
     return path
 
 
-def load_model(ckpt_dir: str | os.PathLike, *, device: str | torch.device = "cpu") -> MSQNet:
-    """Load a checkpoint folder (or a training run folder: its ``best``, else its last state) in eval mode."""
-    ckpt_dir = model_folder_of(ckpt_dir)
+def load_model(ckpt_dir: str | os.PathLike, *, device: str | torch.device = "cpu",
+               cache_dir: str | os.PathLike | None = None) -> MSQNet:
+    """Load a checkpoint folder, a training run folder (its ``best``, else its last state) or a hub repo id
+    (``user/name[@revision]``, through the hub cache ``cache_dir``) in eval mode."""
+    ckpt_dir = model_folder_of(ckpt_dir, cache_dir=cache_dir)
     meta = read_checkpoint_config(ckpt_dir)
     weights = ckpt_dir / WEIGHTS_NAME
-    if not weights.is_file():
-        raise CheckpointError(f"{weights}: missing")
+    shapes = weight_shapes(weights)
+    by_ref = tuple(meta.get("by_reference", []))
+    described_by = str(ckpt_dir / CONFIG_NAME)
+    vis = meta["model"].visual_embedder
+    if not (vis.kind == "clip" and vis.pretrained is not None):  # HF cannot load pretrained weights on "meta"
+        # Sizes first, on a weightless skeleton: a config.json that disagrees with the weights (or
+        # asks for an absurd model) is named before anything is allocated.
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # frozen parts copying their shipped weights into meta tensors
+            skeleton = MSQNet(meta["model"], meta["class_names"], text_dim=meta["text_dim"])
+        check_weight_shapes(skeleton, weights, shapes, by_ref, described_by=described_by)
     try:
         state = load_file(str(weights))
-    except Exception as e:  # safetensors raises its own error types for truncated/corrupt headers
+    except Exception as e:  # safetensors raises its own error types for truncated/corrupt data
         raise CheckpointError(f"{weights}: cannot read weights ({e}); the file is corrupt or truncated") from None
-    model = MSQNet(meta["model"], meta["class_names"], text_dim=int(meta["text_dim"]))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    by_ref = tuple(meta.get("by_reference", []))
-    missing = [k for k in missing if not k.startswith(by_ref)] if by_ref else list(missing)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{weights}: weights do not match the config: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
-        )
+    bad = [k for k, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise CheckpointError(f"{weights}: tensor {bad[0]} holds NaN or infinite values ({len(bad)} tensor(s) do); "
+                              f"the model diverged or the file is corrupt")
+    model = MSQNet(meta["model"], meta["class_names"], text_dim=meta["text_dim"])
+    check_weight_shapes(model, weights, shapes, by_ref, described_by=described_by)
+    model.load_state_dict(state, strict=False)  # exactly the checked tensors (frozen parts come from their source)
     model.multi_label = bool(meta.get("multi_label", True))
     return model.to(device).eval()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
@@ -16,7 +17,7 @@ from typing import Any, Literal, Mapping, TypeVar, Union
 
 import yaml
 
-from .utils import atomic_write_text
+from .utils import InputFileError, atomic_write_text, read_text
 
 T = TypeVar("T")
 
@@ -56,6 +57,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
                 return _convert(arg, value, where)
             except ConfigError as e:
                 errors.append(str(e))
+        if len(errors) == 1:  # an optional value: its one type's message says more (e.g. "a finite number")
+            raise ConfigError(errors[0]) from None
         expected = " or ".join(_type_name(a) for a in args)
         raise ConfigError(f"{where}: expected {expected}, got {_describe(value)}")
     if origin is Literal:
@@ -92,14 +95,20 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             return value
         raise ConfigError(f"{where}: expected int, got {_describe(value)}")
     if tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            number = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{where}: expected number, got {_describe(value)}")
+        if number is None:
+            raise ConfigError(f"{where}: expected number, got {_describe(value)}")
+        # No setting means anything with NaN or infinity; they would only poison training silently.
+        if not math.isfinite(number):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
@@ -137,8 +146,9 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T:
             raise ConfigError(f"{prefix}{name}: required key missing for {cls.__name__}")
     try:
         return cls(**kwargs)
-    except ConfigError as e:
-        raise ConfigError(f"{where}: {e}" if where else str(e)) from None
+    except ConfigError as e:  # __post_init__ checks name their key, often with its section already
+        named = not where or str(e).startswith(f"{where}.") or str(e).startswith(f"{where}:")
+        raise ConfigError(str(e) if named else f"{where}: {e}") from None
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -161,13 +171,23 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML or JSON mapping, with a clear error for a missing file or bad syntax."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; expected a config file (YAML or JSON)")
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = read_text(path, "config file")
+    except InputFileError as e:
+        raise ConfigError(str(e)) from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML ({problem})") from None
     if data is None:
         raise ConfigError(f"{path}: config file is empty")
     if not isinstance(data, dict):

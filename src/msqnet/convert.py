@@ -17,8 +17,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from .checkpoint import save_model
+from .checkpoint import check_weight_shapes, save_model
 from .config import ConfigError
+from .utils import read_text
 from .models.config import DecoderConfig, LabelEmbedderConfig, ModelConfig, VideoEncoderConfig, VisualEmbedderConfig
 from .models.msqnet import MSQNet
 
@@ -47,11 +48,17 @@ def _clean_hf_config(cfg: dict[str, Any]) -> dict[str, Any]:
 def read_reference_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a reference state dict from ``.safetensors`` or a tensors-only ``.pth``/``.pt`` file."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; expected a weights file (.safetensors or .pth)")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: weights file not found")
-    if path.suffix == ".safetensors":
-        return load_file(str(path))
-    obj = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle arbitrary objects
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path))
+        obj = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle arbitrary objects
+    except Exception as e:  # safetensors' and torch's own error types for corrupt, truncated or unsafe files
+        raise ValueError(f"{path}: cannot read weights ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                         f"expected a safetensors file or a tensors-only torch file") from None
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
         obj = obj["model"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -64,9 +71,15 @@ def reference_model_config(ref_cfg: dict[str, Any], state: dict[str, torch.Tenso
     for key in ("timesformer_config", "clip_vision_config", "num_frames"):
         if key not in ref_cfg:
             raise ConfigError(f"reference config: missing key {key!r}")
-    if "query_embed" not in state:
-        raise ValueError("reference weights: no 'query_embed'; is this a TimeSformerCLIPInitVideoGuide state dict?")
-    num_frames = int(ref_cfg["num_frames"])
+    for key in ("timesformer_config", "clip_vision_config"):
+        if not isinstance(ref_cfg[key], dict):
+            raise ConfigError(f"reference config: {key}: expected an object of HF config fields")
+    num_frames = ref_cfg["num_frames"]
+    if not isinstance(num_frames, int) or isinstance(num_frames, bool):
+        raise ConfigError(f"reference config: num_frames: expected an int, got {num_frames!r}")
+    for key in ("query_embed", "transformer.encoder.layers.0.linear1.weight"):
+        if key not in state:
+            raise ValueError(f"reference weights: no {key!r}; is this a TimeSformerCLIPInitVideoGuide state dict?")
     tsf = _clean_hf_config(ref_cfg["timesformer_config"])
     tsf["num_frames"] = num_frames
     d_model = state["query_embed"].shape[1]
@@ -117,22 +130,28 @@ def convert_reference(weights: str | os.PathLike, config: str | os.PathLike, out
                       *, num_heads: int = 8) -> MSQNet:
     """Convert reference ``weights`` + its JSON ``config`` into a checkpoint folder; returns the model."""
     config = Path(config)
-    if not config.is_file():
-        raise FileNotFoundError(f"{config}: reference config not found")
     try:
-        ref_cfg = json.loads(config.read_text(encoding="utf-8"))
+        ref_cfg = json.loads(read_text(config, "reference config"))
     except json.JSONDecodeError as e:
-        raise ConfigError(f"{config}: not valid JSON: {e}") from None
+        raise ConfigError(f"{config}:{e.lineno}: not valid JSON ({e.msg}); expected the reference's JSON config") from None
+    if not isinstance(ref_cfg, dict):
+        raise ConfigError(f"{config}: expected a JSON object, got {type(ref_cfg).__name__}")
     state = read_reference_weights(weights)
-    cfg = reference_model_config(ref_cfg, state, num_heads=num_heads)
+    try:
+        cfg = reference_model_config(ref_cfg, state, num_heads=num_heads)
+    except ConfigError as e:
+        raise ConfigError(f"{config}: {e}") from None
     num_classes = state["query_embed"].shape[0]
     classes = ref_cfg.get("classes") or [f"class_{i}" for i in range(num_classes)]
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise ConfigError(f"{config}: classes: expected a list of class names")
     if len(classes) != num_classes:
         raise ValueError(f"{config}: {len(classes)} classes but the weights have {num_classes} queries")
     model = MSQNet(cfg, classes, text_dim=state["query_embed"].shape[1])
-    missing, unexpected = model.load_state_dict(convert_reference_state_dict(state), strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{weights}: converted weights do not fit: missing {missing[:8]}, unexpected {unexpected[:8]}")
+    converted = convert_reference_state_dict(state)
+    check_weight_shapes(model, Path(weights), {k: tuple(v.shape) for k, v in converted.items()},
+                        described_by=f"the model {config} describes")
+    model.load_state_dict(converted, strict=False)  # exactly the checked tensors
     model.eval()
     save_model(model, out_dir, extra={"converted_from": str(Path(weights).name)})
     return model

@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import load_config
-from .utils import atomic_write_text
+from .utils import atomic_write_text, json_text
 
 __all__ = ["DemoResult", "run_demo", "DEMO_SPLITS"]
 
@@ -85,12 +84,13 @@ def run_demo(
     from .zero_shot import load_zero_shot_split
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    seconds: dict[str, float] = {}
-    seconds["data"] = _ensure_data(data_dir, clips, test_clips, size, progress)
     zs_file = data_dir / "splits" / "zero_shot.json"
+    # The config is checked before minutes of rendering, so a bad override fails at once.
     cfg = load_config(TrainConfig, _recipe_path(), [
         f"data.annotations={data_dir}", f"output_dir={out_dir / 'run'}", f"zero_shot={zs_file}", *overrides,
     ])
+    seconds: dict[str, float] = {}
+    seconds["data"] = _ensure_data(data_dir, clips, test_clips, size, progress)
     if fresh and cfg.output_dir and Path(cfg.output_dir).exists():
         import shutil
 
@@ -124,7 +124,7 @@ def run_demo(
                             "checkpoint": str(result.best_model or result.last_state)})
     seconds["evaluate"] = time.perf_counter() - start
     demo = DemoResult(rows=rows, seconds=seconds, run_dir=Path(cfg.output_dir), report_dir=out_dir / "report")
-    atomic_write_text(out_dir / "demo.json", json.dumps({"rows": rows, "seconds": seconds}, indent=2) + "\n")
+    atomic_write_text(out_dir / "demo.json", json_text({"rows": rows, "seconds": seconds}, indent=2) + "\n")
     return demo
 
 
@@ -145,7 +145,7 @@ def _nanmean(values) -> float:
 
 
 def _history(run_dir: Path) -> list[dict] | None:
+    from .engine.trainer import read_metrics_log
+
     path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return None
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_metrics_log(path) if path.is_file() else None

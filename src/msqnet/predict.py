@@ -142,7 +142,10 @@ def predict(
             with autocast(device, precision):
                 logits = model(clips[i : i + batch_size].to(device), label_embed=label_embed).logits
             out.append(_probabilities(logits.float(), multi_label).cpu())
-        return torch.cat(out).numpy()
+        probs = torch.cat(out).numpy()
+        if not np.isfinite(probs).all():  # never hand NaN to a caller or into a JSON file
+            raise ValueError("the model's scores are NaN or infinite: its weights have diverged or are corrupt")
+        return probs
 
     if isinstance(inputs, torch.Tensor):
         clips = inputs.unsqueeze(0) if inputs.ndim == 4 else inputs  # (B, T, 3, H, W)
@@ -167,8 +170,9 @@ def predict(
             windows = [WindowScores(s, e, p) for (s, e, _), p in zip(spans, probs)] if window is not None else []
             results.append(Prediction(source, names, probs.max(axis=0), windows))
         except (FileNotFoundError, DecodeError, ValueError, OSError) as e:
-            log.error("%s", e)
-            results.append(Prediction(source, names, None, error=str(e)))
+            error = str(e) if source in str(e) else f"{source}: {e}"
+            log.error("%s", error)
+            results.append(Prediction(source, names, None, error=error))
         if bar is not None:
             bar.update(1)
     if bar is not None:

@@ -1,11 +1,40 @@
-"""Small shared helpers: atomic file writes."""
+"""Small shared helpers: atomic file writes, reading users' text files with errors that name them, strict JSON."""
 from __future__ import annotations
 
+import csv
+import io
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_text"]
+__all__ = [
+    "InputFileError",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "read_text",
+    "read_csv_rows",
+    "finite_or_none",
+    "json_text",
+]
+
+
+class InputFileError(ValueError):
+    """A user's file is not the text it should be: ``<file>:<line>: <what>; expected <what>``.
+
+    Args:
+        path: the file.
+        line: 1-based line of the problem, ``None`` for the whole file.
+        what: what is wrong.
+        expected: what was expected instead.
+    """
+
+    def __init__(self, path: str | os.PathLike, line: int | None, what: str, expected: str) -> None:
+        self.path, self.line, self.what, self.expected = str(path), line, what, expected
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {what}; expected {expected}")
 
 
 def _umask() -> int:
@@ -35,3 +64,58 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def read_text(path: str | os.PathLike, what: str = "file") -> str:
+    """The text of a user's UTF-8 file (a leading BOM dropped); every failure names the file.
+
+    Raises FileNotFoundError for a missing path, IsADirectoryError for a folder, and
+    InputFileError naming the line and byte for text that is not UTF-8.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; expected a {what}")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: {what} not found")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise InputFileError(path, line, f"not UTF-8 text (byte 0x{data[e.start]:02x} at column {column})",
+                             f"a UTF-8 encoded {what} (re-save it as UTF-8)") from None
+
+
+def read_csv_rows(path: str | os.PathLike, what: str = "CSV file", **fmtparams: Any) -> list[tuple[int, list[str]]]:
+    """Every row of a CSV file with the line it starts on; a malformed file is an error naming the line.
+
+    ``fmtparams`` go to ``csv.reader`` (``delimiter``, ...). Blank rows are kept (as ``[]``).
+    """
+    reader = csv.reader(io.StringIO(read_text(path, what), newline=""), **fmtparams)
+    rows: list[tuple[int, list[str]]] = []
+    line = 1  # where the next row starts (a quoted field may span lines)
+    try:
+        for row in reader:
+            rows.append((line, row))
+            line = reader.line_num + 1
+    except csv.Error as e:
+        raise InputFileError(path, line, f"malformed CSV ({e}): an unclosed quote or a corrupt file",
+                             f"a well-formed {what}") from None
+    return rows
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, inf) inside it replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
+def json_text(value: Any, **kwargs: Any) -> str:
+    """Strict JSON (never ``NaN`` or ``Infinity``): non-finite numbers become ``null``."""
+    return json.dumps(finite_or_none(value), allow_nan=False, **kwargs)

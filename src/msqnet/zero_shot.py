@@ -18,6 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .utils import read_text
+
 __all__ = [
     "ZeroShotSplit",
     "list_zero_shot_splits",
@@ -71,9 +73,11 @@ def load_zero_shot_split(name_or_path: str | os.PathLike, class_names: Sequence[
             raise FileNotFoundError(f"{name}: neither a shipped zero-shot split ({', '.join(list_zero_shot_splits())}) "
                                     "nor a split file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path, "zero-shot split file"))
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON: {e}") from None
+        raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg}); expected a split file") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object {{\"seen\": [...], \"unseen\": [...]}}, got {type(data).__name__}")
     for key in ("seen", "unseen"):
         if not isinstance(data.get(key), list) or not data[key]:
             raise ValueError(f"{path}: '{key}' must be a non-empty list of class ids or names")

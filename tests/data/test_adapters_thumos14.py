@@ -1,6 +1,7 @@
 """THUMOS14 trimmed instances and MultiTHUMOS windows on the official annotation files."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -65,6 +66,20 @@ def test_malformed_line_and_unknown_video_name_file_and_line(tmp_path: Path, th_
     assert [(Path(p.file).name, p.line) for p in data.problems] == [("Diving_val.txt", 3), ("Diving_val.txt", 5)]
     assert "is not in TH14_video_info.json" in data.problems[1].message
     assert len(data.records) == 3007 - 2
+
+
+def test_a_garbage_fps_in_the_video_info_is_a_counted_problem_not_an_abort(tmp_path: Path, th_dir: Path) -> None:
+    shutil.copytree(th_dir / "annotations_val", tmp_path / "annotations_val")
+    info = json.loads((th_dir / "TH14_video_info.json").read_text())
+    info["video_validation_0000281"]["fps"] = "thirty"
+    (tmp_path / "TH14_video_info.json").write_text(json.dumps(info))
+    with pytest.raises(AnnotationError, match=r"TH14_video_info\.json: video 'video_validation_0000281': fps "
+                                              r"'thirty'.*; expected positive numbers fps and duration"):
+        load_split(DataConfig("thumos14", ROOT, str(tmp_path)), "val")
+    data = load_split(DataConfig("thumos14", ROOT, str(tmp_path), on_error="skip"), "val")
+    bad = sum(1 for r in load_split(DataConfig("thumos14", ROOT, str(th_dir)), "val").records
+              if r.meta["video"] == "video_validation_0000281")
+    assert len(data.problems) == bad and len(data.records) == 3007 - bad
 
 
 @pytest.fixture(scope="module")

@@ -280,3 +280,57 @@ def test_matroska_without_a_frame_count_is_counted_and_read_exactly(shared_video
     assert (info.num_frames, info.fps) == (250, 25.0)
     idx = [249, 3, 140]
     assert torch.equal(read_frames(out, idx), sequential_frames(shared_videos / "bikes.mp4", idx))
+
+
+def write_rotated_video(path: Path, degrees: int, width: int = 48, height: int = 32, frames: int = 6) -> None:
+    """A real H.264 mp4 as phones write them: landscape pixels and a display matrix turning them by ``degrees``
+    (counter-clockwise). Every stored frame is black with a white 8x8 square in its top-left corner."""
+    if not hasattr(av.video.stream.VideoStream, "set_display_rotation"):
+        pytest.skip("this PyAV cannot write a display matrix")
+    pixels = np.zeros((height, width, 3), dtype=np.uint8)
+    pixels[:8, :8] = 255
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.set_display_rotation(degrees)
+        for _ in range(frames):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+@pytest.mark.parametrize("degrees, shown_size, corner", [
+    (0, (48, 32), "top-left"),
+    (90, (32, 48), "bottom-left"),  # a quarter turn counter-clockwise: the top-left corner goes down
+    (180, (48, 32), "bottom-right"),
+    (270, (32, 48), "top-right"),
+])
+def test_phone_video_rotation_is_applied_so_frames_come_out_upright(tmp_path, degrees, shown_size, corner):
+    path = tmp_path / f"phone_{degrees}.mp4"
+    write_rotated_video(path, degrees)
+    info = probe(path)
+    assert (info.width, info.height, info.rotation) == (*shown_size, degrees)
+    frames = read_frames(path, [0, 5])
+    assert frames.shape == (2, 3, shown_size[1], shown_size[0])
+    luma = frames[0].float().mean(dim=0)  # (H, W)
+    corners = {"top-left": luma[:8, :8], "top-right": luma[:8, -8:], "bottom-left": luma[-8:, :8],
+               "bottom-right": luma[-8:, -8:]}
+    assert {name for name, patch in corners.items() if patch.mean() > 128} == {corner}
+
+
+def test_rotated_video_resizes_its_upright_short_side(tmp_path):
+    path = tmp_path / "phone.mp4"
+    write_rotated_video(path, 90)
+    assert read_frames(path, [0], size=16).shape == (1, 3, 24, 16)  # portrait 32x48 -> 16x24
+
+
+@pytest.mark.parametrize("size", [None, 16])
+def test_frame_folder_of_mixed_image_sizes_is_refused_not_stretched(tmp_path, size):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, (w, h) in enumerate([(40, 30), (40, 30), (30, 40)]):
+        Image.new("RGB", (w, h), (i * 60, 0, 0)).save(folder / f"{i:03d}.png")
+    with pytest.raises(DecodeError, match=r"002\.png: frame size 30x40 differs from the folder's first frame "
+                                          r"000\.png \(40x30\)"):
+        read_frames(folder, [0, 2], size=size)

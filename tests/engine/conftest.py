@@ -79,3 +79,15 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
     code = "import sys; from msqnet.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=full_env,
                           timeout=timeout, cwd=REPO)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, synth_dir: Path, tiny_model_file: Path) -> Path:
+    """A finished two-step run (8 clips, batch 4) on the seen classes of the zero-shot split, with TensorBoard."""
+    from msqnet.engine.trainer import train
+
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    cfg = make_config(synth_dir, tiny_model_file, out, clips_per_epoch=8, tensorboard=True,
+                      zero_shot=str(synth_dir / "splits" / "zero_shot.json"))
+    train(cfg, progress=False)
+    return out

@@ -93,7 +93,7 @@ def test_nothing_is_pickled(tmp_path: Path):
     model, opt = _trained()
     path = _save(tmp_path / "c", model, opt)
     assert sorted(p.name for p in path.iterdir()) == sorted(
-        ["classes.txt", "config.json", "model.safetensors", "optimizer.safetensors", "rng.safetensors",
+        ["README.md", "classes.txt", "config.json", "model.safetensors", "optimizer.safetensors", "rng.safetensors",
          "trainer_state.json"])
     json.loads((path / "trainer_state.json").read_text())
     load_file(str(path / "optimizer.safetensors"))
@@ -176,3 +176,79 @@ def test_a_failed_save_leaves_the_good_state_untouched(tmp_path: Path, monkeypat
     assert not (ckpt / "previous").exists()
     assert sorted(p.name for p in ckpt.iterdir()) == ["last"]  # no temp folder left behind
     assert find_resume_state(tmp_path) == ckpt / "last"
+
+
+def _rewrite_document(path: Path, change, *, reseal: bool) -> None:
+    """Edit a state's trainer_state.json; ``reseal`` recomputes its checksum (as another writer would)."""
+    doc_path = path / "trainer_state.json"
+    doc = json.loads(doc_path.read_text())
+    change(doc)
+    if reseal:
+        doc["checksum"] = state_mod._document_checksum(doc)
+    doc_path.write_text(json.dumps(doc) + "\n")
+
+
+def test_a_one_bit_edit_of_the_state_document_is_detected(tmp_path: Path):
+    model, opt = _trained()
+    path = _save(tmp_path / "checkpoints", model, opt, step=6)
+    doc = path / "trainer_state.json"
+    data = bytearray(doc.read_bytes())
+    at = data.index(b'"global_step": 6') + len(b'"global_step": ')
+    data[at] ^= 1  # "6" -> "7": still valid JSON, a run that would resume at the wrong step
+    doc.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"trainer_state\.json: checksum of the document itself does not match"):
+        verify_training_state(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["state"].update(surprise=1), r"state\.surprise: unknown key"),
+    (lambda d: d["state"].pop("global_step"), r"state: missing keys \['global_step'\]"),
+    (lambda d: d.pop("optimizer"), r"missing keys \['optimizer'\]"),
+    (lambda d: d.update(extra={}), r"unknown keys \['extra'\]"),
+    (lambda d: d["state"].update(epoch=-1), r"state: epoch out of range"),
+    (lambda d: d["state"].update(epoch="one"), r"state\.epoch: expected int"),
+])
+def test_a_state_document_with_unknown_missing_or_wrong_keys_is_refused(tmp_path: Path, change, message):
+    model, opt = _trained()
+    path = _save(tmp_path / "checkpoints", model, opt)
+    _rewrite_document(path, change, reseal=True)
+    with pytest.raises(CheckpointError, match=message):
+        verify_training_state(path)
+
+
+def test_resume_auto_falls_back_to_the_previous_state_when_the_last_document_has_an_unknown_key(tmp_path, caplog):
+    model, opt = _trained()
+    ckpt = tmp_path / "checkpoints"
+    _save(ckpt, model, opt, step=1)
+    _save(ckpt, model, opt, step=2)
+    _rewrite_document(ckpt / "last", lambda d: d["state"].update(surprise=1), reseal=True)
+    with caplog.at_level("WARNING"):
+        assert find_resume_state(tmp_path) == ckpt / "previous"
+    assert "unknown key" in caplog.text and "skipping a corrupt training state" in caplog.text
+
+
+def test_a_version_1_document_without_its_own_checksum_still_resumes(tmp_path: Path, caplog):
+    model, opt = _trained()
+    path = _save(tmp_path / "checkpoints", model, opt, step=5)
+
+    def as_version_1(doc):
+        doc["format_version"] = 1
+        del doc["checksum"], doc["state"]["nonfinite_steps"]
+
+    _rewrite_document(path, as_version_1, reseal=False)
+    with caplog.at_level("WARNING"):
+        st, _ = load_training_state(path, model=model, optimizer=opt, scaler=None)
+    assert (st.global_step, st.nonfinite_steps) == (5, 0)
+    assert "without a checksum of its own" in caplog.text
+
+
+def test_loading_into_a_model_of_other_sizes_names_the_tensor_and_both_shapes(tmp_path: Path):
+    model, opt = _trained()
+    path = _save(tmp_path / "checkpoints", model, opt)
+    torch.manual_seed(0)
+    other = create_model(tiny_config("timesformer", decoder={"d_model": 16, "num_heads": 2, "num_encoder_layers": 1,
+                                                               "num_decoder_layers": 1, "dim_feedforward": 48}),
+                         CLASSES)
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: tensor decoder\..*has shape \[32, 16\], but the "
+                                              r"model this run builds .*gives \[48, 16\]"):
+        load_training_state(path, model=other, optimizer=build_optimizer(other, OptimConfig()), scaler=None)

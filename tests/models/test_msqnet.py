@@ -92,7 +92,8 @@ def test_save_load_round_trip_gives_identical_logits(family, tmp_path):
     with torch.no_grad():  # make sure trained (non-initial) values survive
         model.queries.query_embed.add_(0.5)
     save_model(model, tmp_path / "ckpt")
-    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["classes.txt", "config.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "README.md", "classes.txt", "config.json", "model.safetensors"]
     loaded = msqnet.load_model(tmp_path / "ckpt")
     assert not loaded.training and loaded.class_names == CLASSES
     clip = torch.rand(2, 4, 3, 32, 32)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -11,6 +10,8 @@ import yaml
 from ..config import ConfigError, from_dict, read_config_file
 from ..data.config import DATA_FORMATS, DataConfig
 from ..data.datasets import available_splits
+from ..utils import json_text
+from .arguments import positive_int
 
 __all__ = ["register", "build_data_config"]
 
@@ -42,9 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="adapter option (value parsed as YAML), e.g. --option segments=true; repeatable")
     p.add_argument("--no-decode", action="store_true", help="check annotations only")
-    p.add_argument("--sample", type=int, metavar="N", help="decode only N videos, drawn at random (--seed)")
+    p.add_argument("--sample", type=positive_int, metavar="N", help="decode only N videos, drawn at random (--seed)")
     p.add_argument("--full-decode", action="store_true", help="decode every frame (default: first, middle, last)")
-    p.add_argument("--workers", type=int, default=1, help="decoding threads (default 1)")
+    p.add_argument("--workers", type=positive_int, default=1, help="decoding threads (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of --sample")
     p.add_argument("--json", action="store_true", help="print the report as JSON (stable schema) on stdout")
     p.set_defaults(func=_check)
@@ -85,8 +86,6 @@ def build_data_config(args: argparse.Namespace) -> DataConfig:
 def _check(args: argparse.Namespace) -> int:
     from ..data.check import check_dataset
 
-    if args.sample is not None and args.sample <= 0:
-        raise ConfigError("--sample: expected a positive number of videos")
     cfg = build_data_config(args)
     split = args.split
     if split is None:
@@ -105,8 +104,7 @@ def _check(args: argparse.Namespace) -> int:
         progress=not args.json or sys.stderr.isatty(),
     )
     if args.json:
-        json.dump(report.to_json(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        sys.stdout.write(json_text(report.to_json(), indent=2) + "\n")
     else:
         print(report.summary())
     return 0 if report.ok else 1

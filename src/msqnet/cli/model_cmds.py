@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from .arguments import positive_int
+
 
 def _convert(args: argparse.Namespace) -> int:
     from ..convert import convert_reference
@@ -30,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("weights", help="state dict saved from the reference model (.safetensors or tensors-only .pth)")
     p.add_argument("--config", required=True, help="JSON with timesformer_config, clip_vision_config, classes, num_frames")
     p.add_argument("--out", required=True, help="checkpoint folder to write")
-    p.add_argument("--num-heads", type=int, default=8, help="attention heads of the reference nn.Transformer (default 8)")
+    p.add_argument("--num-heads", type=positive_int, default=8, help="attention heads of the reference nn.Transformer (default 8)")
     p.set_defaults(func=_convert)
 
     p = sub.add_parser("presets", help="list the model presets")

@@ -4,32 +4,33 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import sys
 from pathlib import Path
 
 from ..precision import PRECISIONS
+from ..utils import json_text, read_text
+from .arguments import finite_float, positive_float, positive_int
 
 
-def _read_labels(args: argparse.Namespace) -> list[str] | None:
-    if args.labels and args.labels_file:
-        raise ValueError("give --labels or --labels-file, not both")
-    if args.labels:
-        names = [n.strip() for n in args.labels.split(",")]
-    elif args.labels_file:
-        path = Path(args.labels_file)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: labels file not found")
-        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    else:
-        return None
-    names = [n for n in names if n]
+def clean_label_list(names: list[str]) -> list[str]:
+    """Class names stripped of blanks; an error when none is left or one is repeated."""
+    names = [n.strip() for n in names if n.strip()]
     if not names:
         raise ValueError("the label list is empty")
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"duplicate labels: {dupes}")
     return names
+
+
+def _read_labels(args: argparse.Namespace) -> list[str] | None:
+    if args.labels and args.labels_file:
+        raise ValueError("give --labels or --labels-file, not both")
+    if args.labels:
+        return clean_label_list(args.labels.split(","))
+    if args.labels_file:
+        return clean_label_list(read_text(args.labels_file, "labels file").splitlines())
+    return None
 
 
 def format_table(preds, top_k: int, threshold: float | None) -> str:
@@ -125,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
     preds = predict(model, args.videos, labels, window=args.window, stride=args.stride,
                     batch_size=args.batch_size, progress=not args.quiet, precision=args.precision)
     if args.format == "json":
-        text = json.dumps([p.to_dict() for p in preds], indent=2) + "\n"
+        text = json_text([p.to_dict() for p in preds], indent=2) + "\n"
     elif args.format == "csv":
         text = format_csv(preds)
     else:
@@ -154,17 +155,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="per-label probabilities for videos or frame folders")
     p.add_argument("videos", nargs="+", help="video files or folders of frames")
     p.add_argument("--checkpoint", required=True,
-                   help="checkpoint folder (from msqnet train), or a .onnx file with --backend onnxruntime")
+                   help="checkpoint folder, run folder (from msqnet train) or hub repo id user/name[@revision]; "
+                        "a .onnx file from msqnet export with --backend onnxruntime")
     p.add_argument("--labels", help='comma-separated class names, e.g. "walking,eating" (default: the training classes)')
     p.add_argument("--labels-file", help="file with one class name per line")
-    p.add_argument("--top-k", type=int, default=5, help="labels shown per input/window in the table (default 5)")
-    p.add_argument("--threshold", type=float, default=None, help="only show labels with probability >= P")
-    p.add_argument("--window", type=float, default=None, help="score sliding windows of this many seconds")
-    p.add_argument("--stride", type=float, default=None, help="seconds between window starts (default: --window)")
+    p.add_argument("--top-k", type=positive_int, default=5, help="labels shown per input/window in the table (default 5)")
+    p.add_argument("--threshold", type=finite_float, default=None, help="only show labels with probability >= P")
+    p.add_argument("--window", type=positive_float, default=None, help="score sliding windows of this many seconds")
+    p.add_argument("--stride", type=positive_float, default=None, help="seconds between window starts (default: --window)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--out", help="write the output here instead of stdout")
     p.add_argument("--timeline", help="with --window: folder for one PNG timeline per input")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto (default): bf16 on CUDA and on CPUs with AVX512-BF16/AMX, else fp32")
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",

@@ -14,7 +14,6 @@ ground truth lacks, or a repeated id, is an error naming the line.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import re
 import sys
@@ -25,6 +24,8 @@ import numpy as np
 
 from ..metrics import METRIC_NAMES, compute_metrics, parse_metric_names
 from ..metrics.prediction_files import Predictions, class_lookup, read_charades_submission, read_csv_predictions
+from ..utils import json_text, read_csv_rows, read_text
+from .arguments import finite_float, positive_int
 
 _CHARADES_CLASS_LINE = re.compile(r"(c\d+)\s+(\S.*)")
 _CHARADES_ACTION = re.compile(r"c(\d+)")
@@ -56,8 +57,7 @@ def read_class_list(path: Path) -> tuple[list[str], list[str] | None]:
     ``classes.txt`` has one name per line, or ``cNNN Name`` lines in id order (Charades).
     """
     if path.suffix.lower() == ".json":
-        with open(path, encoding="utf-8") as f:
-            items = json.load(f)
+        items = _read_json(path, "class list")
         if not isinstance(items, list):
             raise ValueError(f"{path}: expected a JSON list of classes, got {type(items).__name__}")
         names = []
@@ -68,8 +68,8 @@ def read_class_list(path: Path) -> tuple[list[str], list[str] | None]:
             names.append(name.strip())
         codes = None
     else:
-        with open(path, encoding="utf-8") as f:
-            lines = [(n, line.strip()) for n, line in enumerate(f, start=1) if line.strip()]
+        text = read_text(path, "class list")
+        lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
         matches = [_CHARADES_CLASS_LINE.fullmatch(text) for _, text in lines]
         if lines and all(matches):
             codes = [m.group(1) for m in matches]
@@ -89,6 +89,14 @@ def read_class_list(path: Path) -> tuple[list[str], list[str] | None]:
     return names, codes
 
 
+def _read_json(path: Path, what: str):
+    """A JSON document from a user's file; errors name the file and line."""
+    try:
+        return json.loads(read_text(path, what))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg}); expected a JSON {what}") from None
+
+
 def _column(path: Path, header: list[str], accepted: tuple[str, ...]) -> int:
     """Position of the first header column named one of ``accepted``; a clear error when none is."""
     for name in accepted:
@@ -104,39 +112,38 @@ def read_ground_truth(path: Path, lookup: dict[str, int], num_classes: int) -> G
     """
     ids, lines, rows = [], [], []
     first_line: dict[str, int] = {}
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
-        header = [h.strip().lower() for h in next(reader, [])]
-        if "actions" in header:
-            kind, id_col, label_col = "charades", _column(path, header, ("id",)), header.index("actions")
-        elif "labels" in header:
-            kind, id_col, label_col = "generic", _column(path, header, ("id", "path")), header.index("labels")
-        else:
-            raise ValueError(
-                f"{path}:1: expected a Charades header (id,...,actions,...) or a generic one (id,labels), got {header}"
-            )
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            where = f"{path}:{reader.line_num}"
-            if len(row) != len(header):
-                raise ValueError(f"{where}: expected {len(header)} fields like the header, got {len(row)}")
-            clip_id = row[id_col].strip()
-            if not clip_id:
-                raise ValueError(f"{where}: empty id")
-            if clip_id in first_line:
-                raise ValueError(f"{where}: id {clip_id!r} already annotated on line {first_line[clip_id]}")
-            first_line[clip_id] = reader.line_num
-            field = row[label_col].strip()
-            labels = (
-                _charades_actions(field, num_classes, where) if kind == "charades"
-                else _generic_labels(field, lookup, num_classes, where)
-            )
-            target = np.zeros(num_classes, dtype=bool)
-            target[labels] = True
-            ids.append(clip_id)
-            lines.append(reader.line_num)
-            rows.append(target)
+    table = read_csv_rows(path, "ground-truth CSV")
+    header = [h.strip().lower() for h in table[0][1]] if table else []
+    if "actions" in header:
+        kind, id_col, label_col = "charades", _column(path, header, ("id",)), header.index("actions")
+    elif "labels" in header:
+        kind, id_col, label_col = "generic", _column(path, header, ("id", "path")), header.index("labels")
+    else:
+        raise ValueError(
+            f"{path}:1: expected a Charades header (id,...,actions,...) or a generic one (id,labels), got {header}"
+        )
+    for line, row in table[1:]:
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{path}:{line}"
+        if len(row) != len(header):
+            raise ValueError(f"{where}: expected {len(header)} fields like the header, got {len(row)}")
+        clip_id = row[id_col].strip()
+        if not clip_id:
+            raise ValueError(f"{where}: empty id")
+        if clip_id in first_line:
+            raise ValueError(f"{where}: id {clip_id!r} already annotated on line {first_line[clip_id]}")
+        first_line[clip_id] = line
+        field = row[label_col].strip()
+        labels = (
+            _charades_actions(field, num_classes, where) if kind == "charades"
+            else _generic_labels(field, lookup, num_classes, where)
+        )
+        target = np.zeros(num_classes, dtype=bool)
+        target[labels] = True
+        ids.append(clip_id)
+        lines.append(line)
+        rows.append(target)
     if not rows:
         raise ValueError(f"{path}: no annotated rows below the header")
     return GroundTruth(path=str(path), kind=kind, ids=ids, lines=lines, targets=np.stack(rows))
@@ -188,17 +195,15 @@ def score_matrix(preds: Predictions, gt: GroundTruth) -> tuple[np.ndarray, list[
 
 def _sniff_format(path: Path) -> str:
     """``"csv"`` when the first non-empty line has a comma, else ``"charades"``."""
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                return "csv" if "," in line else "charades"
+    for line in read_text(path, "predictions file").splitlines():
+        if line.strip():
+            return "csv" if "," in line else "charades"
     raise ValueError(f"{path}: empty predictions file")
 
 
 def _read_segments(path: Path, lookup: dict[str, int]) -> dict[str, list[int]]:
     """``{segment: [class ids or names]}`` from JSON, resolved to class ids."""
-    with open(path, encoding="utf-8") as f:
-        raw = json.load(f)
+    raw = _read_json(path, "segments file")
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a JSON object {{segment: [classes]}}, got {type(raw).__name__}")
     segments = {}
@@ -256,7 +261,7 @@ def run_score(args: argparse.Namespace) -> int:
         "classes_with_positives": int(gt.targets.any(axis=0).sum()),
     }
     if args.json:
-        print(json.dumps({"metrics": metrics, **info}, indent=2))
+        print(json_text({"metrics": metrics, **info}, indent=2))
     else:
         print(_format_table(metrics, info))
     return 0
@@ -296,8 +301,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("auto", "charades", "csv"), default="auto",
                    help="predictions format (default: csv if the first line has a comma)")
     p.add_argument("--classes", type=Path, help="classes.txt (one name per line, or Charades 'cNNN Name') or classes.json")
-    p.add_argument("--threshold", type=float, default=0.5, help="decision threshold of 'f1' (score > threshold)")
-    p.add_argument("--batch-size", type=int, help="the reference's test batch size, for 'reference_micro_ap'")
+    p.add_argument("--threshold", type=finite_float, default=0.5, help="decision threshold of 'f1' (score > threshold)")
+    p.add_argument("--batch-size", type=positive_int, help="the reference's test batch size, for 'reference_micro_ap'")
     p.add_argument("--segments", type=Path, help="JSON {segment: [classes]} for 'ak_segments'")
     p.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
     p.set_defaults(func=run_score)

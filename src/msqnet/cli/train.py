@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
+
+from ..utils import json_text
+from .arguments import nonnegative_int, positive_int
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -65,8 +67,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if not info.is_main:
         return 0
     if args.json:
-        print(json.dumps({"split": result.split, "num_clips": result.num_clips, "skipped": result.skipped,
-                          "metrics": result.metrics}, indent=2))
+        print(json_text({"split": result.split, "num_clips": result.num_clips, "skipped": result.skipped,
+                         "metrics": result.metrics}, indent=2))
     else:
         from ..engine.evaluate import chance_levels
 
@@ -100,7 +102,7 @@ def _evaluate_zero_shot(args: argparse.Namespace, data, sampling, transform, bat
                                 protocol="gzsl" if args.gzsl else "zsl", batch_size=batch_size,
                                 num_workers=args.num_workers, device=device, precision=args.precision,
                                 progress=not args.no_progress)
-    text = json.dumps(result.as_dict(), indent=2) + "\n"
+    text = json_text(result.as_dict(), indent=2) + "\n"
     if args.out:
         atomic_write_text(Path(args.out) / "zero_shot.json", text)
     if args.json:
@@ -138,7 +140,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "split, print them beside chance and (with --out) write a report folder.",
     )
     e.add_argument("checkpoint", metavar="CHECKPOINT",
-                   help="model folder, training state folder, or run folder (uses its best/)")
+                   help="model folder, training state folder, run folder (uses its best/) or hub repo id "
+                        "user/name[@revision]")
     e.add_argument("--data", required=True, metavar="CONFIG",
                    help="data config file (format, root, annotations) or a training config (its data, "
                         "sampling and transform)")
@@ -148,9 +151,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--out", metavar="REPORT_DIR", help="write the report folder here")
     e.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key of the --data file, e.g. --set data.root=/data/ak")
-    e.add_argument("--batch-size", type=int, help="clips per batch (default: the config's, else 8)")
-    e.add_argument("--num-workers", type=int, default=0, help="data loader workers (default 0)")
-    e.add_argument("--test-clips", type=int, help="temporal views per video")
+    e.add_argument("--batch-size", type=positive_int, help="clips per batch (default: the config's, else 8)")
+    e.add_argument("--num-workers", type=nonnegative_int, default=0, help="data loader workers (default 0)")
+    e.add_argument("--test-clips", type=positive_int, help="temporal views per video")
     e.add_argument("--test-crops", type=int, choices=(1, 3), help="spatial views per temporal view")
     e.add_argument("--aggregate", choices=("mean", "max"), help="how view scores are combined")
     e.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

@@ -26,6 +26,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from ..utils import InputFileError
 from .config import DataConfig
 from .datasets import AnnotationError, DatasetSplit, Problem, load_split
 from .decode import DecodeError, probe, read_frames, segment_frame_range
@@ -127,7 +128,7 @@ class CheckReport:
             lines.append(f"{name}: annotations could not be read")
         d = j["decode"]
         if d["skipped"]:
-            lines.append("decoding: not checked (--no-decode)")
+            lines.append("decoding: not checked" + (" (--no-decode)" if self.data is not None else ""))
         else:
             lines.append(f"decoding: {d['checked']:,} of {d['total_videos']:,} videos checked, {d['ok']:,} ok, {d['failed']:,} failed")
         if self.errors:
@@ -165,18 +166,13 @@ def _class_balance(per_class: dict[str, int], show: int = 5) -> list[str]:
     return lines
 
 
-def _fps(record: ClipRecord) -> float | None:
-    value = record.meta.get("fps") if record.meta else None
-    return float(value) if value else None
-
-
 def decode_problems(source: str, records: list[ClipRecord], full: bool = False) -> list[Problem]:
     """Probe and decode one video (first, middle and last frame, or every frame with ``full``).
 
     Also checks that each record's segment falls inside the video. Returns the problems found.
     """
-    fps = _fps(records[0])
     try:
+        fps = records[0].fps
         info = probe(source, fps=fps)
         n = info.num_frames
         if full:
@@ -184,7 +180,7 @@ def decode_problems(source: str, records: list[ClipRecord], full: bool = False) 
                 read_frames(source, range(i, min(n, i + _FULL_DECODE_CHUNK)), size=_CHECK_SIZE, fps=fps)
         else:
             read_frames(source, sorted({0, n // 2, n - 1}), size=_CHECK_SIZE, fps=fps)
-    except (DecodeError, FileNotFoundError, OSError) as e:
+    except (DecodeError, OSError, ValueError) as e:
         return [Problem(source, None, str(e).removeprefix(f"{source}: "))]
     problems = []
     for r in records:
@@ -219,7 +215,10 @@ def check_dataset(
     except AnnotationError as e:
         report.errors.append(e.problem)
         return report
-    except FileNotFoundError as e:
+    except InputFileError as e:
+        report.errors.append(Problem(e.path, e.line, f"{e.what}; expected {e.expected}"))
+        return report
+    except OSError as e:  # missing file, a folder where a file belongs, no permission
         message = str(e)
         file = e.filename or message.split(": ", 1)[0]
         report.errors.append(Problem(str(file), None, message.removeprefix(f"{file}: ")))

@@ -128,9 +128,12 @@ class ClipDataset(Dataset):
         except _SKIPPABLE as e:
             reason = str(e) if record.source in str(e) else f"{record.source}: {e}"
             if self.on_error == "raise":
-                if record.source in str(e):
-                    raise
-                raise type(e)(f"clip {record.uid}: {reason}") from e
+                message = f"clip {record.uid}: {reason} (data.on_error: skip skips and counts unreadable clips)"
+                try:
+                    error = type(e)(message)
+                except TypeError:  # an error type whose constructor takes more than a message
+                    error = DecodeError(message)
+                raise error from e
             log.warning("skipping clip %s: %s", record.uid, reason)
             return {"skipped": True, "uid": record.uid, "index": index, "error": reason}
         return {"video": video, "target": self._target(record), "index": index, "uid": record.uid}
@@ -144,8 +147,7 @@ class ClipDataset(Dataset):
 
     def _load(self, record: ClipRecord, epoch: int, index: int) -> torch.Tensor:
         """Decode and transform the clip (train) or its views (test) of one record."""
-        fps = record.meta.get("fps") if record.meta else None
-        fps = float(fps) if fps else None
+        fps = record.fps
         info = probe(record.source, fps=fps)
         first, last = (0, info.num_frames)
         if record.start is not None or record.end is not None:

@@ -83,10 +83,13 @@ class VideoInfo:
         fps: the stream's frame rate; for variable-frame-rate files the average,
             ``num_frames / duration``.
         duration: seconds from the first frame's timestamp to the end of the last frame.
-        width: frame width in pixels (as decoded, before any resize).
-        height: frame height in pixels.
+        width: frame width in pixels as displayed (after the rotation, before any resize).
+        height: frame height in pixels as displayed.
         timestamps: presentation time (s, first frame = 0) of every frame, kept only for
             variable-frame-rate files; ``None`` means frame ``i`` is shown at ``i / fps``.
+        rotation: degrees (0, 90, 180, 270, counter-clockwise) the stored frames are turned by to
+            be shown upright: the display matrix phones write instead of rotating the pixels.
+            Decoded frames come out upright.
     """
 
     num_frames: int
@@ -95,6 +98,7 @@ class VideoInfo:
     width: int
     height: int
     timestamps: tuple[float, ...] | None = field(default=None, repr=False)
+    rotation: int = 0
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,26 @@ def _ffmpeg_msg(e: Exception) -> str:
     return getattr(e, "strerror", None) or str(e)
 
 
+def _display_rotation(path: Path) -> int:
+    """Counter-clockwise degrees (a multiple of 90) the display matrix turns the stored frames by.
+
+    PyAV exposes the matrix only on decoded frames, so the first frame is decoded once.
+    """
+    import av
+
+    container, stream = _open(path)
+    try:
+        frame = next(container.decode(stream), None)
+    except av.FFmpegError as e:
+        raise DecodeError(f"{path}: decoding failed before its first frame ({_ffmpeg_msg(e)})") from None
+    finally:
+        container.close()
+    degrees = round(frame.rotation) if frame is not None else 0
+    if degrees % 90:
+        raise DecodeError(f"{path}: display matrix rotates frames by {degrees} degrees; expected a multiple of 90")
+    return degrees % 360
+
+
 def _index_video(path: Path) -> _VideoIndex:
     """Demux (no decode) every packet of the first video stream to count and time its frames."""
     import av
@@ -223,6 +247,9 @@ def _index_video(path: Path) -> _VideoIndex:
     finally:
         container.close()
 
+    rotation = _display_rotation(path)
+    if rotation in (90, 270):
+        width, height = height, width  # shown upright: the stored frame turned a quarter
     seekable = missing_pts == 0
     if missing_pts and pts:
         # Mixed pts: cannot map decoded frames back to indices by timestamp; count sequentially.
@@ -232,7 +259,7 @@ def _index_video(path: Path) -> _VideoIndex:
         raise DecodeError(f"{path}: video stream holds zero frames")
     if not seekable:
         nominal = float(rate) if rate else DEFAULT_FOLDER_FPS
-        info = VideoInfo(n, nominal, n / nominal, width, height)
+        info = VideoInfo(n, nominal, n / nominal, width, height, rotation=rotation)
         return _VideoIndex(info, tuple(range(n)), (0,), seekable=False)
 
     pts.sort()  # decode order -> presentation order (B-frames)
@@ -261,7 +288,7 @@ def _index_video(path: Path) -> _VideoIndex:
         duration = declared if declared is not None and declared >= (pts[-1] - start) * tb else end
         fps = n / duration
         timestamps = tuple((p - start) * tb for p in pts)
-    info = VideoInfo(n, fps, duration, width, height, timestamps)
+    info = VideoInfo(n, fps, duration, width, height, timestamps, rotation)
     pos = {p: i for i, p in enumerate(pts)}
     keyframes = sorted({0} | {pos[p] for p in key_pts if p in pos})
     return _VideoIndex(info, tuple(pts), tuple(keyframes), seekable=True)
@@ -352,19 +379,20 @@ def _read_folder(index: _FolderIndex, wanted: list[int], width: int, height: int
     from PIL import Image
 
     out = {}
+    first = (index.info.width, index.info.height)
     for i in wanted:
         file = index.files[i]
         try:
             with Image.open(file) as im:
-                if (width, height) != (index.info.width, index.info.height):
+                if im.size != first:  # resizing it to the first frame's shape would stretch it silently
+                    raise DecodeError(
+                        f"{file}: frame size {im.size[0]}x{im.size[1]} differs from the folder's first frame "
+                        f"{index.files[0].name} ({first[0]}x{first[1]}); expected frames of one size"
+                    )
+                if (width, height) != first:
                     im.draft("RGB", (width, height))  # JPEG: decode at 1/2, 1/4, 1/8 scale when enough
                 rgb = im.convert("RGB")
                 if rgb.size != (width, height):
-                    if (width, height) == (index.info.width, index.info.height):
-                        raise DecodeError(
-                            f"{file}: frame size {rgb.size[0]}x{rgb.size[1]} differs from the folder's first "
-                            f"frame ({width}x{height})"
-                        )
                     rgb = rgb.resize((width, height), Image.BILINEAR)
                 out[i] = np.asarray(rgb)
         except DecodeError:
@@ -419,6 +447,9 @@ def _read_video(path: Path, index: _VideoIndex, wanted: list[int], width: int, h
     import av
 
     resize = (width, height) != (index.info.width, index.info.height)
+    quarter_turns = index.info.rotation // 90
+    if quarter_turns % 2:
+        width, height = height, width  # the stored frame's orientation, turned upright after the resize
     keyframes = index.keyframes if index.seekable else (0,)  # without timestamps: one pass from the start
     runs = plan_decode(keyframes, wanted)
     to_index = {p: i for i, p in enumerate(index.pts)} if index.seekable else None
@@ -457,7 +488,7 @@ def _read_video(path: Path, index: _VideoIndex, wanted: list[int], width: int, h
                     after_seek = False
                     last = i
                     if i in targets and i not in out:
-                        out[i] = _to_rgb(frame, width, height, resize)
+                        out[i] = _to_rgb(frame, width, height, resize, quarter_turns)
         except av.FFmpegError as e:
             where = f"after frame {last}" if last >= 0 else "before its first frame"
             raise DecodeError(f"{path}: decoding failed {where} ({_ffmpeg_msg(e)})") from None
@@ -466,11 +497,14 @@ def _read_video(path: Path, index: _VideoIndex, wanted: list[int], width: int, h
     return out
 
 
-def _to_rgb(frame, width: int, height: int, resize: bool) -> np.ndarray:
-    """Colour-convert (and resize, in the same swscale pass) one decoded frame to ``(H, W, 3)`` uint8."""
+def _to_rgb(frame, width: int, height: int, resize: bool, quarter_turns: int = 0) -> np.ndarray:
+    """Colour-convert (and resize, in the same swscale pass) one decoded frame to ``(H, W, 3)`` uint8, then
+    turn it ``quarter_turns`` times counter-clockwise (its display rotation); ``width``/``height`` are as stored."""
     if resize:
-        return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR")
-    return frame.to_ndarray(format="rgb24")
+        rgb = frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR")
+    else:
+        rgb = frame.to_ndarray(format="rgb24")
+    return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
 
 
 def segment_frame_range(info: VideoInfo, start: float | None, end: float | None) -> tuple[int, int]:

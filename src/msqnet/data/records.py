@@ -1,10 +1,27 @@
 """The one record schema every dataset adapter yields."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
-__all__ = ["ClipRecord"]
+__all__ = ["ClipRecord", "parse_fps"]
+
+
+def parse_fps(value: Any) -> float | None:
+    """A frame rate given as metadata (``meta['fps']``): ``None`` when empty, else a positive finite number.
+
+    Raises ValueError saying what the value was and what was expected.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        fps = float(value)
+    except (TypeError, ValueError):
+        fps = math.nan
+    if not math.isfinite(fps) or fps <= 0:
+        raise ValueError(f"fps {value!r}; expected a positive number of frames per second")
+    return fps
 
 
 @dataclass(frozen=True)
@@ -26,3 +43,11 @@ class ClipRecord:
     start: float | None = None
     end: float | None = None
     meta: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float | None:
+        """The frame rate its metadata gives a frame folder (``meta['fps']``), or ``None``."""
+        try:
+            return parse_fps(self.meta.get("fps") if self.meta else None)
+        except ValueError as e:
+            raise ValueError(f"clip {self.uid}: metadata {e}") from None

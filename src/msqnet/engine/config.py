@@ -51,6 +51,8 @@ class OptimConfig:
             raise ConfigError(f"optim.weight_decay: expected >= 0, got {self.weight_decay}")
         if not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"optim.betas: expected two values in [0, 1), got {list(self.betas)}")
+        if self.eps <= 0:
+            raise ConfigError(f"optim.eps: expected > 0, got {self.eps}")
 
 
 @dataclass
@@ -142,6 +144,9 @@ class TrainConfig:
         grad_accum: micro-batches per optimiser step (effective batch = batch_size x grad_accum x
             processes).
         clip_grad_norm: clip the global gradient norm to this; ``None`` = no clipping.
+        nonfinite: what a NaN or infinite loss or gradient does: ``raise`` (stop with an error naming
+            the step and its clips; the default) or ``skip`` (leave the weights as they are for that
+            optimiser step, count it, report the count in the summary).
         precision: ``fp32``, ``bf16`` (autocast; CPU and CUDA) or ``fp16`` (autocast with a
             gradient scaler; meant for CUDA).
         cache_visual_embeddings: embed each training clip once with the frozen visual embedder
@@ -186,6 +191,7 @@ class TrainConfig:
     eval_batch_size: int | None = None
     grad_accum: int = 1
     clip_grad_norm: float | None = None
+    nonfinite: Literal["raise", "skip"] = "raise"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     cache_visual_embeddings: bool = False
     num_workers: int = 4
@@ -217,6 +223,8 @@ class TrainConfig:
             raise ConfigError(f"eval_batch_size: expected >= 1, got {self.eval_batch_size}")
         if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
             raise ConfigError(f"clip_grad_norm: expected > 0 or null, got {self.clip_grad_norm}")
+        if self.nonfinite not in ("raise", "skip"):
+            raise ConfigError(f"nonfinite: expected 'raise' or 'skip', got {self.nonfinite!r}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ConfigError(f"precision: expected one of ['fp32', 'bf16', 'fp16'], got {self.precision!r}")
         if self.threads is not None and self.threads < 1:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
 import os
@@ -278,6 +277,12 @@ def evaluate_split(
     if len(index) == 0:
         raise ValueError(f"split {split.name!r}: no clip could be scored (all {len(skipped)} skipped)")
     records = [split.records[i] for i in index]
+    bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
+    if bad.size:
+        raise ValueError(
+            f"split {split.name!r}: the model scores {bad.size} of {len(records)} clip(s) NaN or infinite (first: "
+            f"{records[bad[0]].uid}); its weights have diverged or are corrupt (train with a lower optim.lr or "
+            f"clip_grad_norm)")
     targets = _targets(records, split.num_classes)
     names_ = list(metrics) if metrics else default_metric_names(
         split.multi_label, split.num_classes, segments=split.segments, data_format=data_format)
@@ -361,10 +366,10 @@ def evaluate_checkpoint(
     if out_dir is not None and main:
         from .report import write_report
 
+        from .trainer import read_metrics_log
+
         run = _run_dir_of(ckpt)
-        history = None
-        if run is not None:
-            history = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line]
+        history = read_metrics_log(run / "metrics.jsonl") if run is not None else None
         write_report(
             out_dir, metrics=result.metrics, scores=result.scores, targets=result.targets,
             class_names=ds.class_names, history=history, split_name=split, segments=ds.segments,

@@ -8,10 +8,13 @@ bookkeeping beside the weights::
         config.json  model.safetensors  classes.txt     (msqnet.checkpoint.save_model)
         optimizer.safetensors                           optimiser tensors (Adam moments, steps)
         rng.safetensors                                 torch / CUDA / loader generator states, per rank
-        trainer_state.json                              the rest, plus a SHA-256 of every file
+        trainer_state.json                              the rest, a SHA-256 of every file and of itself
     <run>/checkpoints/previous/    the state before it
 
-Nothing is pickled: tensors go to safetensors, everything else to JSON. A save writes a temporary
+Nothing is pickled: tensors go to safetensors, everything else to JSON. ``trainer_state.json`` carries
+the SHA-256 of its own content (canonical JSON without that field), so an edited or bit-flipped
+document is refused like a corrupt weight file, and a document with unknown or missing keys is
+refused too: ``--resume auto`` then falls back to the previous state with a warning. A save writes a temporary
 folder, reads it back and checks every checksum, and only then moves ``last`` to ``previous`` and
 the new folder to ``last``; a failed or interrupted save leaves the earlier states as they were, and
 a kill between the two renames leaves ``previous`` for ``--resume auto`` to find.
@@ -25,7 +28,7 @@ import os
 import random
 import shutil
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..checkpoint import CheckpointError, read_checkpoint_config, save_model
+from ..checkpoint import CheckpointError, check_weight_shapes, read_checkpoint_config, save_model, weight_shapes
+from ..config import ConfigError, from_dict
+from ..utils import InputFileError, read_text
 
 __all__ = [
     "TrainingState",
@@ -51,7 +56,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 STATE_FORMAT = "msqnet-training-state"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the document's own checksum; 1 had none
 STATE_NAME = "trainer_state.json"
 OPTIM_NAME = "optimizer.safetensors"
 RNG_NAME = "rng.safetensors"
@@ -72,6 +77,7 @@ class TrainingState:
         log_records: lines of ``metrics.jsonl`` written when the state was saved (a resumed run
             drops later lines, which the interrupted run wrote but will write again).
         config: the training config of the run, as plain data.
+        nonfinite_steps: optimiser steps skipped for a non-finite loss or gradient (``nonfinite: skip``).
     """
 
     epoch: int = 0
@@ -81,6 +87,7 @@ class TrainingState:
     best: list[dict[str, Any]] = field(default_factory=list)
     log_records: int = 0
     config: dict[str, Any] = field(default_factory=dict)
+    nonfinite_steps: int = 0
 
 
 @dataclass
@@ -142,6 +149,12 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _document_checksum(doc: dict[str, Any]) -> str:
+    """SHA-256 of a state document's canonical JSON, without its own ``checksum`` field."""
+    body = {k: v for k, v in doc.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
 def _split_optimizer_state(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Optimiser ``state_dict`` -> (tensors for safetensors, JSON-safe rest)."""
     tensors: dict[str, torch.Tensor] = {}
@@ -178,17 +191,19 @@ def save_training_state(
     state: TrainingState,
     rng: list[RNGState],
     loader_generator: torch.Generator | None = None,
+    model_extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write the training state as ``<ckpt_dir>/last`` (the old one becomes ``previous``); returns its path.
 
-    ``rng`` holds every process's RNG states in rank order. The folder is written under a
+    ``rng`` holds every process's RNG states in rank order; ``model_extra`` goes into the model's
+    ``config.json`` (what its model card is written from). The folder is written under a
     temporary name, fsynced, read back and verified before it replaces ``last``.
     """
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     tmp = ckpt_dir / f".{LAST}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        save_model(model, tmp, extra={"training_state": True})
+        save_model(model, tmp, extra={**(model_extra or {}), "training_state": True})
         opt_tensors, opt_meta = _split_optimizer_state(optimizer.state_dict())
         save_file(opt_tensors, str(tmp / OPTIM_NAME), metadata={"format": STATE_FORMAT})
         rng_tensors: dict[str, torch.Tensor] = {}
@@ -209,6 +224,7 @@ def save_training_state(
             "rng": [{"python": s.python, "numpy": s.numpy, "num_cuda": len(s.cuda)} for s in rng],
             "files": files,
         }
+        doc["checksum"] = _document_checksum(doc)
         (tmp / STATE_NAME).write_text(json.dumps(doc) + "\n", encoding="utf-8")
         for name in (*MODEL_FILES, OPTIM_NAME, RNG_NAME, STATE_NAME):
             _fsync_file(tmp / name)
@@ -240,13 +256,21 @@ def verify_training_state(path: str | os.PathLike) -> dict[str, Any]:
     if not doc_path.is_file():
         raise CheckpointError(f"{doc_path}: missing; not a training state (a model folder alone cannot be resumed)")
     try:
-        doc = json.loads(doc_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        doc = json.loads(read_text(doc_path, "training state document"))
+    except (json.JSONDecodeError, InputFileError) as e:
         raise CheckpointError(f"{doc_path}: not valid JSON ({e}); the training state is corrupt or truncated") from None
     if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
         raise CheckpointError(f"{doc_path}: not an msqnet training state")
-    if doc.get("format_version", 0) > STATE_VERSION:
-        raise CheckpointError(f"{doc_path}: format version {doc['format_version']} is newer than this msqnet supports")
+    version = doc.get("format_version", 0)
+    if not isinstance(version, int) or version > STATE_VERSION:
+        raise CheckpointError(f"{doc_path}: format version {version!r} is not one this msqnet supports (1..{STATE_VERSION})")
+    if version >= 2:
+        if doc.get("checksum") != _document_checksum(doc):
+            raise CheckpointError(f"{doc_path}: checksum of the document itself does not match; the file was edited "
+                                  f"or corrupted (a training state must not be edited by hand)")
+    else:
+        log.warning("%s: written by an older msqnet without a checksum of its own; trusting it", doc_path)
+    _check_document(doc, doc_path)
     files = doc.get("files")
     if not isinstance(files, dict) or set(files) != {*MODEL_FILES, OPTIM_NAME, RNG_NAME}:
         raise CheckpointError(f"{doc_path}: file list is missing or incomplete; the training state is corrupt")
@@ -263,6 +287,46 @@ def verify_training_state(path: str | os.PathLike) -> dict[str, Any]:
     return doc
 
 
+_DOC_KEYS = {"format", "format_version", "state", "optimizer", "scaler", "rng", "files", "checksum"}
+_ADDED_STATE_KEYS = {2: {"nonfinite_steps"}}  # TrainingState fields a version-1 document lacks
+
+
+def _check_document(doc: dict[str, Any], doc_path: Path) -> None:
+    """Every key a state document needs is there, with the right type, and none it should not hold."""
+    def bad(what: str) -> CheckpointError:
+        return CheckpointError(f"{doc_path}: {what}; the training state is corrupt or from another msqnet version")
+
+    unknown = sorted(set(doc) - _DOC_KEYS)
+    missing = sorted(_DOC_KEYS - set(doc) - ({"checksum"} if doc["format_version"] < 2 else set()))
+    if unknown or missing:
+        raise bad(f"unknown keys {unknown}" if unknown else f"missing keys {missing}")
+    state = doc["state"]
+    if not isinstance(state, dict):
+        raise bad("'state' is not an object")
+    names = {f.name for f in fields(TrainingState)}
+    optional = set().union(*(keys for v, keys in _ADDED_STATE_KEYS.items() if v > doc["format_version"]))
+    absent = sorted(names - set(state) - optional)
+    if absent:
+        raise bad(f"state: missing keys {absent}")
+    try:
+        parsed = from_dict(TrainingState, state, where="state")
+    except ConfigError as e:
+        raise bad(str(e)) from None
+    counts = ("epoch", "step_in_epoch", "global_step", "log_records", "nonfinite_steps")
+    negative = [k for k in counts if getattr(parsed, k) < 0]
+    if negative or parsed.world_size < 1:
+        raise bad(f"state: {negative[0] if negative else 'world_size'} out of range")
+    optimizer = doc["optimizer"]
+    if not isinstance(optimizer, dict) or not isinstance(optimizer.get("param_groups"), list):
+        raise bad("'optimizer' lacks its param_groups")
+    rng = doc["rng"]
+    if not isinstance(rng, list) or not rng or not all(
+            isinstance(r, dict) and {"python", "numpy", "num_cuda"} <= set(r) for r in rng):
+        raise bad("'rng' is not a list of per-process RNG states")
+    if doc["scaler"] is not None and not isinstance(doc["scaler"], dict):
+        raise bad("'scaler' is neither null nor an object")
+
+
 def load_training_state(
     path: str | os.PathLike,
     *,
@@ -271,29 +335,27 @@ def load_training_state(
     scaler: torch.amp.GradScaler | None,
     loader_generator: torch.Generator | None = None,
     rank: int = 0,
+    verified: dict[str, Any] | None = None,
 ) -> tuple[TrainingState, RNGState | None]:
     """Verify a training state and load it into ``model``, ``optimizer`` and ``scaler``.
 
-    Returns the bookkeeping and this rank's RNG states (``None`` when the state was written by
-    fewer processes). Raises ``CheckpointError`` for a corrupt, truncated or mismatched state.
+    ``verified`` is the state's document when the caller has just verified it (skips hashing
+    again). Returns the bookkeeping and this rank's RNG states (``None`` when the state was written
+    by fewer processes). Raises ``CheckpointError`` for a corrupt, truncated or mismatched state.
     """
     path = Path(path)
-    doc = verify_training_state(path)
+    doc = verified if verified is not None else verify_training_state(path)
     meta = read_checkpoint_config(path)
+    weights_file = path / MODEL_FILES[1]
+    check_weight_shapes(model, weights_file, weight_shapes(weights_file), tuple(meta.get("by_reference", [])),
+                        described_by="the model this run builds (was the model config changed since the run started?)")
     try:
-        weights = load_file(str(path / MODEL_FILES[1]))
+        weights = load_file(str(weights_file))
         opt_tensors = load_file(str(path / OPTIM_NAME))
         rng_tensors = load_file(str(path / RNG_NAME))
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{path}: cannot read the state's tensors ({e})") from None
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    by_ref = tuple(meta.get("by_reference", []))
-    missing = [k for k in missing if not (by_ref and k.startswith(by_ref))]
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{path}: the saved weights do not fit this model (missing {missing[:5]}, unexpected {unexpected[:5]}); "
-            "was the model config changed since the run started?"
-        )
+    model.load_state_dict(weights, strict=False)  # exactly the checked tensors (frozen parts come from their source)
     try:
         optimizer.load_state_dict(_join_optimizer_state(opt_tensors, doc["optimizer"]))
     except (ValueError, KeyError, RuntimeError) as e:
@@ -305,7 +367,7 @@ def load_training_state(
             log.warning("%s: no gradient-scaler state saved (the run used another precision); starting a fresh scaler", path)
     if loader_generator is not None and "loader_generator" in rng_tensors:
         loader_generator.set_state(rng_tensors["loader_generator"])
-    state = TrainingState(**doc["state"])
+    state = from_dict(TrainingState, doc["state"])
     rng = None
     if rank < len(doc["rng"]):
         r = doc["rng"][rank]

@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import random
 import shutil
@@ -39,6 +40,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ..card import training_card_data
 from ..checkpoint import CheckpointError, save_model
 from ..config import ConfigError, to_dict, write_config_file
 from ..data.dataset import ClipDataset, SkipTally, build_loader
@@ -46,7 +48,7 @@ from ..data.datasets import DatasetSplit, load_split
 from ..metrics import compute_metrics
 from ..models import MSQNet, create_model
 from ..precision import cpu_has_bf16
-from ..utils import atomic_write_text
+from ..utils import atomic_write_text, json_text
 from .config import TrainConfig
 from .distributed import (
     DistInfo,
@@ -79,11 +81,14 @@ from .state import (
 )
 
 __all__ = [
+    "NonFiniteError",
     "TrainResult",
     "Trainer",
     "VisualEmbeddingCache",
     "MetricsLog",
+    "read_metrics_log",
     "forward_backward",
+    "gradient_norm",
     "optimizer_step",
     "train",
     "RESUME_FIELDS",
@@ -95,6 +100,8 @@ log = logging.getLogger("msqnet.train")
 # the model or the sample stream); other changes (epochs, eval, logging) are allowed and logged.
 RESUME_FIELDS = ("model", "model_overrides", "data", "train_split", "sampling", "transform", "batch_size",
                  "grad_accum", "clips_per_epoch", "seed", "zero_shot")
+# With ``nonfinite: skip``, this many non-finite optimiser steps in a row mean the model has diverged.
+MAX_CONSECUTIVE_NONFINITE = 20
 # Data fields that may change on resume: the dataset may have moved to another disk.
 _MOVABLE_DATA_FIELDS = ("root", "annotations")
 
@@ -116,6 +123,8 @@ class TrainResult:
         seconds: wall time of this process's run.
         clips_per_second: training throughput of this run (all processes).
         skipped: clips skipped as unreadable during this run's training.
+        nonfinite_steps: optimiser steps skipped for a non-finite loss or gradient
+            (``nonfinite: skip``), over the whole run.
     """
 
     output_dir: Path
@@ -130,6 +139,7 @@ class TrainResult:
     seconds: float
     clips_per_second: float
     skipped: int = 0
+    nonfinite_steps: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -138,6 +148,9 @@ class TrainResult:
             f"trained {self.epochs} epoch(s), {self.steps} optimiser steps in {_duration(self.seconds)} "
             f"({self.clips_per_second:.1f} clips/s); {self.skipped} clip(s) skipped",
         ]
+        if self.nonfinite_steps:
+            lines.append(f"{self.nonfinite_steps} optimiser step(s) skipped for a non-finite loss or gradient "
+                         f"(nonfinite: skip)")
         for split, metrics in self.final_metrics.items():
             shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
             lines.append(f"  {split}: {shown}")
@@ -278,6 +291,24 @@ class VisualEmbeddingCache:
 # --- logging -------------------------------------------------------------------------------------
 
 
+def read_metrics_log(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl`` (its first ``limit`` lines); a damaged line is dropped with a warning."""
+    records = []
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for n, line in enumerate(lines[:limit], 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:  # a damaged log costs its lines, not the run
+            log.warning("%s:%d: not a JSON record; left out of the history", path, n)
+    return records
+
+
 class MetricsLog:
     """``metrics.jsonl`` (one JSON record per line) and, when installed, TensorBoard; rank 0 only.
 
@@ -299,9 +330,8 @@ class MetricsLog:
         if not enabled:
             return
         if keep_records is not None and path.is_file():
-            lines = path.read_text(encoding="utf-8").splitlines()[:keep_records]
-            self.records = [json.loads(line) for line in lines]
-        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in self.records))
+            self.records = read_metrics_log(path, keep_records)
+        atomic_write_text(path, "".join(json_text(r) + "\n" for r in self.records))
         self.count = len(self.records)
         self._file = open(path, "a", encoding="utf-8")
         if tensorboard_dir is not None:
@@ -316,7 +346,7 @@ class MetricsLog:
         """Append one record (and its numbers to TensorBoard)."""
         if not self.enabled:
             return
-        self._file.write(json.dumps(record) + "\n")
+        self._file.write(json_text(record) + "\n")
         self._file.flush()
         self.records.append(record)
         self.count += 1
@@ -336,6 +366,10 @@ class MetricsLog:
 
 
 # --- one step --------------------------------------------------------------------------------------
+
+
+class NonFiniteError(RuntimeError):
+    """Training met a NaN or infinite loss or gradient (``nonfinite: raise``); the weights were not updated."""
 
 
 def forward_backward(
@@ -361,19 +395,37 @@ def forward_backward(
     return loss.detach()
 
 
+def gradient_norm(params: Sequence[torch.nn.Parameter]) -> float:
+    """The global L2 norm of the parameters' gradients (0 without any)."""
+    norms = [p.grad.detach().float().norm() for p in params if p.grad is not None]
+    return float(torch.stack(norms).norm()) if norms else 0.0
+
+
 def optimizer_step(
     params: Sequence[torch.nn.Parameter],
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler | None = None,
     clip_grad_norm: float | None = None,
+    *,
+    check_finite: bool = False,
 ) -> float | None:
-    """Unscale, clip, step and zero the gradients; returns the gradient norm when clipping."""
+    """Unscale, clip, step and zero the gradients; returns the gradient norm when clipping or checking.
+
+    With ``check_finite``, a non-finite gradient norm skips the update (weights and optimiser state
+    untouched, gradients zeroed) and is returned for the caller to act on. An fp16 gradient scaler
+    skips such steps itself (and lowers its scale), so its steps are not checked.
+    """
     use_scaler = scaler is not None and scaler.is_enabled()
     if use_scaler:
         scaler.unscale_(optimizer)
     norm = None
     if clip_grad_norm is not None:
         norm = float(torch.nn.utils.clip_grad_norm_(params, clip_grad_norm))
+    elif check_finite and not use_scaler:
+        norm = gradient_norm(params)
+    if check_finite and not use_scaler and not math.isfinite(norm):
+        optimizer.zero_grad(set_to_none=True)
+        return norm
     if use_scaler:
         scaler.step(optimizer)
         scaler.update()
@@ -427,6 +479,7 @@ class Trainer:
         self._build_model()
         self._build_optimisation()
         self.state = TrainingState(world_size=info.world_size, config=to_dict(cfg))
+        self._nonfinite_run = 0  # consecutive optimiser steps skipped as non-finite
         self._resume_rng = None
         resume_path = self._resume_path(resume)
         if info.is_main:
@@ -594,9 +647,8 @@ class Trainer:
         return path
 
     def _load_state(self, path: Path) -> None:
-        state, rng = load_training_state(path, model=self.model, optimizer=self.optimizer, scaler=self.scaler,
-                                         loader_generator=self.loader_generator, rank=self.info.rank)
-        old = state.config
+        doc = verify_training_state(path)
+        old = doc["state"]["config"]  # compared before any tensor is loaded: a changed run is named, not a shape
         new = to_dict(self.cfg)
 
         def defining(cfg: dict[str, Any], key: str) -> Any:
@@ -612,6 +664,8 @@ class Trainer:
         others = sorted(k for k in new if k not in RESUME_FIELDS and old.get(k) != new[k])
         if others:
             log.info("resuming with changed settings: %s", ", ".join(others))
+        state, rng = load_training_state(path, model=self.model, optimizer=self.optimizer, scaler=self.scaler,
+                                         loader_generator=self.loader_generator, rank=self.info.rank, verified=doc)
         if state.step_in_epoch and state.world_size != self.info.world_size:
             raise ConfigError(f"cannot resume {path} mid-epoch with {self.info.world_size} processes: it was written "
                               f"by {state.world_size} (the data position is per process); resume with the same count")
@@ -665,13 +719,18 @@ class Trainer:
         path = self.ckpt_dir / "last"
         if self.info.is_main:
             save_training_state(self.ckpt_dir, model=self.model, optimizer=self.optimizer, scaler=self.scaler,
-                                state=self.state, rng=rngs, loader_generator=self.loader_generator)
+                                state=self.state, rng=rngs, loader_generator=self.loader_generator,
+                                model_extra=training_card_data(to_dict(self.cfg), self.metrics_log.records,
+                                                               epochs_done=epoch, step=self.state.global_step))
         barrier()
         return path
 
     def _update_best(self, epoch: int, value: float) -> None:
         """Keep the ``keep_best`` best model folders and point ``<output_dir>/best`` at the top one."""
         if not is_finite(value):
+            return
+        if not all(bool(torch.isfinite(t).all()) for t in self.model.state_dict().values() if t.is_floating_point()):
+            log.warning("epoch %d: the weights hold NaN or infinite values; not kept as a best model", epoch + 1)
             return
         best = self.state.best
         if len(best) >= self.cfg.keep_best and value <= best[-1]["value"]:
@@ -680,7 +739,9 @@ class Trainer:
         entry = {"value": value, "epoch": epoch + 1, "global_step": self.state.global_step, "path": rel}
         if self.info.is_main:
             save_model(self.model, self.out / rel, extra={
-                "metric": self.metric_key, "value": value, "epoch": epoch + 1, "train_config": to_dict(self.cfg)})
+                "metric": self.metric_key, "value": value, "epoch": epoch + 1,
+                **training_card_data(to_dict(self.cfg), self.metrics_log.records, epochs_done=epoch + 1,
+                                     step=self.state.global_step)})
         best.append(entry)
         best.sort(key=lambda e: (-e["value"], e["epoch"]))
         for gone in best[self.cfg.keep_best:]:
@@ -706,7 +767,7 @@ class Trainer:
                 f"{k} {v:.4f}" + (f" (chance {chance[k]:.3f})" if k in chance else "") for k, v in r.metrics.items())
             self._say(f"eval {split.name} after epoch {epoch + 1}: {shown} [{r.num_clips} clips, {r.seconds:.1f} s]")
             self.metrics_log.write({"kind": "eval", "epoch": epoch + 1, "step": self.state.global_step,
-                                    "split": split.name, **r.metrics, "num_clips": r.num_clips,
+                                    "split": split.name, **r.metrics, "chance": chance, "num_clips": r.num_clips,
                                     "skipped": len(r.skipped), "time": time.time()})
         return results
 
@@ -732,6 +793,7 @@ class Trainer:
                 micro = start_micro if epoch == start_epoch else 0
                 self.sampler.set_epoch(epoch, skip=micro * cfg.batch_size)
                 tally = SkipTally()
+                nonfinite_before = self.state.nonfinite_steps
                 window_loss, window_n = 0.0, 0
                 epoch_loss, epoch_n = 0.0, 0
                 t_window, clips_window = time.perf_counter(), 0
@@ -739,6 +801,8 @@ class Trainer:
                 bar = tqdm(total=self.micro_per_epoch, initial=micro, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                            disable=not self.progress, dynamic_ncols=True, leave=False)
                 batches = iter(self.loader)
+                step_uids: list[str] = []  # the clips of the optimiser step in progress
+                bad_loss: float | None = None  # its first non-finite micro-batch loss
                 while micro < self.micro_per_epoch:
                     if micro % cfg.grad_accum == 0:
                         clean = (epoch, micro)
@@ -750,15 +814,21 @@ class Trainer:
                     n = len(batch["uid"])
                     clips_seen += n
                     clips_window += n
+                    step_uids += batch["uid"]
                     if n:
-                        window_loss += float(loss) * n
-                        window_n += n
+                        value = float(loss)
+                        if math.isfinite(value):
+                            window_loss += value * n
+                            window_n += n
+                        elif bad_loss is None:
+                            bad_loss = value
                     bar.update(1)
                     if not boundary:
                         continue
                     clean = None
                     self.schedule.apply(self.optimizer, self.state.global_step)
-                    optimizer_step(self.params, self.optimizer, self.scaler, cfg.clip_grad_norm)
+                    self._optimizer_step(epoch, bad_loss, step_uids)
+                    step_uids, bad_loss = [], None
                     self.state.global_step += 1
                     clean = (epoch, micro)
                     if self.state.global_step % cfg.log_every == 0 or micro == self.micro_per_epoch:
@@ -785,8 +855,10 @@ class Trainer:
                 skipped = sorted({u for part in all_gather_objects(tally.uids) for u in part})
                 skipped_total += len(skipped)
                 epoch_mean = epoch_loss / epoch_n if epoch_n else float("nan")
+                nonfinite = self.state.nonfinite_steps - nonfinite_before
                 self._say(f"epoch {epoch + 1}/{cfg.epochs}: loss {epoch_mean:.4f}, "
-                          f"{self.state.global_step} steps, " + (
+                          f"{self.state.global_step} steps" + (
+                              f" ({nonfinite} skipped: non-finite loss or gradient)" if nonfinite else "") + ", " + (
                               f"{len(skipped)} clip(s) skipped (unreadable): {', '.join(skipped[:10])}"
                               if skipped else "no clips skipped"))
                 last_epoch = epoch + 1 == cfg.epochs
@@ -822,12 +894,50 @@ class Trainer:
             seconds=seconds,
             clips_per_second=total_clips / max(seconds, 1e-9),
             skipped=skipped_total,
+            nonfinite_steps=self.state.nonfinite_steps,
             history=list(self.metrics_log.records),
         )
         if self.info.is_main:
             summary = {k: (str(v) if isinstance(v, Path) else v) for k, v in result.__dict__.items() if k != "history"}
-            atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
+            atomic_write_text(self.out / "summary.json", json_text(summary, indent=2) + "\n")
         return result
+
+    def _optimizer_step(self, epoch: int, bad_loss: float | None, uids: list[str]) -> None:
+        """Update the weights, unless the step's loss or gradient is non-finite (then raise or skip it).
+
+        Every process reaches the same decision: the gradients are already averaged over processes,
+        and a non-finite loss on any process is summed over all of them.
+        """
+        cfg = self.cfg
+        any_bad_loss = all_reduce_sum(0.0 if bad_loss is None else 1.0) > 0
+        if any_bad_loss:
+            self.optimizer.zero_grad(set_to_none=True)
+            what, value = "loss", bad_loss
+        else:
+            norm = optimizer_step(self.params, self.optimizer, self.scaler, cfg.clip_grad_norm, check_finite=True)
+            if norm is None or math.isfinite(norm):
+                self._nonfinite_run = 0
+                return
+            what, value = "gradient norm", norm
+        where = (f"epoch {epoch + 1}, optimiser step {self.state.global_step + 1}"
+                 + (f", clips {', '.join(uids[:8])}{' ...' if len(uids) > 8 else ''}" if uids else ""))
+        if cfg.nonfinite == "raise":
+            shown = "another process's batch" if value is None else value
+            raise NonFiniteError(
+                f"non-finite {what} ({shown}) at {where}; the weights were not updated. Lower optim.lr, set "
+                f"clip_grad_norm, check those clips, or set nonfinite: skip to skip such steps and count them")
+        if not all(bool(torch.isfinite(p).all()) for p in self.params):
+            raise NonFiniteError(
+                f"non-finite {what} at {where}, and the weights themselves are non-finite: skipping steps cannot "
+                f"recover from that; lower optim.lr or set clip_grad_norm, and restart")
+        self._nonfinite_run += 1
+        if self._nonfinite_run >= MAX_CONSECUTIVE_NONFINITE:
+            raise NonFiniteError(
+                f"non-finite {what} at {where}: {self._nonfinite_run} optimiser steps in a row were non-finite, so "
+                f"the model has diverged and skipping cannot recover; lower optim.lr or set clip_grad_norm, and restart")
+        self.state.nonfinite_steps += 1
+        if self.state.nonfinite_steps <= 10:
+            log.warning("skipped optimiser step: non-finite %s at %s (nonfinite: skip)", what, where)
 
     def _micro_step(self, forward_model: torch.nn.Module, batch: dict[str, Any], *, sync: bool) -> torch.Tensor:
         """Forward and backward one micro-batch (an all-skipped batch takes a zero-weight dummy step)."""

@@ -10,7 +10,6 @@ Every malformed line raises ``ValueError`` naming the file, the line and what wa
 """
 from __future__ import annotations
 
-import csv
 import math
 import os
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..utils import atomic_write_text
+from ..utils import atomic_write_text, read_csv_rows, read_text
 
 __all__ = [
     "Predictions",
@@ -78,24 +77,23 @@ def read_charades_submission(path: str | os.PathLike, num_classes: int | None = 
     """
     path = Path(path)
     preds = Predictions(path=str(path))
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            where = f"{path}:{lineno}"
-            clip_id, values = tokens[0], tokens[1:]
-            if num_classes is None:
-                if not values:
-                    raise ValueError(f"{where}: expected 'id score_0 ... score_C-1', got only {clip_id!r}")
-                num_classes = len(values)
-            if len(values) != num_classes:
-                raise ValueError(f"{where}: expected id and {num_classes} scores, got {len(values)} scores")
-            if clip_id in preds.lines:
-                raise ValueError(f"{where}: id {clip_id!r} already given on line {preds.lines[clip_id]}")
-            scores = np.array([_parse_score(v, where, f"score {j}") for j, v in enumerate(values)])
-            preds.scores[clip_id] = scores
-            preds.lines[clip_id] = lineno
+    for lineno, line in enumerate(read_text(path, "predictions file").splitlines(), start=1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        where = f"{path}:{lineno}"
+        clip_id, values = tokens[0], tokens[1:]
+        if num_classes is None:
+            if not values:
+                raise ValueError(f"{where}: expected 'id score_0 ... score_C-1', got only {clip_id!r}")
+            num_classes = len(values)
+        if len(values) != num_classes:
+            raise ValueError(f"{where}: expected id and {num_classes} scores, got {len(values)} scores")
+        if clip_id in preds.lines:
+            raise ValueError(f"{where}: id {clip_id!r} already given on line {preds.lines[clip_id]}")
+        scores = np.array([_parse_score(v, where, f"score {j}") for j, v in enumerate(values)])
+        preds.scores[clip_id] = scores
+        preds.lines[clip_id] = lineno
     if not preds.scores:
         raise ValueError(f"{path}: no predictions (expected lines 'id score_0 ... score_C-1')")
     return preds
@@ -124,39 +122,38 @@ def read_csv_predictions(path: str | os.PathLike, lookup: dict[str, int], num_cl
     path = Path(path)
     preds = Predictions(path=str(path))
     given: dict[str, np.ndarray] = {}  # clip id -> (C,) bool, which scores the file gave
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
-        header = [h.strip() for h in next(reader, [])]
-        if not header or header[0].lower() not in ("id", "path"):
-            raise ValueError(f"{path}:1: expected a header 'id,class,score' or 'id,<class>,<class>,...', got {header}")
-        long_format = [h.lower() for h in header] in (["id", "class", "score"], ["path", "class", "score"])
-        if not long_format:
-            columns = [_resolve_class(h, lookup, f"{path}:1: column {j + 1}") for j, h in enumerate(header[1:])]
-            if len(set(columns)) != len(columns):
-                raise ValueError(f"{path}:1: a class appears in two columns of the header")
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            where = f"{path}:{reader.line_num}"
-            if len(row) != len(header):
-                raise ValueError(f"{where}: expected {len(header)} fields like the header, got {len(row)}")
-            clip_id = row[0].strip()
-            if clip_id not in preds.scores:
-                preds.scores[clip_id] = np.full(num_classes, -np.inf)
-                preds.lines[clip_id] = reader.line_num
-                given[clip_id] = np.zeros(num_classes, dtype=bool)
-            elif not long_format:
-                raise ValueError(f"{where}: id {clip_id!r} already given on line {preds.lines[clip_id]}")
-            if long_format:
-                c = _resolve_class(row[1], lookup, where)
-                if given[clip_id][c]:
-                    raise ValueError(f"{where}: score of id {clip_id!r}, class {row[1].strip()!r} already given")
-                preds.scores[clip_id][c] = _parse_score(row[2].strip(), where, "score")
+    table = read_csv_rows(path, "predictions CSV")
+    header = [h.strip() for h in table[0][1]] if table else []
+    if not header or header[0].lower() not in ("id", "path"):
+        raise ValueError(f"{path}:1: expected a header 'id,class,score' or 'id,<class>,<class>,...', got {header}")
+    long_format = [h.lower() for h in header] in (["id", "class", "score"], ["path", "class", "score"])
+    if not long_format:
+        columns = [_resolve_class(h, lookup, f"{path}:1: column {j + 1}") for j, h in enumerate(header[1:])]
+        if len(set(columns)) != len(columns):
+            raise ValueError(f"{path}:1: a class appears in two columns of the header")
+    for line, row in table[1:]:
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{path}:{line}"
+        if len(row) != len(header):
+            raise ValueError(f"{where}: expected {len(header)} fields like the header, got {len(row)}")
+        clip_id = row[0].strip()
+        if clip_id not in preds.scores:
+            preds.scores[clip_id] = np.full(num_classes, -np.inf)
+            preds.lines[clip_id] = line
+            given[clip_id] = np.zeros(num_classes, dtype=bool)
+        elif not long_format:
+            raise ValueError(f"{where}: id {clip_id!r} already given on line {preds.lines[clip_id]}")
+        if long_format:
+            c = _resolve_class(row[1], lookup, where)
+            if given[clip_id][c]:
+                raise ValueError(f"{where}: score of id {clip_id!r}, class {row[1].strip()!r} already given")
+            preds.scores[clip_id][c] = _parse_score(row[2].strip(), where, "score")
+            given[clip_id][c] = True
+        else:
+            for j, c in enumerate(columns):
+                preds.scores[clip_id][c] = _parse_score(row[j + 1].strip(), where, f"column {header[j + 1]!r}")
                 given[clip_id][c] = True
-            else:
-                for j, c in enumerate(columns):
-                    preds.scores[clip_id][c] = _parse_score(row[j + 1].strip(), where, f"column {header[j + 1]!r}")
-                    given[clip_id][c] = True
     if not preds.scores:
         raise ValueError(f"{path}: no predictions below the header")
     preds.num_missing_scores = int(sum(num_classes - g.sum() for g in given.values()))

@@ -20,6 +20,13 @@ __all__ = [
     "CLIP_STD",
 ]
 
+# Upper bounds of the sizes that set how much memory a model takes before any weight is loaded.
+MAX_FRAMES = 1024
+MAX_IMAGE_SIZE = 2048
+MAX_TOKENS = 100_000
+# TimesformerConfig and VideoMAEConfig both default to 16-pixel patches.
+HF_DEFAULT_PATCH_SIZE = 16
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # TimeSformer / VideoMAE Kinetics checkpoints were trained with these.
@@ -98,6 +105,10 @@ class VisualEmbedderConfig:
     mean: tuple[float, float, float] | None = CLIP_MEAN
     std: tuple[float, float, float] | None = CLIP_STD
 
+    def __post_init__(self) -> None:
+        if self.image_size is not None and not 8 <= self.image_size <= MAX_IMAGE_SIZE:
+            raise ConfigError(f"visual_embedder.image_size: expected 8..{MAX_IMAGE_SIZE} pixels or null, got {self.image_size}")
+
 
 @dataclass
 class DecoderConfig:
@@ -116,6 +127,17 @@ class DecoderConfig:
     max_len: int = 2000
 
     def __post_init__(self) -> None:
+        for name in ("d_model", "num_heads", "dim_feedforward", "max_len"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"decoder.{name}: expected >= 1, got {getattr(self, name)}")
+        for name in ("num_encoder_layers", "num_decoder_layers"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"decoder.{name}: expected >= 0, got {getattr(self, name)}")
+        for name in ("dropout", "pos_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"decoder.{name}: expected a probability in [0, 1), got {getattr(self, name)}")
+        if self.max_len > MAX_TOKENS:
+            raise ConfigError(f"decoder.max_len: expected at most {MAX_TOKENS} positions, got {self.max_len}")
         if self.d_model % self.num_heads:
             raise ConfigError(f"decoder.d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})")
 
@@ -157,10 +179,19 @@ class ModelConfig:
     attention: Literal["auto", "sdpa", "eager"] = "auto"
 
     def __post_init__(self) -> None:
-        if self.num_frames < 1:
-            raise ConfigError(f"num_frames: expected >= 1, got {self.num_frames}")
-        if self.image_size < 8:
-            raise ConfigError(f"image_size: expected >= 8, got {self.image_size}")
+        # Bounded before anything is built: position tables grow with T and with image_size squared.
+        if not 1 <= self.num_frames <= MAX_FRAMES:
+            raise ConfigError(f"num_frames: expected 1..{MAX_FRAMES}, got {self.num_frames}")
+        if not 8 <= self.image_size <= MAX_IMAGE_SIZE:
+            raise ConfigError(f"image_size: expected 8..{MAX_IMAGE_SIZE} pixels, got {self.image_size}")
+        encoder = self.video_encoder
+        if encoder.pretrained is None:  # a pretrained backbone's patch size is checked when it is loaded
+            patch = encoder.config.get("patch_size", HF_DEFAULT_PATCH_SIZE)
+            if not isinstance(patch, int) or isinstance(patch, bool) or patch < 1:
+                raise ConfigError(f"video_encoder.config.patch_size: expected a positive int, got {patch!r}")
+            if self.image_size % patch:
+                raise ConfigError(f"image_size ({self.image_size}) must be a multiple of the video encoder's "
+                                  f"patch_size ({patch}); the pixels past the last whole patch would be dropped")
         if self.query == "multimodal" and self.visual_embedder.kind == "none":
             raise ConfigError("query: 'multimodal' needs a visual_embedder; use query: text with kind: none")
         if self.head == "text" and self.query == "learned":

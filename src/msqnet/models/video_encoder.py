@@ -135,4 +135,7 @@ def build_video_encoder(cfg: VideoEncoderConfig, *, num_frames: int, image_size:
         backbone = _build_videomae(cfg, num_frames, image_size)
         if num_frames % backbone.config.tubelet_size:
             raise ValueError(f"VideoMAE needs T divisible by tubelet_size={backbone.config.tubelet_size}, got T={num_frames}")
+    if image_size % backbone.config.patch_size:
+        raise ValueError(f"image_size ({image_size}) must be a multiple of the video encoder's patch_size "
+                         f"({backbone.config.patch_size}); the pixels past the last whole patch would be dropped")
     return VideoEncoder(cfg, backbone, num_frames)

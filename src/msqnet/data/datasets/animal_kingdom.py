@@ -20,11 +20,11 @@ Annotation files (``annotations`` = the folder holding them, or one clip table):
 from __future__ import annotations
 
 import ast
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ...utils import read_csv_rows, read_text
 from ..records import ClipRecord
 from .base import (
     DatasetSplit,
@@ -78,8 +78,7 @@ def read_action_classes(path: Path) -> tuple[list[str], list[str]]:
             f"{path}: class table not found; export the 'Action' sheet of AR_metadata.xlsx as {ACTION_TABLE} "
             "or set `classes`"
         )
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.reader(f))
+    rows = [row for _, row in read_csv_rows(path, "class table")]
     if not rows:
         raise fail(path, None, "class table is empty", "a header Label,Category,Action,Description")
     header = [h.strip() for h in rows[0]]
@@ -126,29 +125,28 @@ def read_segments(path: Path, class_names: list[str], log: ProblemLog) -> dict[s
     by_name = {_norm(n): i for i, n in enumerate(class_names)}
     segments: dict[str, list[int]] = {}
     assigned: dict[int, int] = {}
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        header = [h.strip() for h in next(reader, [])]
-        for col in ("action", "segment"):
-            if col not in header:
-                raise fail(path, 1, f"missing column {col!r} in header {header}", "S/N,action_category,action,index,segment,count")
-        ai, si = header.index("action"), header.index("segment")
-        for line, row in enumerate(reader, 2):
-            if not any(c.strip() for c in row):
-                continue
-            if len(row) <= max(ai, si):
-                log.report(path, line, f"{len(row)} fields", f"{len(header)} fields")
-                continue
-            name, seg = row[ai].strip(), row[si].strip().lower()
-            cid = by_name.get(_norm(name))
-            if cid is None:
-                log.report(path, line, f"unknown action {name!r}", f"an action from {ACTION_TABLE}")
-                continue
-            if cid in assigned:
-                log.report(path, line, f"action {name!r} listed twice (first on line {assigned[cid]})", "each action once")
-                continue
-            assigned[cid] = line
-            segments.setdefault(seg, []).append(cid)
+    rows = read_csv_rows(path, "segment table")
+    header = [h.strip() for h in rows[0][1]] if rows else []
+    for col in ("action", "segment"):
+        if col not in header:
+            raise fail(path, 1, f"missing column {col!r} in header {header}", "S/N,action_category,action,index,segment,count")
+    ai, si = header.index("action"), header.index("segment")
+    for line, row in rows[1:]:
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) <= max(ai, si):
+            log.report(path, line, f"{len(row)} fields", f"{len(header)} fields")
+            continue
+        name, seg = row[ai].strip(), row[si].strip().lower()
+        cid = by_name.get(_norm(name))
+        if cid is None:
+            log.report(path, line, f"unknown action {name!r}", f"an action from {ACTION_TABLE}")
+            continue
+        if cid in assigned:
+            log.report(path, line, f"action {name!r} listed twice (first on line {assigned[cid]})", "each action once")
+            continue
+        assigned[cid] = line
+        segments.setdefault(seg, []).append(cid)
     unassigned = [class_names[i] for i in range(len(class_names)) if i not in assigned]
     if unassigned:
         log.report(path, None, f"{len(unassigned)} classes have no segment (e.g. {unassigned[0]!r})", "every class in one segment")
@@ -158,8 +156,8 @@ def read_segments(path: Path, class_names: list[str], log: ProblemLog) -> dict[s
 
 def _sniff(path: Path) -> str:
     """Which clip table a file is: ``metadata``, ``per_frame`` or ``light``, from its header."""
-    with open(path, encoding="utf-8-sig") as f:
-        first = f.readline().strip()
+    text = read_text(path, "annotation file")
+    first = text.split("\n", 1)[0].strip()
     if not first:
         raise fail(path, None, "annotation file is empty", "a header row")
     if first.split() == PER_FRAME_HEADER:
@@ -249,90 +247,77 @@ def _animals(raw: str) -> str | None:
 
 def _read_metadata(reader: _Reader, split: str) -> None:
     file, log = reader.file, reader.log
-    with open(file, newline="", encoding="utf-8-sig") as f:
-        rows = csv.reader(f)
-        header = [h.strip() for h in next(rows)]
-        vi, ti, li = header.index("video_id"), header.index("type"), header.index("labels")
-        aa = header.index("list_animal_action") if "list_animal_action" in header else None
-        last = rows.line_num
-        for row in rows:
-            line, last = last + 1, rows.line_num
-            if not any(c.strip() for c in row):
+    rows = read_csv_rows(file, "annotation file")
+    header = [h.strip() for h in rows[0][1]]
+    vi, ti, li = header.index("video_id"), header.index("type"), header.index("labels")
+    aa = header.index("list_animal_action") if "list_animal_action" in header else None
+    for line, row in rows[1:]:  # a quoted field may span lines; ``line`` is the first
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            log.report(file, line, f"{len(row)} fields, the header has {len(header)}", f"{len(header)} comma-separated fields")
+            continue
+        kind = row[ti].strip().lower()
+        if kind not in SPLITS:
+            log.report(file, line, f"type {row[ti]!r}", "train or test")
+            continue
+        if kind != split:
+            continue
+        labels = reader.labels(row[li], line)
+        if labels is None:
+            continue
+        meta = {}
+        if aa is not None:
+            animals = _animals(row[aa])
+            if animals is None:
+                log.report(file, line, f"unparsable list_animal_action {row[aa][:60]!r}", "a list of (animal, action) pairs")
                 continue
-            if len(row) != len(header):
-                log.report(file, line, f"{len(row)} fields, the header has {len(header)}", f"{len(header)} comma-separated fields")
-                continue
-            kind = row[ti].strip().lower()
-            if kind not in SPLITS:
-                log.report(file, line, f"type {row[ti]!r}", "train or test")
-                continue
-            if kind != split:
-                continue
-            labels = reader.labels(row[li], line)
-            if labels is None:
-                continue
-            meta = {}
-            if aa is not None:
-                animals = _animals(row[aa])
-                if animals is None:
-                    log.report(file, line, f"unparsable list_animal_action {row[aa][:60]!r}", "a list of (animal, action) pairs")
-                    continue
-                meta["animals"] = animals
-            vid = row[vi].strip()
-            reader.add(vid, vid, labels, line, meta)
+            meta["animals"] = animals
+        vid = row[vi].strip()
+        reader.add(vid, vid, labels, line, meta)
 
 
 def _read_light(reader: _Reader) -> None:
     file, log = reader.file, reader.log
-    with open(file, newline="", encoding="utf-8-sig") as f:
-        rows = csv.reader(f, delimiter=";")
-        next(rows)
-        last = rows.line_num
-        for row in rows:
-            line, last = last + 1, rows.line_num
-            if not any(c.strip() for c in row):
-                continue
-            if len(row) != 2:
-                log.report(file, line, f"{len(row)} fields", "video_id;labels")
-                continue
-            labels = reader.labels(row[1], line)
-            if labels is not None:
-                vid = row[0].strip()
-                reader.add(vid, vid, labels, line, {})
+    for line, row in read_csv_rows(file, "annotation file", delimiter=";")[1:]:
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) != 2:
+            log.report(file, line, f"{len(row)} fields", "video_id;labels")
+            continue
+        labels = reader.labels(row[1], line)
+        if labels is not None:
+            vid = row[0].strip()
+            reader.add(vid, vid, labels, line, {})
 
 
 def _read_per_frame(reader: _Reader) -> None:
     """Group the per-frame rows by video; a video's labels are the union over its frames."""
     file, log = reader.file, reader.log
     videos: dict[str, dict] = {}
-    with open(file, newline="", encoding="utf-8-sig") as f:
-        rows = csv.reader(f, delimiter=" ", skipinitialspace=True)
-        next(rows)
-        last = rows.line_num
-        for row in rows:
-            line, last = last + 1, rows.line_num
-            if not row or not any(c.strip() for c in row):
-                continue
-            if len(row) != 5:
-                log.report(file, line, f"{len(row)} fields", " ".join(PER_FRAME_HEADER) + " (space-separated)")
-                continue
-            vid, _, _, path, raw = (c.strip() for c in row)
-            folder = str(Path(path).parent)
-            video = videos.setdefault(vid, {"line": line, "folder": folder, "labels": set(), "frames": 0, "bad": False})
-            if video["bad"]:
-                continue
-            if folder != video["folder"]:
-                log.report(file, line, f"frame of {vid!r} in folder {folder!r}, earlier frames in {video['folder']!r}",
-                           "one frame folder per video")
+    for line, row in read_csv_rows(file, "annotation file", delimiter=" ", skipinitialspace=True)[1:]:
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) != 5:
+            log.report(file, line, f"{len(row)} fields", " ".join(PER_FRAME_HEADER) + " (space-separated)")
+            continue
+        vid, _, _, path, raw = (c.strip() for c in row)
+        folder = str(Path(path).parent)
+        video = videos.setdefault(vid, {"line": line, "folder": folder, "labels": set(), "frames": 0, "bad": False})
+        if video["bad"]:
+            continue
+        if folder != video["folder"]:
+            log.report(file, line, f"frame of {vid!r} in folder {folder!r}, earlier frames in {video['folder']!r}",
+                       "one frame folder per video")
+            video["bad"] = True
+            continue
+        if raw:
+            labels = reader.labels(raw, line)
+            if labels is None:
                 video["bad"] = True
                 continue
-            if raw:
-                labels = reader.labels(raw, line)
-                if labels is None:
-                    video["bad"] = True
-                    continue
-                video["labels"].update(labels)
-            video["frames"] += 1
+            video["labels"].update(labels)
+        video["frames"] += 1
     for vid, video in videos.items():
         if video["bad"]:
             continue

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, TypeVar
 
 from ...config import ConfigError, from_dict
+from ...utils import read_text
 from ..records import ClipRecord
 
 __all__ = [
@@ -137,10 +138,7 @@ def resolve_source(
 
 def read_lines(path: str | os.PathLike, what: str = "annotation file") -> list[str]:
     """Lines of a text file (newline characters stripped); errors for a missing or empty file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: {what} not found")
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path, what)
     if not text.strip():
         raise fail(path, None, f"{what} is empty", "at least one entry")
     return text.splitlines()
@@ -172,9 +170,7 @@ def read_class_list(path: str | os.PathLike) -> tuple[list[str], list[str] | Non
 
 
 def _read_class_json(path: Path) -> tuple[list[str], list[str] | None]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: class list not found")
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path, "class list")
     if not text.strip():
         raise fail(path, None, "class list is empty", "a JSON list of classes")
     try:

@@ -16,7 +16,6 @@ frame folders ``<id>/<id>-NNNNNN.jpg`` at 24 fps (``source: frames``).
 """
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import re
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ...utils import read_csv_rows
 from ..records import ClipRecord
 from .base import (
     DatasetSplit,
@@ -140,53 +140,50 @@ def load(cfg, split: str) -> DatasetSplit:
     records: list[ClipRecord] = []
     first_line: dict[str, int] = {}
     dropped = no_action = 0
-    with open(file, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        header = [h.strip() for h in next(reader, [])]
-        if not header:
-            raise fail(file, None, "annotation file is empty", "a header row id,...,actions,length")
-        for col in ("id", "actions"):
-            if col not in header:
-                raise fail(file, 1, f"missing column {col!r} in header {header}", "id,subject,scene,...,actions,length")
-        last = reader.line_num
-        for row in reader:
-            line, last = last + 1, reader.line_num  # descriptions may span lines; name the first
-            if not any(c.strip() for c in row):
+    rows = read_csv_rows(file, "annotation file")
+    header = [h.strip() for h in rows[0][1]] if rows else []
+    if not header:
+        raise fail(file, None, "annotation file is empty", "a header row id,...,actions,length")
+    for col in ("id", "actions"):
+        if col not in header:
+            raise fail(file, 1, f"missing column {col!r} in header {header}", "id,subject,scene,...,actions,length")
+    for line, row in rows[1:]:  # descriptions may span lines; ``line`` is the first
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            log.report(file, line, f"{len(row)} fields, the header has {len(header)}", f"{len(header)} comma-separated (quoted) fields")
+            continue
+        fields = dict(zip(header, row))
+        vid = fields["id"].strip()
+        if vid in first_line:
+            log.report(file, line, f"duplicate video id {vid!r} (first on line {first_line[vid]})", "unique ids")
+            continue
+        raw = fields["actions"].strip()
+        actions = _parse_actions(raw, by_code, log, file, line) if raw else []
+        if actions is None:
+            continue
+        rel = vid + opts.video_ext if opts.source == "video" else vid
+        source = resolve_source(cfg.root, rel, log, file, line)
+        if source is None:
+            continue
+        first_line[vid] = line
+        meta = {k: fields[k].strip() for k in META_COLUMNS if k in fields}
+        if opts.source == "frames":
+            meta["fps"] = f"{opts.fps:g}"
+        if not actions:
+            no_action += 1
+            if split == "train" and not opts.keep_unlabeled_train and not opts.segments:
+                dropped += 1
                 continue
-            if len(row) != len(header):
-                log.report(file, line, f"{len(row)} fields, the header has {len(header)}", f"{len(header)} comma-separated (quoted) fields")
+        if not opts.segments:
+            labels = tuple(sorted({c for c, _, _ in actions}))
+            records.append(ClipRecord(vid, source, labels, None, None, meta))
+            continue
+        for k, (c, start, end) in enumerate(actions):
+            if end <= start:
+                log.report(file, line, f"action {k} (c{c:03d}) ends at {end} s, not after its start {start} s", "start < end")
                 continue
-            fields = dict(zip(header, row))
-            vid = fields["id"].strip()
-            if vid in first_line:
-                log.report(file, line, f"duplicate video id {vid!r} (first on line {first_line[vid]})", "unique ids")
-                continue
-            raw = fields["actions"].strip()
-            actions = _parse_actions(raw, by_code, log, file, line) if raw else []
-            if actions is None:
-                continue
-            rel = vid + opts.video_ext if opts.source == "video" else vid
-            source = resolve_source(cfg.root, rel, log, file, line)
-            if source is None:
-                continue
-            first_line[vid] = line
-            meta = {k: fields[k].strip() for k in META_COLUMNS if k in fields}
-            if opts.source == "frames":
-                meta["fps"] = f"{opts.fps:g}"
-            if not actions:
-                no_action += 1
-                if split == "train" and not opts.keep_unlabeled_train and not opts.segments:
-                    dropped += 1
-                    continue
-            if not opts.segments:
-                labels = tuple(sorted({c for c, _, _ in actions}))
-                records.append(ClipRecord(vid, source, labels, None, None, meta))
-                continue
-            for k, (c, start, end) in enumerate(actions):
-                if end <= start:
-                    log.report(file, line, f"action {k} (c{c:03d}) ends at {end} s, not after its start {start} s", "start < end")
-                    continue
-                records.append(ClipRecord(f"{vid}@{k}", source, (c,), start, end, meta))
+            records.append(ClipRecord(f"{vid}@{k}", source, (c,), start, end, meta))
     if not first_line and not log.problems:
         raise fail(file, None, "annotation file has no videos", "at least one row after the header")
     if no_action:

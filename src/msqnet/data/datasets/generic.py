@@ -19,7 +19,6 @@ a file, the split name must be the file's name without extension.
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 import re
@@ -28,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ...config import ConfigError
-from ..records import ClipRecord
+from ...utils import read_csv_rows, read_text
+from ..records import ClipRecord, parse_fps
 from .base import (
     DatasetSplit,
     ProblemLog,
@@ -181,6 +181,11 @@ class _Builder:
         if t0 is not None and t1 is not None and t1 <= t0:
             self.log.report(self.file, line, f"end {t1} is not after start {t0}", "start < end")
             return
+        try:
+            parse_fps(meta.get("fps"))
+        except ValueError:
+            self.log.report(self.file, line, f"column fps is {meta['fps']!r}", "a positive frame rate or empty")
+            return
         source = resolve_source(self.root, path, self.log, self.file, line)
         if source is None:
             return
@@ -198,43 +203,40 @@ class _Builder:
 def _parse_csv(builder: _Builder) -> int:
     """Feed every row of a CSV annotation file to ``builder``; returns the number of data rows."""
     file = builder.file
-    with open(file, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or not any(h.strip() for h in header):
-            raise fail(file, None, "annotation file is empty", "a header row naming path and labels")
-        columns = [h.strip() for h in header]
-        for name in ("path", "labels"):
-            if name not in columns:
-                raise fail(file, 1, f"missing column {name!r} in header {columns}", "a header with path and labels")
-        dup = sorted({c for c in columns if columns.count(c) > 1})
-        if dup:
-            raise fail(file, 1, f"duplicate columns {dup}", "each column once")
-        rows = 0
-        last = reader.line_num
-        for values in reader:
-            line, last = last + 1, reader.line_num  # a quoted field may span lines; name the first
-            if not values or all(not v.strip() for v in values):
-                continue
-            rows += 1
-            if len(values) != len(columns):
-                builder.log.report(file, line, f"{len(values)} fields, the header has {len(columns)}", f"{len(columns)} comma-separated fields")
-                continue
-            row = dict(zip(columns, values))
-            raw = row["labels"].strip()
-            labels = [tok.strip() for tok in raw.split(LABEL_SEPARATOR)] if raw else []
-            if any(not tok for tok in labels):
-                builder.log.report(file, line, f"empty label in {raw!r}", f"labels separated by '{LABEL_SEPARATOR}'")
-                continue
-            meta = {k: v for k, v in row.items() if k not in CSV_COLUMNS}
-            builder.add(line, row["path"], labels, (row.get("id") or "").strip() or None, row.get("start"), row.get("end"), meta)
+    lines = read_csv_rows(file, "annotation file")
+    header = lines[0][1] if lines else None
+    if header is None or not any(h.strip() for h in header):
+        raise fail(file, None, "annotation file is empty", "a header row naming path and labels")
+    columns = [h.strip() for h in header]
+    for name in ("path", "labels"):
+        if name not in columns:
+            raise fail(file, 1, f"missing column {name!r} in header {columns}", "a header with path and labels")
+    dup = sorted({c for c in columns if columns.count(c) > 1})
+    if dup:
+        raise fail(file, 1, f"duplicate columns {dup}", "each column once")
+    rows = 0
+    for line, values in lines[1:]:  # a quoted field may span lines; ``line`` is the first
+        if not values or all(not v.strip() for v in values):
+            continue
+        rows += 1
+        if len(values) != len(columns):
+            builder.log.report(file, line, f"{len(values)} fields, the header has {len(columns)}", f"{len(columns)} comma-separated fields")
+            continue
+        row = dict(zip(columns, values))
+        raw = row["labels"].strip()
+        labels = [tok.strip() for tok in raw.split(LABEL_SEPARATOR)] if raw else []
+        if any(not tok for tok in labels):
+            builder.log.report(file, line, f"empty label in {raw!r}", f"labels separated by '{LABEL_SEPARATOR}'")
+            continue
+        meta = {k: v for k, v in row.items() if k not in CSV_COLUMNS}
+        builder.add(line, row["path"], labels, (row.get("id") or "").strip() or None, row.get("start"), row.get("end"), meta)
     return rows
 
 
 def _parse_jsonl(builder: _Builder) -> int:
     """Feed every object of a JSONL annotation file to ``builder``; returns the number of data lines."""
     file = builder.file
-    text = file.read_text(encoding="utf-8-sig")
+    text = read_text(file, "annotation file")
     if not text.strip():
         raise fail(file, None, "annotation file is empty", "one JSON object per line")
     rows = 0

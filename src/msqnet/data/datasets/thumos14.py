@@ -24,12 +24,13 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from ...config import ConfigError
-from ..records import ClipRecord
+from ...utils import read_text
+from ..records import ClipRecord, parse_fps
 from .base import (
     DatasetSplit,
     ProblemLog,
@@ -131,12 +132,27 @@ def _read_video_info(path: Path | None) -> dict[str, dict]:
     if path is None:
         return {}
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+        info = json.loads(read_text(path, "video info file"))
     except json.JSONDecodeError as e:
         raise fail(path, e.lineno, f"not valid JSON ({e.msg})", "{video: {fps, duration, num_frame}}") from None
     if not isinstance(info, dict):
         raise fail(path, None, "top level is not an object", "{video: {fps, duration, num_frame}}")
     return info
+
+
+def _video_timing(info: dict[str, Any], vid: str) -> tuple[float, float]:
+    """``(fps, duration)`` of a video in the video info file; ValueError saying what is wrong."""
+    entry = info[vid]
+    if not isinstance(entry, dict) or "fps" not in entry or "duration" not in entry:
+        raise ValueError(f"entry of video {vid!r} lacks fps or duration")
+    try:
+        fps = parse_fps(entry["fps"])
+        duration = float(entry["duration"])
+    except (TypeError, ValueError):
+        fps = duration = None
+    if fps is None or duration is None or not math.isfinite(duration) or duration <= 0:
+        raise ValueError(f"video {vid!r}: fps {entry['fps']!r}, duration {entry['duration']!r}")
+    return fps, duration
 
 
 def _class_files(annotations: Path, split: str) -> dict[str, Path]:
@@ -171,7 +187,8 @@ def load(cfg, split: str) -> DatasetSplit:
             raise fail(files[unknown[0]], None, f"class {unknown[0]!r} is not in the class list {cfg.classes}", "a listed class")
     else:
         class_names, descriptions = sorted(files), None
-    info = _read_video_info(_find(files[next(iter(files))].parent, VIDEO_INFO))
+    info_file = _find(files[next(iter(files))].parent, VIDEO_INFO)
+    info = _read_video_info(info_file)
     log = ProblemLog(cfg.on_error)
     records: list[ClipRecord] = []
     late: list[str] = []  # file:line of instances that end after their video
@@ -200,9 +217,12 @@ def load(cfg, split: str) -> DatasetSplit:
                 if vid not in info:
                     log.report(file, line, f"video {vid!r} is not in {VIDEO_INFO}", "a THUMOS14 video id")
                     continue
-                v = info[vid]
-                meta["fps"] = f"{float(v['fps']):g}"
-                duration = float(v["duration"])
+                try:
+                    fps, duration = _video_timing(info, vid)
+                except ValueError as e:
+                    log.report(info_file, None, str(e), "positive numbers fps and duration")
+                    continue
+                meta["fps"] = f"{fps:g}"
                 if end > duration:
                     # The official files hold such instances (even some starting after the end);
                     # they are counted in the benchmark's totals, so keep them and say so.
@@ -251,13 +271,14 @@ def load_multithumos(cfg, split: str) -> DatasetSplit:
     else:
         class_names, descriptions = list(MULTITHUMOS_CLASSES), None
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = json.loads(read_text(file, "annotation file"))
     except json.JSONDecodeError as e:
         raise fail(file, e.lineno, f"not valid JSON ({e.msg})", "{video: {subset, duration, actions}}") from None
     if not isinstance(data, dict) or not data:
         raise fail(file, None, "top level is not a non-empty object", "{video: {subset, duration, actions}}")
     subset = MULTITHUMOS_SUBSETS[split]
-    info = _read_video_info(_find(file.parent, VIDEO_INFO))
+    info_file = _find(file.parent, VIDEO_INFO)
+    info = _read_video_info(info_file)
     log = ProblemLog(cfg.on_error)
     records: list[ClipRecord] = []
     num_classes = len(class_names)
@@ -287,7 +308,11 @@ def load_multithumos(cfg, split: str) -> DatasetSplit:
             continue
         meta = {"video": vid}
         if vid in info:
-            meta["fps"] = f"{float(info[vid]['fps']):g}"
+            try:
+                meta["fps"] = f"{_video_timing(info, vid)[0]:g}"
+            except ValueError as e:
+                log.report(info_file, None, str(e), "positive numbers fps and duration")
+                continue
         cls = np.array([a[0] for a in actions], dtype=np.int64)
         s = np.array([a[1] for a in actions], dtype=np.float64)
         e = np.array([a[2] for a in actions], dtype=np.float64)

@@ -1,0 +1,47 @@
+"""Argument types for the command line: numbers checked when parsed, so ``--batch-size 0`` or
+``--window inf`` are refused up front (``msqnet <cmd>: error: argument --window: ...``)."""
+from __future__ import annotations
+
+import argparse
+import math
+__all__ = ["positive_int", "nonnegative_int", "positive_float", "finite_float"]
+
+
+def _number(kind: type, text: str) -> int | float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+
+
+def finite_float(text: str) -> float:
+    """A finite number (no NaN or infinity)."""
+    value = _number(float, text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number above zero."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
+def _int_at_least(text: str, low: int) -> int:
+    value = _number(int, text)
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    return _int_at_least(text, 1)
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0."""
+    return _int_at_least(text, 0)

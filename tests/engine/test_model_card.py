@@ -1,0 +1,43 @@
+"""The model cards training writes: best and last checkpoints say what they were trained and measured on."""
+from __future__ import annotations
+
+import json
+
+import yaml
+
+
+def _card(folder) -> tuple[dict, str]:
+    text = (folder / "README.md").read_text()
+    head, body = text[4:].split("\n---\n", 1)
+    return yaml.safe_load(head), body
+
+
+def _last_eval(run) -> dict:
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in records if r["kind"] == "eval"][-1]
+
+
+def test_the_best_model_card_holds_the_measured_metrics_with_chance(tiny_run):
+    meta, body = _card(tiny_run / "best")
+    ev = _last_eval(tiny_run)
+    result = meta["model-index"][0]["results"][0]
+    assert result["task"]["type"] == "video-classification"
+    assert result["dataset"] == {"name": "synth", "type": "synth", "split": "test_seen"}
+    assert result["metrics"][0]["type"] == "map" and result["metrics"][0]["value"] == round(ev["map"], 6)
+    assert meta["datasets"] == ["synth"] and meta["metrics"] == ["map"]
+    assert f"| test_seen | 8 | macro mAP | {ev['map']:.4f} | {ev['chance']['map']:.4f} |" in body
+
+
+def test_the_card_names_the_data_split_and_zero_shot_split(tiny_run):
+    _, body = _card(tiny_run / "best")
+    assert "- data: `synth` (format `generic`), trained on split `train`, evaluated on `test_seen`" in body
+    assert "- zero-shot split `zero_shot.json`: trained on its seen classes only" in body
+    assert "- progress: 1 of 1 epochs, 2 optimiser steps" in body
+    classes = (tiny_run / "best" / "classes.txt").read_text().split("\n")[:-1]
+    assert f"{len(classes)} classes, in score order" in body and all(f"`{c}`" in body for c in classes)
+
+
+def test_the_last_training_state_has_a_card_too(tiny_run):
+    meta, body = _card(tiny_run / "checkpoints" / "last")
+    assert meta["model-index"][0]["results"][0]["metrics"][0]["value"] == round(_last_eval(tiny_run)["map"], 6)
+    assert "2 optimiser steps (a training state: `checkpoints/last`)" in body

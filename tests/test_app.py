@@ -1,0 +1,208 @@
+"""``msqnet app``: the page's scoring on real videos, and the page itself driven in a real headless Chromium.
+
+The browser tests start ``msqnet app`` as a user would (a separate process serving on a local
+port), upload a shared video through the page's file input, and read what the page shows. They need
+Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them where it can) and skip with
+the reason otherwise. Screenshots go to the test's tmp folder and to ``$MSQNET_SCREENSHOT_DIR``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import msqnet
+from msqnet.app import analyse_video
+from msqnet.checkpoint import save_model
+from msqnet.models import create_model
+
+from .models.tiny import tiny_config
+
+CLASSES = ["walking", "running", "eating"]
+TYPED = ["riding a bicycle", "walking", "driving a taxi"]
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def open_ckpt(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = create_model(tiny_config("lite", head="text", trainable_label_embeddings=False), CLASSES)
+    return save_model(model, tmp_path_factory.mktemp("app") / "open")
+
+
+@pytest.fixture(scope="module")
+def model(open_ckpt):
+    return msqnet.load_model(open_ckpt)
+
+
+# --- what the page computes ------------------------------------------------------------------------
+
+
+def test_a_long_video_gets_top_labels_a_timeline_and_a_window_table(model, shared_videos, tmp_path):
+    video = str(shared_videos / "bikes.mp4")  # 10 s
+    r = analyse_video(model, video, ", ".join(TYPED), window=4, stride=2, top_k=2, workdir=tmp_path)
+    whole = model.predict(video, labels=TYPED)
+    timed = model.predict(video, labels=TYPED, window=4, stride=2)
+    assert list(r.labels.items()) == whole.top(2)
+    assert Path(r.timeline).is_file() and Path(r.timeline).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    top2 = [label for label, _ in whole.top(2)]
+    assert r.table_headers == ["start (s)", "end (s)", *top2]
+    expected = [[w.start, w.end, *(w.probabilities[TYPED.index(l)] for l in top2)] for w in timed.windows]
+    assert np.allclose(r.table, expected, atol=1e-3) and len(r.table) == 4
+    assert "bikes.mp4" in r.message and "4 windows of 4 s every 2 s" in r.message
+
+
+def test_a_video_no_longer_than_the_window_gets_no_timeline(model, shared_videos):
+    r = analyse_video(model, str(shared_videos / "carphone_pristine.mp4"), window=10, stride=5)
+    assert r.timeline is None and r.table == [] and list(r.labels) == [l for l, _ in r.labels.items()]
+    assert set(r.labels) == set(CLASSES)  # an empty label box means the trained classes
+
+
+def test_an_unreadable_upload_gives_a_message_not_labels(model, tmp_path):
+    bad = tmp_path / "holiday.mp4"
+    bad.write_text("not a video")
+    r = analyse_video(model, str(bad), window=4, stride=2)
+    assert r.labels == {} and r.timeline is None
+    assert r.message.startswith("Could not read holiday.mp4 as a video:") and str(tmp_path) not in r.message
+
+
+def test_new_class_names_on_a_closed_set_model_give_a_message(tmp_path, shared_videos):
+    closed = msqnet.load_model(save_model(create_model(tiny_config("lite"), CLASSES), tmp_path / "closed"))
+    r = analyse_video(closed, str(shared_videos / "bikes.mp4"), "riding a bicycle")
+    assert r.labels == {} and r.message.startswith("Cannot score these labels: this model")
+
+
+def test_a_repeated_class_name_gives_a_message(model, shared_videos):
+    r = analyse_video(model, str(shared_videos / "bikes.mp4"), "walking, running, walking")
+    assert r.message == "Cannot score these labels: duplicate labels: ['walking']"
+
+
+def test_no_video_asks_for_one(model):
+    assert analyse_video(model, None).message == "Upload a video or pick an example first."
+
+
+# --- the page in a real browser --------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium through chromedriver (flags that keep it off this machine's closed network)."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the test extra")
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
+    if missing:
+        pytest.skip(f"no headless browser: {', '.join(missing)} missing (apt-get install chromium chromium-driver)")
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    profile = tempfile.mkdtemp(prefix="msqnet-chromium-")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={profile}", "--window-size=1280,1500"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def page_url(browser, open_ckpt, shared_videos, tmp_path_factory):
+    """``msqnet app`` serving the tiny open-vocabulary model, with the shared videos as examples."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("app_server") / "server.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from msqnet.cli import main; sys.exit(main(sys.argv[1:]))",
+             "app", "--checkpoint", str(open_ckpt), "--examples", str(shared_videos), "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"})
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"msqnet app did not start (exit {server.poll()}):\n{log.read_text()}")
+            time.sleep(0.5)
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def _screenshot(browser, tmp_path: Path, name: str) -> Path:
+    """Save what the page shows, in the test's tmp folder and in $MSQNET_SCREENSHOT_DIR when set."""
+    path = tmp_path / name
+    browser.save_screenshot(str(path))
+    if os.environ.get("MSQNET_SCREENSHOT_DIR"):
+        folder = Path(os.environ["MSQNET_SCREENSHOT_DIR"])
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, folder / name)
+    return path
+
+
+def _submit(browser, url: str, video: Path, labels: str | None = None) -> str:
+    """Open the page, upload ``video``, type the labels, press the button; returns the status text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(url)
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#video input[type=file]")).send_keys(str(video))
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#video video"))  # the upload reached the server
+    if labels is not None:
+        browser.find_element(By.CSS_SELECTOR, "#labels textarea").send_keys(labels)
+    browser.find_element(By.ID, "run").click()
+    wait.until(lambda d: video.name in d.find_element(By.ID, "status").text)
+    return browser.find_element(By.ID, "status").text
+
+
+def test_the_page_shows_the_top_labels_of_an_uploaded_video(browser, page_url, model, shared_videos, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    video = shared_videos / "bikes.mp4"
+    status = _submit(browser, page_url, video, ", ".join(TYPED))
+    assert status.startswith("bikes.mp4: 10.0 s, 250 frames")
+    # The label panel: its title, the top label in large type, then (label, percentage) pairs.
+    lines = browser.find_element(By.ID, "top").text.splitlines()
+    shown = list(zip(lines[2::2], lines[3::2]))
+    expected = model.predict(video, labels=TYPED).top(5)
+    assert lines[1] == expected[0][0]
+    assert shown == [(label, f"{round(p * 100)}%") for label, p in expected]
+    table = browser.find_element(By.CSS_SELECTOR, "#windows [role=grid]")
+    assert table.get_attribute("aria-rowcount") == "5"  # a header + 10 s in windows of 4 s every 2 s
+    headers = [h.get_attribute("title") for h in browser.find_elements(By.CSS_SELECTOR, "#windows th[title]")]
+    assert headers == ["start (s)", "end (s)", *(label for label, _ in expected)]
+    assert browser.find_element(By.CSS_SELECTOR, "#timeline img").get_attribute("src")
+    _screenshot(browser, tmp_path, "app_bikes.png")
+
+
+def test_the_page_explains_an_unreadable_upload(browser, page_url, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"this is not a video")
+    status = _submit(browser, page_url, bad)
+    assert status.startswith("Could not read broken.mp4 as a video:")
+    assert "%" not in browser.find_element(By.ID, "top").text  # no labels shown for it
+    _screenshot(browser, tmp_path, "app_bad_upload.png")
