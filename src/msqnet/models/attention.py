@@ -3,7 +3,7 @@
 - ``sdpa`` runs every encoder's attention through ``torch.nn.functional.scaled_dot_product_attention``
   (the fused flash-attention kernel on CPU and GPU: the (N, N) scores never reach memory).
 - ``auto`` is ``sdpa``, except in bf16/fp16 on a CPU without AMX, where the CPU flash kernel computes
-  no faster than in fp32; there ``softmax((Q / sqrt(d)) K^T) V`` as three bf16 kernels is faster
+  no faster than in fp32; there ``softmax(Q K^T / sqrt(d)) V`` as three bf16 kernels is faster
   (measured on an AVX512-BF16 EPYC, one thread: 11 vs 16 ms for one TimeSformer-B spatial
   attention, 2.5 vs 6.5 ms for a temporal one; ``benchmarks/model_speed.py`` compares them).
 - ``eager`` keeps each encoder's own explicit arithmetic (reference parity).
@@ -44,7 +44,11 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float | 
     """``softmax(q k^T * scale) v`` for (B, H, N, d) tensors -> (B, H, N, d); ``scale`` default 1/sqrt(d)."""
     if kind == "auto" and q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16) and not _cpu_has_amx():
         scale = q.shape[-1] ** -0.5 if scale is None else scale
-        probs = torch.softmax((q * scale) @ k.transpose(-2, -1), dim=-1)  # (B, H, N, N)
+        if k.shape[-2] > q.shape[-1]:  # scale whichever is smaller: q (N, d) or the scores (N, N)
+            scores = (q * scale) @ k.transpose(-2, -1)  # (B, H, N, N)
+        else:
+            scores = (q @ k.transpose(-2, -1)) * scale
+        probs = torch.softmax(scores, dim=-1)
         if dropout_p:
             probs = F.dropout(probs, dropout_p)
         return probs @ v
