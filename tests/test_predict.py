@@ -154,3 +154,49 @@ def test_checkpoint_trained_on_the_synthetic_benchmark_scores_real_videos_with_u
     preds = model.predict([shared_videos / v for v in VIDEOS], labels=labels)
     assert all(p.error is None and p.probabilities.shape == (len(labels),) for p in preds)
     assert len({tuple(np.round(p.probabilities, 6)) for p in preds}) > 1  # different videos, different scores
+
+
+def test_decoding_in_worker_processes_gives_the_same_predictions(model, shared_videos):
+    videos = [shared_videos / v for v in VIDEOS]
+    here = model.predict(videos, window=5.0, num_workers=0)
+    workers = model.predict(videos, window=5.0, num_workers=2)
+    for a, b in zip(here, workers):
+        assert a.source == b.source and len(a.windows) == len(b.windows)
+        assert np.allclose(a.probabilities, b.probabilities, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def diverged():
+    """A model whose weights hold NaN, as a diverged training run leaves them (checkpoints refuse them)."""
+    torch.manual_seed(0)
+    model = create_model(tiny_config(head="text", trainable_label_embeddings=False), CLASSES)
+    with torch.no_grad():
+        model.token_proj.weight[0, 0] = float("nan")
+    return model.eval()
+
+
+def _strict_json(text: str):
+    def no_constants(token: str):
+        raise AssertionError(f"{token} in the predictions")
+
+    return json.loads(text, parse_constant=no_constants)
+
+
+def test_non_finite_scores_are_an_error_naming_the_file_never_a_nan_in_the_lines(diverged, shared_videos, tmp_path):
+    from msqnet.engine.distributed import DistInfo
+    from msqnet.predict import model_scorer
+    from msqnet.predict_jsonl import predict_to_jsonl
+
+    videos = [str(shared_videos / v) for v in ("tree.avi", "bikes.mp4")]
+    out = tmp_path / "pred.jsonl"
+    summary = predict_to_jsonl(videos, out, model_scorer(diverged), CLASSES, model=diverged, progress=False,
+                               dist=DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu")))
+    lines = [_strict_json(line) for line in out.read_text().splitlines()]
+    assert [p["source"] for p in lines] == videos and all(p["probabilities"] is None for p in lines)
+    assert all(p["error"].startswith(f"{v}: the model's scores are NaN or infinite") for p, v in zip(lines, videos))
+    assert len(summary.failed) == 2
+
+
+def test_a_clip_tensor_with_non_finite_scores_is_a_value_error(diverged):
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        diverged.predict(torch.rand(4, 3, 32, 32))

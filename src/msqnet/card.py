@@ -84,28 +84,23 @@ def _dataset_name(data: Mapping[str, Any]) -> str:
 
 
 def _test_view(meta: Mapping[str, Any]) -> str:
-    """The test-time view the checkpoint was evaluated with (its training config's, else one centre clip)."""
+    """The test-time view recorded with the checkpoint (``test_view``), in words."""
     from .config import from_dict
-    from .data.sampling import SamplingConfig
-    from .data.transforms import TransformConfig
+    from .data.views import TestView
 
     model = _as_dict(meta["model"])
-    trained = meta.get("train_config") or {}
-    sampling = (from_dict(SamplingConfig, trained["sampling"]) if "sampling" in trained
-                else SamplingConfig(num_frames=model["num_frames"]))
-    transform = (from_dict(TransformConfig, trained["transform"]) if "transform" in trained
-                 else TransformConfig(size=model["image_size"]))
-    T = sampling.num_frames
+    view = meta["test_view"]
+    view = view if isinstance(view, TestView) else from_dict(TestView, view, where="test_view")
+    T, S = model["num_frames"], model["image_size"]
     frames = {"tsn": f"the middle frame of each of {T} equal segments",
               "uniform": f"{T} evenly spaced frames (segment middles)",
-              "dense": f"{T} consecutive frames {sampling.stride} apart, centred in the clip"}[sampling.strategy]
-    crop = "centre crop" if sampling.test_crops == 1 else "crops along the long side"
-    text = (f"{frames} ({sampling.strategy}); frames resized to a short side of "
-            f"{transform.short_side or round(transform.size * 8 / 7)} px, then {sampling.test_crops} {crop} of "
-            f"{transform.size} px; {sampling.test_clips} clip(s) x {sampling.test_crops} crop(s) per video")
-    if sampling.test_clips * sampling.test_crops > 1:
-        text += f", view scores combined by {sampling.aggregate}"
-    if not trained:
+              "dense": f"{T} consecutive frames {view.stride} apart, centred in the clip"}[view.strategy]
+    crop = "centre crop" if view.crops == 1 else "crops along the long side"
+    text = (f"{frames} ({view.strategy}); frames resized to a short side of {view.resize_to(S)} px, then "
+            f"{view.crops} {crop} of {S} px; {view.clips} clip(s) x {view.crops} crop(s) per video")
+    if view.num_views > 1:
+        text += f", view scores combined by {view.aggregate}"
+    if not meta.get("train_config") and view == TestView():
         text += " (no training record: the default single view)"
     return text[0].upper() + text[1:] + "."
 

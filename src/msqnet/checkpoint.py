@@ -1,5 +1,9 @@
 """Model checkpoints: a folder with ``config.json``, ``model.safetensors``, ``classes.txt`` and ``README.md``.
 
+``config.json`` also records the model's test-time view (``test_view``: frame sampling, short side,
+crops, multi-view settings; ``msqnet.data.views.TestView``), which evaluation and prediction read
+back, so every consumer builds the same clips.
+
 Loading never unpickles: the config is JSON validated against the typed schema and the weights are
 safetensors. Frozen encoders that have a pretrained source (a hub id, a local folder, or weights a
 package ships) are stored by reference, not copied, so a checkpoint holds what training changed.
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -25,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from . import __version__
 from .card import model_card
 from .config import ConfigError, from_dict, to_dict
+from .data.views import TestView
 from .models.config import ModelConfig
 from .models.msqnet import MSQNet
 from .utils import InputFileError, read_text
@@ -49,6 +55,8 @@ CLASSES_NAME = "classes.txt"
 CARD_NAME = "README.md"
 # The files of a model checkpoint: what is published to and fetched from the hub.
 CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, CLASSES_NAME, CARD_NAME)
+
+log = logging.getLogger(__name__)
 
 
 class CheckpointError(ValueError):
@@ -78,9 +86,12 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
                push_to_hub: str | None = None) -> Path:
     """Write ``model`` as a checkpoint folder with its model card at ``out_dir`` (atomically replacing an old one).
 
+    The folder records ``model.test_view``, the clips evaluation and prediction will build.
     ``push_to_hub`` (a repo id ``user/name``) then publishes it (``msqnet.hub.push_checkpoint``).
     """
     out_dir = Path(out_dir)
+    view: TestView = model.test_view
+    view.transform_config(model.cfg.image_size)  # a view the model cannot use is an error now, not at load
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     excluded = _frozen_by_reference(model.cfg)
     state = {
@@ -96,6 +107,7 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
         "class_names": model.class_names,
         "text_dim": model.queries.text_dim,
         "multi_label": bool(getattr(model, "multi_label", True)),
+        "test_view": to_dict(view),
         "by_reference": excluded,
         **(extra or {}),
     }
@@ -162,7 +174,42 @@ def read_checkpoint_config(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(meta.get("multi_label", True), bool):
         raise CheckpointError(f"{path}: multi_label: expected true/false, got {meta['multi_label']!r}")
     _check_class_file(ckpt_dir / CLASSES_NAME, names, path)
+    meta["test_view"] = _recorded_test_view(meta, path)
     return meta
+
+
+def _recorded_test_view(meta: dict[str, Any], path: Path) -> TestView:
+    """The checkpoint's ``test_view``; for checkpoints written before it was recorded, the one its
+    training config implies, else the default view (both logged)."""
+    model_cfg: ModelConfig = meta["model"]
+    try:
+        if "test_view" in meta:
+            view = from_dict(TestView, meta["test_view"], where="test_view")
+        else:
+            view = _legacy_test_view(meta, path)
+        view.transform_config(model_cfg.image_size)
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: invalid test view: {e}") from None
+    return view
+
+
+def _legacy_test_view(meta: dict[str, Any], path: Path) -> TestView:
+    """The test view of a checkpoint written before ``test_view`` was recorded."""
+    from .data.sampling import SamplingConfig
+    from .data.transforms import TransformConfig
+
+    model_cfg: ModelConfig = meta["model"]
+    trained = meta.get("train_config") or {}
+    if "sampling" in trained and "transform" in trained:
+        view = TestView.from_configs(from_dict(SamplingConfig, trained["sampling"], where="train_config.sampling"),
+                                     from_dict(TransformConfig, trained["transform"], where="train_config.transform"))
+        source = "its training config's sampling and transform"
+    else:
+        view = TestView()
+        source = "the default view"
+    log.warning("%s: no test_view recorded (written by an older msqnet); using %s: %s", path, source,
+                view.describe(model_cfg.num_frames, model_cfg.image_size))
+    return view
 
 
 def _check_class_file(classes: Path, names: list[str], config: Path) -> None:
@@ -262,4 +309,5 @@ def load_model(ckpt_dir: str | os.PathLike, *, device: str | torch.device = "cpu
     check_weight_shapes(model, weights, shapes, by_ref, described_by=described_by)
     model.load_state_dict(state, strict=False)  # exactly the checked tensors (frozen parts come from their source)
     model.multi_label = bool(meta.get("multi_label", True))
+    model.test_view = meta["test_view"]
     return model.to(device).eval()

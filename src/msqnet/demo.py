@@ -106,8 +106,8 @@ def run_demo(
     for split_name in DEMO_SPLITS:
         split = load_split(cfg.data, split_name)
         zs = load_zero_shot_split(zs_file, split.class_names)
-        r = evaluate_zero_shot(model, split, zs, sampling=cfg.sampling, transform=cfg.transform,
-                               batch_size=cfg.effective_eval_batch_size, progress=progress)
+        r = evaluate_zero_shot(model, split, zs, batch_size=cfg.effective_eval_batch_size,
+                               progress=progress)  # clips of the model's recorded test view
         rows.append({"split": split_name, "clips": r.num_clips, "mAP seen": r.map_seen, "chance seen": r.chance_seen,
                      "mAP unseen (zero-shot)": r.map_unseen, "chance unseen": r.chance_unseen, "harmonic": r.harmonic})
         targets = _multi_hot(split)

@@ -10,9 +10,10 @@ the dynamo exporter) into one self-contained file:
 - output ``logits`` (B, C').
 
 Closed-set models, and open-vocabulary models exported with ``labels``, have their label set
-fixed in the file. The file's metadata holds the checkpoint's config, the label names and, for a
-label input, the trained label embeddings of the training classes, so
-:class:`OnnxRuntimeModel` needs nothing but the file (and the frozen text encoder for new names).
+fixed in the file. The file's metadata holds the checkpoint's config, its test view (how clips are
+built), the label names and, for a label input, the trained label embeddings of the training
+classes, so :class:`OnnxRuntimeModel` needs nothing but the file (and the frozen text encoder for
+new names).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import torch
 from torch import nn
 
 from .config import from_dict, to_dict
+from .data.views import TestView
 from .models.config import ModelConfig
 from .models.msqnet import MSQNet, mix_label_embeddings
 from .utils import atomic_write_bytes
@@ -137,6 +139,7 @@ def _export(model: MSQNet, out: Path, labels: Sequence[str] | None, opset: int |
         "msqnet.labels": json.dumps(names),
         "msqnet.label_input": json.dumps(label_input),
         "msqnet.multi_label": json.dumps(bool(getattr(model, "multi_label", True))),
+        "msqnet.test_view": json.dumps(to_dict(model.test_view)),
         "msqnet.max_batch": str(max_batch),
     }
     if label_input:
@@ -193,6 +196,8 @@ class OnnxRuntimeModel:
         self.class_names: list[str] = json.loads(meta["msqnet.labels"])  # what the file scores by default
         self.label_input: bool = json.loads(meta["msqnet.label_input"])
         self.multi_label: bool = json.loads(meta["msqnet.multi_label"])
+        self.test_view: TestView = from_dict(TestView, json.loads(meta["msqnet.test_view"]),
+                                             where=f"{self.path}: test_view")
         self.max_batch = int(meta["msqnet.max_batch"])
         self._training_label_embed = (_decode_array(meta["msqnet.training_label_embed"]) if self.label_input else None)
         self._label_embedder = None

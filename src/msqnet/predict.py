@@ -3,26 +3,45 @@
 ``predict(model, "clip.mp4", labels=["walking", "eating"])`` scores a video file, a folder of frames
 or a clip tensor for any label set the model can score (its training classes, or any class names
 with the open-vocabulary ``head: text``).
+
+The pipeline has two sides, so decoding overlaps the model:
+
+* **clips** (``VideoClips``, in DataLoader workers with ``num_workers > 0``): each video's test views
+  built with the model's recorded test view (``model.test_view``, ``msqnet.data.views``), or with
+  ``window`` its timeline windows, streamed from one front-to-back decode (``msqnet.data.timeline``)
+  in chunks of at most ``batch_size`` clips, so a long video never sits in memory whole;
+* **scores** (``iter_predictions``, in the main process): clips from any videos are batched through
+  one scoring function, a ``Scorer`` (``model_scorer``: the PyTorch model), and a video's
+  :class:`Prediction` is yielded as soon as its last clip is scored.
+
+A video that cannot be read, or whose scores are not finite, gets ``error`` set (a message naming
+the file) and the others are still scored; a prediction never holds NaN.
 """
 from __future__ import annotations
 
 import logging
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from .data.decode import DecodeError, probe, read_frames
-from .data.sampling import sliding_windows, tsn_indices
-from .data.transforms import center_crop
-from .precision import autocast, resolve_precision
+from .data.decode import DecodeError, probe
+from .data.timeline import WindowClips
+from .data.views import TestView, read_test_clips
+from .precision import resolve_precision
 
-__all__ = ["WindowScores", "Prediction", "predict", "prepare_clip"]
+__all__ = ["WindowScores", "Prediction", "Scorer", "model_scorer", "VideoClips", "iter_predictions", "predict"]
 
 log = logging.getLogger(__name__)
+
+# A batch of multi-view clips (B, V, T, 3, S, S) uint8 -> per-label probabilities (B, C).
+Scorer = Callable[[torch.Tensor], np.ndarray]
+
+# What makes one input fail without stopping the others: unreadable or missing media, bad segments.
+_INPUT_ERRORS = (FileNotFoundError, DecodeError, ValueError, OSError)
 
 
 @dataclass
@@ -70,42 +89,223 @@ class Prediction:
         }
 
 
-def _short_side(image_size: int) -> int:
-    return round(image_size * 8 / 7)
-
-
-def prepare_clip(source: str | os.PathLike, indices: Sequence[int], image_size: int) -> torch.Tensor:
-    """Decode ``indices`` of a video or frame folder as the test view: uint8 (T, 3, S, S)."""
-    frames = read_frames(source, indices, size=_short_side(image_size))  # (T, 3, h, w), short side resized
-    return center_crop(frames, image_size)
-
-
-def _clips_for(source: str, model, window: float | None, stride: float | None) -> list[tuple[float, float, torch.Tensor]]:
-    """The test clips of one input: one over the whole video, or one per sliding window."""
-    T, size = model.cfg.num_frames, model.cfg.image_size
-    info = probe(source)
-    if info.num_frames < 1:
-        raise DecodeError(f"{source}: no decodable frames")
-    if window is None:
-        idx = tsn_indices(info.num_frames, T, train=False)
-        return [(0.0, info.duration, prepare_clip(source, idx, size))]
-    wins = sliding_windows(info.num_frames, info.fps, window, stride or window, T)
-    return [(w.start_s, w.end_s, prepare_clip(source, w.indices, size)) for w in wins]
-
-
-def _probabilities(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
-    return torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
-
-
-def _device_and_precision(model, precision: str) -> tuple[torch.device, str]:
+def _device_and_precision(model, precision: str, device: torch.device | str | None) -> tuple[torch.device, str]:
     """Where ``model`` runs and what ``precision`` means there (an ONNX Runtime graph runs in fp32)."""
     if isinstance(model, torch.nn.Module):
-        device = next(model.parameters()).device
+        device = next(model.parameters()).device if device is None else torch.device(device)
         return device, resolve_precision(precision, device)
     resolve_precision(precision, model.device)  # rejects unknown names
     if precision == "bf16":
         raise ValueError("the onnxruntime backend runs the exported fp32 graph: use precision auto or fp32")
     return model.device, "fp32"
+
+
+def model_scorer(model, labels: Sequence[str] | None = None, *, device: torch.device | str | None = None,
+                 precision: str = "auto") -> Scorer:
+    """The ``Scorer`` of ``model`` (an MSQNet, or an :class:`~msqnet.export.OnnxRuntimeModel`) for
+    ``labels`` (default: its training classes), in eval mode and ``precision`` (``auto``: bf16 where
+    the hardware multiplies it natively, else fp32; ``bf16``; ``fp32``)."""
+    from .engine.evaluate import score_clips
+
+    model.eval()
+    device, precision = _device_and_precision(model, precision, device)
+    label_embed = None if labels is None else model.embed_labels(list(labels))
+    aggregate = model.test_view.aggregate
+
+    def score(clips: torch.Tensor) -> np.ndarray:
+        return score_clips(model, clips, label_embed=label_embed, aggregate=aggregate, device=device,
+                           precision=precision).cpu().numpy()
+
+    return score
+
+
+# --- the clip side ------------------------------------------------------------------------------
+
+
+@dataclass
+class ClipChunk:
+    """Up to a batch of one video's clips, as the clip side hands them over.
+
+    Args:
+        index: the video's position in the input list.
+        source: the video.
+        clips: ``(N, V, T, 3, S, S)`` uint8 test views of N clips (whole video: N = 1), or ``None``.
+        spans: the N clips' ``(start, end)`` seconds.
+        last: no more chunks of this video follow.
+        error: why the video could not be read (then ``last`` is set).
+    """
+
+    index: int
+    source: str
+    clips: torch.Tensor | None
+    spans: list[tuple[float, float]]
+    last: bool
+    error: str | None = None
+
+
+class VideoClips(IterableDataset):
+    """The test clips of a list of videos as :class:`ClipChunk` items; DataLoader worker k of n builds
+    the clips of every n-th video.
+
+    Args:
+        items: ``(index, source)`` of each video (index: its position in the caller's list).
+        view: the model's test view; ``num_frames`` / ``size``: its T and S.
+        window: seconds per timeline window (``None``: one multi-view clip per video).
+        stride: seconds between window starts (default ``window``).
+        chunk_size: most clips per chunk.
+    """
+
+    def __init__(self, items: Sequence[tuple[int, str]], view: TestView, *, num_frames: int, size: int,
+                 window: float | None = None, stride: float | None = None, chunk_size: int = 8):
+        if window is not None and window <= 0 or stride is not None and stride <= 0:
+            raise ValueError(f"window and stride must be positive seconds, got {window} and {stride}")
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        self.items = list(items)
+        self.view = view
+        self.num_frames = num_frames
+        self.size = size
+        self.window = window
+        self.stride = stride if stride is not None else window
+        self.chunk_size = chunk_size
+
+    def __iter__(self) -> Iterator[ClipChunk]:
+        worker = get_worker_info()
+        mine = self.items if worker is None else self.items[worker.id :: worker.num_workers]
+        for index, source in mine:
+            yield from self.chunks(index, source)
+
+    def chunks(self, index: int, source: str) -> Iterator[ClipChunk]:
+        """The chunks of one video; a failure ends them with a chunk that carries the error."""
+        try:
+            if self.window is None:
+                clips = read_test_clips(source, self.view, num_frames=self.num_frames, size=self.size)
+                yield ClipChunk(index, source, clips.unsqueeze(0), [(0.0, probe(source).duration)], last=True)
+                return
+            batch: list[torch.Tensor] = []
+            spans: list[tuple[float, float]] = []
+            for w, clip in WindowClips(source, self.view, num_frames=self.num_frames, size=self.size,
+                                       window=self.window, stride=self.stride):
+                batch.append(clip)
+                spans.append((w.start_s, w.end_s))
+                if len(batch) == self.chunk_size:
+                    yield ClipChunk(index, source, torch.stack(batch), spans, last=False)
+                    batch, spans = [], []
+            yield ClipChunk(index, source, torch.stack(batch) if batch else None, spans, last=True)
+        except _INPUT_ERRORS as e:
+            message = str(e) if source in str(e) else f"{source}: {e}"
+            yield ClipChunk(index, source, None, [], last=True, error=message)
+
+
+def _as_is(item: ClipChunk) -> ClipChunk:
+    """The DataLoader's collate function: chunks are batched by the score side, not by the loader."""
+    return item
+
+
+def _loader(clips: VideoClips, num_workers: int) -> Iterable[ClipChunk]:
+    """Chunks in the main process (0 workers) or from ``num_workers`` decoding processes."""
+    if num_workers == 0:
+        return clips
+    from .data.dataset import _worker_init
+
+    return DataLoader(clips, batch_size=None, num_workers=num_workers, collate_fn=_as_is, worker_init_fn=_worker_init)
+
+
+# --- the score side -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    """A video whose clips are still being scored."""
+
+    source: str
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    probs: list[np.ndarray | None] = field(default_factory=list)
+    scored: int = 0
+    last_seen: bool = False
+    error: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """All chunks arrived and every clip is scored (or the video failed)."""
+        return self.last_seen and (self.error is not None or self.scored == len(self.probs))
+
+    def prediction(self, labels: list[str], windowed: bool) -> Prediction:
+        """The finished prediction, or an error naming the file (unreadable, or non-finite scores)."""
+        if self.error is None and not self.probs:
+            self.error = f"{self.source}: no clips to score"
+        if self.error is not None:
+            return Prediction(self.source, labels, None, error=self.error)
+        probs = np.stack(self.probs)  # (N clips, C)
+        bad = int((~np.isfinite(probs)).any(axis=1).sum())
+        if bad:
+            return Prediction(self.source, labels, None, error=(
+                f"{self.source}: the model's scores are NaN or infinite for {bad} of {len(probs)} clip(s): "
+                "its weights have diverged or are corrupt"))
+        windows = [WindowScores(s, e, p) for (s, e), p in zip(self.spans, probs)] if windowed else []
+        return Prediction(self.source, labels, probs.max(axis=0), windows)
+
+
+def iter_predictions(
+    items: Sequence[tuple[int, str]],
+    score: Scorer,
+    labels: Sequence[str],
+    *,
+    view: TestView,
+    num_frames: int,
+    size: int,
+    window: float | None = None,
+    stride: float | None = None,
+    batch_size: int = 8,
+    num_workers: int = 0,
+) -> Iterator[tuple[int, Prediction]]:
+    """Yield ``(index, Prediction)`` for every ``(index, source)`` of ``items``, each as soon as it is complete.
+
+    Clips of several videos share a batch of ``batch_size``; decoding runs in ``num_workers``
+    DataLoader processes (0: in this one). Failures are logged and yielded as predictions with
+    ``error`` set.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    labels = list(labels)
+    clips = VideoClips(items, view, num_frames=num_frames, size=size, window=window, stride=stride,
+                       chunk_size=batch_size)
+    pending: dict[int, _Pending] = {}
+    queue: list[tuple[int, int, torch.Tensor]] = []  # (video index, clip slot, (V, T, 3, S, S))
+
+    def flush(n: int) -> None:
+        batch = queue[:n]
+        del queue[:n]
+        probs = score(torch.stack([clip for _, _, clip in batch]))  # (n, C)
+        for (index, slot, _), p in zip(batch, probs):
+            video = pending.get(index)
+            if video is not None:  # None: already reported as failed
+                video.probs[slot] = p
+                video.scored += 1
+
+    def finished() -> Iterator[tuple[int, Prediction]]:
+        for index in [i for i, v in pending.items() if v.complete]:
+            pred = pending.pop(index).prediction(labels, window is not None)
+            if pred.error:
+                log.error("%s", pred.error)
+            yield index, pred
+
+    for chunk in _loader(clips, num_workers):
+        video = pending.setdefault(chunk.index, _Pending(chunk.source))
+        if chunk.error is not None:
+            video.error = chunk.error
+        elif chunk.clips is not None:
+            for span, clip in zip(chunk.spans, chunk.clips):
+                queue.append((chunk.index, len(video.probs), clip))
+                video.spans.append(span)
+                video.probs.append(None)
+        video.last_seen = chunk.last
+        while len(queue) >= batch_size:
+            flush(batch_size)
+        yield from finished()
+    while queue:
+        flush(batch_size)
+    yield from finished()
 
 
 @torch.inference_mode()
@@ -117,6 +317,7 @@ def predict(
     window: float | None = None,
     stride: float | None = None,
     batch_size: int = 8,
+    num_workers: int = 0,
     progress: bool = False,
     precision: str = "auto",
 ) -> Prediction | list[Prediction]:
@@ -124,57 +325,35 @@ def predict(
 
     A single path or tensor gives one :class:`Prediction` (a batch tensor gives a list); a list of
     paths gives a list in the same order, where an unreadable file gets ``error`` set and the others
-    are still scored. ``window``/``stride`` (seconds) add a per-window timeline. ``precision``:
-    ``auto`` (bf16 where the hardware multiplies it natively, else fp32), ``bf16`` or ``fp32``.
-    ``model`` is an MSQNet or an :class:`~msqnet.export.OnnxRuntimeModel`.
+    are still scored. ``window``/``stride`` (seconds) add a per-window timeline. Videos are decoded
+    in ``num_workers`` DataLoader processes (0: in this one). A tensor whose scores are not finite
+    is a ValueError. ``precision``: ``auto`` (bf16 where the hardware multiplies it natively, else
+    fp32), ``bf16`` or ``fp32``. ``model`` is an MSQNet or an :class:`~msqnet.export.OnnxRuntimeModel`.
     """
-    model.eval()
     names = list(labels) if labels is not None else list(model.class_names)
     if not names:
         raise ValueError("no labels to score")
-    device, precision = _device_and_precision(model, precision)
-    label_embed = None if labels is None else model.embed_labels(names)
-    multi_label = getattr(model, "multi_label", True)
-
-    def score(clips: torch.Tensor) -> np.ndarray:
-        out = []
-        for i in range(0, clips.shape[0], batch_size):
-            with autocast(device, precision):
-                logits = model(clips[i : i + batch_size].to(device), label_embed=label_embed).logits
-            out.append(_probabilities(logits.float(), multi_label).cpu())
-        probs = torch.cat(out).numpy()
-        if not np.isfinite(probs).all():  # never hand NaN to a caller or into a JSON file
-            raise ValueError("the model's scores are NaN or infinite: its weights have diverged or are corrupt")
-        return probs
+    score = model_scorer(model, labels, precision=precision)
 
     if isinstance(inputs, torch.Tensor):
         clips = inputs.unsqueeze(0) if inputs.ndim == 4 else inputs  # (B, T, 3, H, W)
-        probs = score(clips)
+        probs = np.concatenate([score(clips[i : i + batch_size]) for i in range(0, clips.shape[0], batch_size)])
+        bad = [i for i, p in enumerate(probs) if not np.isfinite(p).all()]
+        if bad:
+            raise ValueError(f"<tensor>: the model's scores are NaN or infinite for clip(s) {bad[:10]}: its weights "
+                             "have diverged or are corrupt")
         preds = [Prediction("<tensor>", names, p) for p in probs]
         return preds[0] if inputs.ndim == 4 else preds
 
     single = isinstance(inputs, (str, os.PathLike))
     sources = [str(inputs)] if single else [str(s) for s in inputs]
-    results: list[Prediction] = []
-    bar = None
-    if progress and len(sources) > 1:
-        from tqdm import tqdm
+    results: list[Prediction | None] = [None] * len(sources)
+    stream = iter_predictions(list(enumerate(sources)), score, names, view=model.test_view,
+                              num_frames=model.cfg.num_frames, size=model.cfg.image_size, window=window,
+                              stride=stride, batch_size=batch_size, num_workers=num_workers)
+    from tqdm import tqdm
 
-        bar = tqdm(total=len(sources), desc="predict", unit="video")
-    for source in sources:
-        try:
-            if not Path(source).exists():
-                raise FileNotFoundError(f"{source}: no such file or folder")
-            spans = _clips_for(source, model, window, stride)
-            probs = score(torch.stack([c for _, _, c in spans]))  # (W, C)
-            windows = [WindowScores(s, e, p) for (s, e, _), p in zip(spans, probs)] if window is not None else []
-            results.append(Prediction(source, names, probs.max(axis=0), windows))
-        except (FileNotFoundError, DecodeError, ValueError, OSError) as e:
-            error = str(e) if source in str(e) else f"{source}: {e}"
-            log.error("%s", error)
-            results.append(Prediction(source, names, None, error=error))
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+    for index, pred in tqdm(stream, total=len(sources), desc="predict", unit="video",
+                            disable=not progress or len(sources) < 2):
+        results[index] = pred
     return results[0] if single else results

@@ -1,4 +1,4 @@
-"""Frame sampling strategies, the short-clip repeat policy, multi-view and sliding windows."""
+"""Frame sampling strategies, the short-clip repeat policy and multi-view testing."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +12,6 @@ from msqnet.data.sampling import (
     dense_indices,
     multiview_indices,
     sample_indices,
-    sliding_windows,
     tsn_indices,
     uniform_indices,
 )
@@ -92,21 +91,6 @@ def test_multiview_clips_are_distinct_and_spread_over_the_video():
     assert views[0][0] < views[1][0] < views[2][0]  # ordered inside the first segment
     dense = multiview_indices(300, 4, 3, strategy="dense", stride=2)
     assert dense[0][0] == 0 and dense[-1][-1] == 299
-
-
-def test_sliding_windows_cover_the_whole_video_with_full_length_windows():
-    windows = sliding_windows(795, 10.0, window_s=3.0, stride_s=2.0, T=4)
-    assert windows[0].start_frame == 0 and windows[-1].end_frame == 795
-    assert all(w.end_frame - w.start_frame == 30 for w in windows)
-    assert all(w.start_frame <= i < w.end_frame for w in windows for i in w.indices)
-    assert windows[1].start_s == 2.0 and windows[-1].end_s == 79.5
-    starts = [w.start_frame for w in windows]
-    assert starts == sorted(set(starts))
-
-
-def test_sliding_windows_on_a_video_shorter_than_a_window_give_one_window():
-    (w,) = sliding_windows(12, 24.0, window_s=2.0, stride_s=1.0, T=16)
-    assert (w.start_frame, w.end_frame) == (0, 12) and len(w.indices) == 16
 
 
 def test_aggregate_views_by_mean_and_max():

@@ -4,12 +4,13 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import sys
 from pathlib import Path
 
 from ..precision import PRECISIONS
 from ..utils import json_text, read_text
-from .arguments import finite_float, positive_float, positive_int
+from .arguments import finite_float, nonnegative_int, positive_float, positive_int
 
 
 def clean_label_list(names: list[str]) -> list[str]:
@@ -96,14 +97,16 @@ def plot_timeline(pred, path: Path, top_k: int = 8) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _load_backend(checkpoint: str, backend: str, precision: str):
-    """The model ``predict`` runs: a checkpoint in PyTorch (weights stored in the compute dtype of
-    ``precision``), or an exported ``.onnx`` file in ONNX Runtime."""
+def _load_backend(checkpoint: str, backend: str, precision: str, device):
+    """The model ``predict`` runs: a checkpoint in PyTorch on ``device`` (weights stored in the compute
+    dtype of ``precision``), or an exported ``.onnx`` file in ONNX Runtime (on the CPU)."""
     is_onnx = Path(checkpoint).suffix == ".onnx"
     if backend == "onnxruntime":
         if not is_onnx:
             raise ValueError(f"--backend onnxruntime runs an exported .onnx file, got {checkpoint}; export it first: "
                              f"msqnet export {checkpoint} --format onnx --out model.onnx")
+        if device.type != "cpu":
+            raise ValueError(f"--backend onnxruntime runs on the CPU, not {device}: use --device cpu")
         from ..export import OnnxRuntimeModel
 
         return OnnxRuntimeModel(checkpoint)
@@ -112,22 +115,89 @@ def _load_backend(checkpoint: str, backend: str, precision: str):
     from ..checkpoint import load_model
     from ..precision import cast_for_inference, resolve_precision
 
-    return cast_for_inference(load_model(checkpoint), resolve_precision(precision, "cpu"))
+    return cast_for_inference(load_model(checkpoint, device=device), resolve_precision(precision, device))
+
+
+def _output_format(args: argparse.Namespace) -> str:
+    """``--format``, else the ``--out`` file's suffix (``.jsonl``, ``.json``, ``.csv``), else a table."""
+    if args.format:
+        return args.format
+    suffix = Path(args.out).suffix.lower() if args.out else ""
+    return {".jsonl": "jsonl", ".json": "json", ".csv": "csv"}.get(suffix, "table")
+
+
+def _sources(args: argparse.Namespace) -> list[str]:
+    """The videos of the positional arguments, then those of ``--files``."""
+    from ..predict_jsonl import read_file_list
+
+    sources = list(dict.fromkeys(args.videos))  # in order, each once
+    if args.files:
+        given = set(sources)
+        sources += [s for s in read_file_list(args.files) if s not in given]
+    if not sources:
+        raise ValueError("no videos: give video paths or --files LIST.txt")
+    return sources
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..predict import predict
-    from ..utils import atomic_write_text
+    from ..engine.distributed import init_distributed, shutdown_distributed
+    from ..engine.evaluate import changed_view
+    from .train import view_changes
 
     if args.stride is not None and args.window is None:
         raise ValueError("--stride needs --window")
+    fmt = _output_format(args)
+    if fmt == "jsonl" and not args.out:
+        raise ValueError("--format jsonl writes a file: give --out PREDS.jsonl")
+    if args.timeline and fmt == "jsonl":
+        raise ValueError("--timeline draws from collected predictions: use --format json/csv/table, not jsonl")
+    if args.resume and fmt != "jsonl":
+        raise ValueError("--resume continues a JSON-lines file: give --out PREDS.jsonl")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and fmt != "jsonl":
+        raise ValueError("under torchrun, predictions go to a JSON-lines file: give --out PREDS.jsonl")
     labels = _read_labels(args)
-    model = _load_backend(args.checkpoint, args.backend, args.precision)
-    preds = predict(model, args.videos, labels, window=args.window, stride=args.stride,
-                    batch_size=args.batch_size, progress=not args.quiet, precision=args.precision)
-    if args.format == "json":
+    sources = _sources(args)
+    info = init_distributed(args.device)
+    try:
+        model = _load_backend(args.checkpoint, args.backend, args.precision, info.device)
+        model.test_view = changed_view(model.test_view, view_changes(args))
+        if info.is_main:
+            print(f"test view: {model.test_view.describe(model.cfg.num_frames, model.cfg.image_size)}",
+                  file=sys.stderr)
+        if fmt == "jsonl":
+            return _run_jsonl(args, model, sources, labels, info)
+        return _run_collected(args, model, sources, labels, fmt)
+    finally:
+        shutdown_distributed()
+
+
+def _run_jsonl(args: argparse.Namespace, model, sources: list[str], labels: list[str] | None, info) -> int:
+    """Stream one JSON line per video into ``--out`` (resumable, sharded under torchrun)."""
+    from ..predict import model_scorer
+    from ..predict_jsonl import predict_to_jsonl
+
+    names = labels if labels is not None else list(model.class_names)
+    summary = predict_to_jsonl(
+        sources, args.out, model_scorer(model, labels, precision=args.precision), names, model=model, dist=info, window=args.window,
+        stride=args.stride, batch_size=args.batch_size, num_workers=args.num_workers, resume=args.resume,
+        progress=not args.quiet and info.is_main,
+    )
+    if not info.is_main:
+        return 0  # rank 0 reports every rank's failures (a failing rank would make torchrun stop the others)
+    print(summary.format(), file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def _run_collected(args: argparse.Namespace, model, sources: list[str], labels: list[str] | None, fmt: str) -> int:
+    """Score every video, then write one table, JSON document or CSV."""
+    from ..predict import predict
+    from ..utils import atomic_write_text
+
+    preds = predict(model, sources, labels, window=args.window, stride=args.stride, batch_size=args.batch_size,
+                    num_workers=args.num_workers, progress=not args.quiet, precision=args.precision)
+    if fmt == "json":
         text = json_text([p.to_dict() for p in preds], indent=2) + "\n"
-    elif args.format == "csv":
+    elif fmt == "csv":
         text = format_csv(preds)
     else:
         text = format_table(preds, args.top_k, args.threshold)
@@ -152,8 +222,16 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``predict``."""
-    p = sub.add_parser("predict", help="per-label probabilities for videos or frame folders")
-    p.add_argument("videos", nargs="+", help="video files or folders of frames")
+    from .train import add_view_arguments
+
+    p = sub.add_parser(
+        "predict", help="per-label probabilities for videos or frame folders",
+        description="Score videos with a checkpoint, using the test view recorded in it. With --out PREDS.jsonl, "
+                    "one JSON line per video is appended as it completes (resumable with --resume; shard over "
+                    "processes with torchrun --nproc_per_node N $(which msqnet) predict ...).",
+    )
+    p.add_argument("videos", nargs="*", help="video files or folders of frames")
+    p.add_argument("--files", metavar="LIST", help="text file with one video path per line (# comments allowed)")
     p.add_argument("--checkpoint", required=True,
                    help="checkpoint folder, run folder (from msqnet train) or hub repo id user/name[@revision]; "
                         "a .onnx file from msqnet export with --backend onnxruntime")
@@ -163,13 +241,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=finite_float, default=None, help="only show labels with probability >= P")
     p.add_argument("--window", type=positive_float, default=None, help="score sliding windows of this many seconds")
     p.add_argument("--stride", type=positive_float, default=None, help="seconds between window starts (default: --window)")
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--format", choices=("table", "json", "csv", "jsonl"), default=None,
+                   help="output format (default: from the --out suffix .jsonl/.json/.csv, else a table)")
     p.add_argument("--out", help="write the output here instead of stdout")
+    p.add_argument("--resume", action="store_true",
+                   help="with --out PREDS.jsonl: skip the videos it already holds a prediction for (failed ones "
+                        "are tried again)")
     p.add_argument("--timeline", help="with --window: folder for one PNG timeline per input")
-    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--batch-size", type=positive_int, default=8, help="clips per model batch (default 8)")
+    p.add_argument("--num-workers", type=nonnegative_int, default=2,
+                   help="processes decoding videos while the model runs (default 2; 0: decode in this process)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto (default): bf16 on CUDA and on CPUs with AVX512-BF16/AMX, else fp32")
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
-                   help="torch (a checkpoint folder) or onnxruntime (a .onnx file from msqnet export)")
+                   help="torch (a checkpoint) or onnxruntime (a .onnx file from msqnet export)")
+    add_view_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)

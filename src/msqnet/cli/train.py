@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
@@ -28,37 +29,40 @@ def _metric_names(values: list[str] | None) -> list[str] | None:
     return parse_metric_names(values)
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from dataclasses import replace
+def view_changes(args: argparse.Namespace) -> dict[str, object]:
+    """The test-view fields the command line changes (``--test-clips`` / ``--test-crops`` / ``--aggregate``)."""
+    return {"clips": args.test_clips, "crops": args.test_crops, "aggregate": args.aggregate}
 
-    from ..data.sampling import SamplingConfig
+
+def _note_ignored_view(config: str, train_cfg, checkpoint: str) -> None:
+    """Say so when a training config given as ``--data`` asks for another test view than the checkpoint records."""
+    from ..checkpoint import read_checkpoint_config
+    from ..data.views import TestView
+    from ..engine.evaluate import resolve_checkpoint
+
+    recorded = read_checkpoint_config(resolve_checkpoint(checkpoint))["test_view"]
+    if TestView.from_configs(train_cfg.sampling, train_cfg.transform) != recorded:
+        logging.getLogger("msqnet.evaluate").warning(
+            "%s: its sampling/transform describe another test view than the checkpoint records; using the "
+            "checkpoint's (change it with --test-clips, --test-crops, --aggregate)", config)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
     from ..engine.evaluate import evaluate_checkpoint, read_eval_data_config
     from ..engine.report import print_table
 
     data, train_cfg = read_eval_data_config(args.data, args.overrides)
-    sampling = train_cfg.sampling if train_cfg is not None else None
-    transform = train_cfg.transform if train_cfg is not None else None
-    views = {k: v for k, v in (("test_clips", args.test_clips), ("test_crops", args.test_crops),
-                               ("aggregate", args.aggregate)) if v is not None}
-    if views:
-        if sampling is None:
-            from ..checkpoint import read_checkpoint_config
-            from ..config import from_dict
-            from ..engine.evaluate import resolve_checkpoint
-
-            meta = read_checkpoint_config(resolve_checkpoint(args.checkpoint))
-            trained = (meta.get("train_config") or {}).get("sampling")
-            sampling = from_dict(SamplingConfig, trained) if trained else SamplingConfig(num_frames=meta["model"].num_frames)
-        sampling = replace(sampling, **views)
+    if train_cfg is not None:
+        _note_ignored_view(args.data, train_cfg, args.checkpoint)
     batch_size = args.batch_size or (train_cfg.effective_eval_batch_size if train_cfg is not None else 8)
     if args.zero_shot:
-        return _evaluate_zero_shot(args, data, sampling, transform, batch_size)
+        return _evaluate_zero_shot(args, data, batch_size)
     from ..engine.distributed import init_distributed, shutdown_distributed
 
     info = init_distributed(args.device)  # under torchrun every process scores a shard
     try:
         result = evaluate_checkpoint(
-            args.checkpoint, data, args.split, sampling=sampling, transform=transform,
+            args.checkpoint, data, args.split, view_changes=view_changes(args),
             metrics=_metric_names(args.metric), out_dir=args.out, batch_size=batch_size, num_workers=args.num_workers,
             device=str(info.device), precision=args.precision, progress=not args.no_progress,
         )
@@ -81,12 +85,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate_zero_shot(args: argparse.Namespace, data, sampling, transform, batch_size: int) -> int:
+def _evaluate_zero_shot(args: argparse.Namespace, data, batch_size: int) -> int:
     """``evaluate --zero-shot``: seen / unseen / harmonic-mean mAP of a split with every class."""
     from ..checkpoint import load_model
     from ..data.datasets import load_split
     from ..engine.distributed import resolve_device
-    from ..engine.evaluate import resolve_checkpoint, trained_views
+    from ..engine.evaluate import changed_view, resolve_checkpoint
     from ..engine.report import print_table
     from ..engine.zero_shot import evaluate_zero_shot
     from ..utils import atomic_write_text
@@ -95,11 +99,10 @@ def _evaluate_zero_shot(args: argparse.Namespace, data, sampling, transform, bat
     ckpt = resolve_checkpoint(args.checkpoint)
     device = resolve_device(args.device, 0)
     model = load_model(ckpt, device=device)
-    sampling, transform = trained_views(ckpt, model, sampling, transform)
+    model.test_view = changed_view(model.test_view, view_changes(args))
     split = load_split(data, args.split)
     zs = load_zero_shot_split(args.zero_shot, split.class_names)
-    result = evaluate_zero_shot(model, split, zs, sampling=sampling, transform=transform,
-                                protocol="gzsl" if args.gzsl else "zsl", batch_size=batch_size,
+    result = evaluate_zero_shot(model, split, zs, protocol="gzsl" if args.gzsl else "zsl", batch_size=batch_size,
                                 num_workers=args.num_workers, device=device, precision=args.precision,
                                 progress=not args.no_progress)
     text = json_text(result.as_dict(), indent=2) + "\n"
@@ -116,6 +119,16 @@ def _evaluate_zero_shot(args: argparse.Namespace, data, sampling, transform, bat
         {"classes": "harmonic mean", "mAP": result.harmonic, "chance": None},
     ], ["classes", "mAP", "chance"]))
     return 0
+
+
+def add_view_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--test-clips`` / ``--test-crops`` / ``--aggregate``: change the checkpoint's recorded test view."""
+    parser.add_argument("--test-clips", type=positive_int,
+                        help="temporal views per video (default: the checkpoint's test view)")
+    parser.add_argument("--test-crops", type=int, choices=(1, 3),
+                        help="spatial views per temporal view (default: the checkpoint's test view)")
+    parser.add_argument("--aggregate", choices=("mean", "max"),
+                        help="how view scores are combined (default: the checkpoint's test view)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -143,8 +156,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="model folder, training state folder, run folder (uses its best/) or hub repo id "
                         "user/name[@revision]")
     e.add_argument("--data", required=True, metavar="CONFIG",
-                   help="data config file (format, root, annotations) or a training config (its data, "
-                        "sampling and transform)")
+                   help="data config file (format, root, annotations) or a training config (its data section; "
+                        "clips are built with the test view recorded in the checkpoint)")
     e.add_argument("--split", default="test", help="split to evaluate (default test)")
     e.add_argument("--metric", action="append", metavar="NAMES",
                    help="metric names, comma-separated or repeated (default: the dataset's standard ones)")
@@ -153,9 +166,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="override a key of the --data file, e.g. --set data.root=/data/ak")
     e.add_argument("--batch-size", type=positive_int, help="clips per batch (default: the config's, else 8)")
     e.add_argument("--num-workers", type=nonnegative_int, default=0, help="data loader workers (default 0)")
-    e.add_argument("--test-clips", type=positive_int, help="temporal views per video")
-    e.add_argument("--test-crops", type=int, choices=(1, 3), help="spatial views per temporal view")
-    e.add_argument("--aggregate", choices=("mean", "max"), help="how view scores are combined")
+    add_view_arguments(e)
     e.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     e.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     e.add_argument("--zero-shot", metavar="SPLIT",

@@ -5,12 +5,15 @@ __all__ = ["ClipRecord"]
 from .decode import DecodeError, FrameIndexError, VideoInfo, probe, read_frames, segment_frame_range
 
 __all__ += ["DecodeError", "FrameIndexError", "VideoInfo", "probe", "read_frames", "segment_frame_range"]
-from .sampling import SamplingConfig, Window, multiview_indices, sample_indices, sliding_windows
+from .sampling import SamplingConfig, multiview_indices, sample_indices
 from .transforms import TransformConfig, build_test_transform, build_train_transform
+from .views import TestView, read_test_clips
+from .timeline import Window, WindowClips, timeline_windows
 from .dataset import ClipDataset, SkipTally, build_loader, collate_clips
 
-__all__ += ["SamplingConfig", "Window", "multiview_indices", "sample_indices", "sliding_windows"]
+__all__ += ["SamplingConfig", "multiview_indices", "sample_indices"]
 __all__ += ["TransformConfig", "build_test_transform", "build_train_transform"]
+__all__ += ["TestView", "read_test_clips", "Window", "WindowClips", "timeline_windows"]
 __all__ += ["ClipDataset", "SkipTally", "build_loader", "collate_clips"]
 from .config import DATA_FORMATS, DataConfig
 from .datasets import AnnotationError, DatasetSplit, Problem, available_splits, load_split

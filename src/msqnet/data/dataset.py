@@ -23,8 +23,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from .decode import DecodeError, probe, read_frames, segment_frame_range
 from .records import ClipRecord
-from .sampling import SamplingConfig, multiview_indices, sample_indices
-from .transforms import TransformConfig, build_test_transform, build_train_transform
+from .sampling import SamplingConfig, sample_indices
+from .transforms import TransformConfig, build_train_transform
+from .views import TestView, read_test_clips
 
 __all__ = ["ClipDataset", "EpochSampler", "SkipTally", "build_loader", "collate_clips", "sample_seeds"]
 
@@ -52,15 +53,16 @@ class ClipDataset(Dataset):
         num_classes: C, the size of the label space.
         sampling: which frames a clip uses (training and multi-view test).
         transform: spatial and colour augmentation.
-        train: training mode (random sampling and augmentation) or test mode (deterministic, and
+        train: training mode (random sampling and augmentation) or test mode (the test view of
+            ``sampling`` and ``transform``, built by ``msqnet.data.views.read_test_clips``:
             ``sampling.test_clips x sampling.test_crops`` views when either is above 1).
         multi_label: targets are float multi-hot ``(C,)``; otherwise int64 class ids and every
             record must carry exactly one label.
         on_error: ``raise`` on the first unreadable clip, or ``skip`` it (logged, counted per batch).
         seed: base seed; a sample's randomness is a function of ``(seed, epoch, index)``.
-        decode_size: short side the decoder resizes frames to; ``None`` decodes straight to the
-            transform's ``resize_to`` short side (the cheapest size that loses nothing), 0 keeps the
-            native size.
+        decode_size: short side the decoder resizes training frames to; ``None`` decodes straight
+            to the transform's ``resize_to`` short side (the cheapest size that loses nothing), 0 keeps
+            the native size. Test mode always decodes to the test view's short side.
 
     Items are dicts: ``video`` uint8 ``(T, 3, S, S)`` (test with several views: ``(V, T, 3, S, S)``,
     clip-major: view ``k * N + n`` is temporal clip k, crop n), ``target``, ``index`` (int), ``uid``.
@@ -95,7 +97,7 @@ class ClipDataset(Dataset):
         self.epoch = 0
         self._check_labels()
         self._train_tf = build_train_transform(transform)
-        self._test_tf = build_test_transform(transform, num_crops=sampling.test_crops)
+        self._view = TestView.from_configs(sampling, transform)
 
     def _check_labels(self) -> None:
         """Every label id fits the label space, and single-label sets have exactly one per clip."""
@@ -159,18 +161,8 @@ class ClipDataset(Dataset):
             idx = [first + i for i in sample_indices(self.sampling, length, train=True, rng=rng)]
             frames = read_frames(record.source, idx, size=self.decode_size, fps=fps)
             return self._train_tf(frames, g)  # (T, 3, S, S)
-        clips = multiview_indices(
-            length, T, self.sampling.test_clips, strategy=self.sampling.strategy, stride=self.sampling.stride
-        )
-        # One decode for all K clips: (K*T, 3, H, W), then one transform per clip.
-        flat = [first + i for clip in clips for i in clip]
-        frames = read_frames(record.source, flat, size=self.decode_size, fps=fps)
-        views = [self._test_tf(frames[k * T : (k + 1) * T]) for k in range(len(clips))]
-        if self.sampling.test_crops == 3:
-            views = [crop for clip_views in views for crop in clip_views]  # K x (3, T, ..) -> K*3 x (T, ..)
-        if len(views) == 1:
-            return views[0]  # (T, 3, S, S)
-        return torch.stack(views)  # (V, T, 3, S, S)
+        return read_test_clips(record.source, self._view, num_frames=T, size=self.transform_cfg.size, first=first,
+                               last=last, fps=fps).squeeze(0)  # (V, T, 3, S, S); a single view: (T, 3, S, S)
 
     def collate(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """``collate_clips`` that also shapes an all-skipped batch like this dataset's batches."""

@@ -15,6 +15,9 @@
   decodes, so a new run starts with a seek; otherwise the current run keeps decoding sequentially. Dense or short clips therefore cost one sequential pass
   from the nearest keyframe, sparse samples of long videos cost one short GOP run per sample, and
   no clip ever decodes the whole video to pick 16 frames.
+* ``iter_frames`` is the same decoding as a stream: it yields each wanted frame as soon as it is
+  decoded, front to back, so a long video's sliding windows are built holding only the frames that
+  pending windows still need (``msqnet.data.timeline``).
 * Frames that are not wanted are decoded (the codec needs them) but never colour-converted; wanted
   frames are converted and resized in a single swscale pass (``VideoFrame.to_ndarray(width=,
   height=)``), and JPEG frames use PIL's DCT-domain ``draft`` downscale before the final resize.
@@ -29,7 +32,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -46,6 +49,7 @@ __all__ = [
     "decode_plan",
     "probe",
     "read_frames",
+    "iter_frames",
     "segment_frame_range",
     "resized_shape",
 ]
@@ -360,25 +364,39 @@ def read_frames(
     a missing path, FrameIndexError for an index outside the video, DecodeError for anything
     unreadable; every message names the file.
     """
+    frames = dict(iter_frames(source, indices, size=size, fps=fps))
+    # Gather in the caller's order (repeats allowed): N x (3, H, W) -> (N, 3, H, W)
+    return torch.stack([frames[int(i)] for i in indices])
+
+
+def iter_frames(
+    source: str | os.PathLike,
+    indices: Sequence[int],
+    *,
+    size: int | None = None,
+    fps: float | None = None,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """Decode the distinct frames of ``indices`` front to back, yielding ``(index, uint8 (3, H, W))`` in
+    ascending order as each is decoded, so a caller can hold only the frames it still needs.
+
+    Same decoding (runs and seeks of ``plan_decode``), sizes and errors as ``read_frames``; the
+    index checks happen before the first frame is yielded.
+    """
     path = Path(source)
     index = _cached_index(path, fps)
-    idx = _check_indices(path, indices, index.info.num_frames)
+    wanted = sorted(set(_check_indices(path, indices, index.info.num_frames)))
     width, height = resized_shape(index.info.width, index.info.height, size)
-    wanted = sorted(set(idx))
     if isinstance(index, _FolderIndex):
-        frames = _read_folder(index, wanted, width, height)
+        frames = _iter_folder(index, wanted, width, height)
     else:
-        frames = _read_video(path, index, wanted, width, height)
-    # Gather in the caller's order (repeats allowed): (N, H, W, 3) -> (N, 3, H, W)
-    stack = np.stack([frames[i] for i in idx])
-    return torch.from_numpy(stack).permute(0, 3, 1, 2).contiguous()
+        frames = _iter_video(path, index, wanted, width, height)
+    return ((i, torch.from_numpy(rgb).permute(2, 0, 1)) for i, rgb in frames)  # (H, W, 3) -> (3, H, W)
 
 
-def _read_folder(index: _FolderIndex, wanted: list[int], width: int, height: int) -> dict[int, np.ndarray]:
+def _iter_folder(index: _FolderIndex, wanted: list[int], width: int, height: int) -> Iterator[tuple[int, np.ndarray]]:
     """Read the wanted image files, downscaling JPEGs in the DCT domain before the exact resize."""
     from PIL import Image
 
-    out = {}
     first = (index.info.width, index.info.height)
     for i in wanted:
         file = index.files[i]
@@ -394,12 +412,12 @@ def _read_folder(index: _FolderIndex, wanted: list[int], width: int, height: int
                 rgb = im.convert("RGB")
                 if rgb.size != (width, height):
                     rgb = rgb.resize((width, height), Image.BILINEAR)
-                out[i] = np.asarray(rgb)
+                frame = np.array(rgb)  # a writable copy (torch.from_numpy needs one)
         except DecodeError:
             raise
         except Exception as e:
             raise DecodeError(f"{file}: not a readable image ({e})") from None
-    return out
+        yield i, frame
 
 
 @dataclass(frozen=True)
@@ -442,8 +460,10 @@ def decode_plan(source: str | os.PathLike, indices: Sequence[int]) -> list[Decod
     return plan_decode(index.keyframes if index.seekable else (0,), wanted)
 
 
-def _read_video(path: Path, index: _VideoIndex, wanted: list[int], width: int, height: int) -> dict[int, np.ndarray]:
-    """Decode the wanted frames (ascending) run by run, following ``plan_decode``."""
+def _iter_video(
+    path: Path, index: _VideoIndex, wanted: list[int], width: int, height: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode the wanted frames (ascending) run by run, following ``plan_decode``, yielding each once."""
     import av
 
     resize = (width, height) != (index.info.width, index.info.height)
@@ -453,7 +473,6 @@ def _read_video(path: Path, index: _VideoIndex, wanted: list[int], width: int, h
     keyframes = index.keyframes if index.seekable else (0,)  # without timestamps: one pass from the start
     runs = plan_decode(keyframes, wanted)
     to_index = {p: i for i, p in enumerate(index.pts)} if index.seekable else None
-    out: dict[int, np.ndarray] = {}
     last = -1  # last frame index the decoder returned
     container, stream = _open(path)
     try:
@@ -487,14 +506,14 @@ def _read_video(path: Path, index: _VideoIndex, wanted: list[int], width: int, h
                             )
                     after_seek = False
                     last = i
-                    if i in targets and i not in out:
-                        out[i] = _to_rgb(frame, width, height, resize, quarter_turns)
+                    if i in targets:
+                        targets.discard(i)
+                        yield i, _to_rgb(frame, width, height, resize, quarter_turns)
         except av.FFmpegError as e:
             where = f"after frame {last}" if last >= 0 else "before its first frame"
             raise DecodeError(f"{path}: decoding failed {where} ({_ffmpeg_msg(e)})") from None
     finally:
         container.close()
-    return out
 
 
 def _to_rgb(frame, width: int, height: int, resize: bool, quarter_turns: int = 0) -> np.ndarray:

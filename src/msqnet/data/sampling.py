@@ -16,6 +16,8 @@ to fill T slots, never padded with black and never an error. TSN on a 5-frame cl
 ``[0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]``-style runs; a dense window longer than the clip
 takes every ``stride``-th frame of the whole clip and repeats each in order.
 
+Sliding windows over long videos (timelines) live in ``msqnet.data.timeline``, on real timestamps.
+
 Multi-view testing takes K temporal clips (``multiview_indices``) times N spatial crops (see
 ``transforms.three_crop``) and averages or maxes the per-view scores (``aggregate_views``).
 """
@@ -32,13 +34,11 @@ from ..config import ConfigError
 
 __all__ = [
     "SamplingConfig",
-    "Window",
     "tsn_indices",
     "uniform_indices",
     "dense_indices",
     "sample_indices",
     "multiview_indices",
-    "sliding_windows",
     "aggregate_views",
 ]
 
@@ -84,17 +84,6 @@ class SamplingConfig:
     def num_views(self) -> int:
         """Views per video at test time (K clips x N crops)."""
         return self.test_clips * self.test_crops
-
-
-@dataclass(frozen=True)
-class Window:
-    """One sliding window over a long video: its frame range, its times and its T sampled frames."""
-
-    start_frame: int
-    end_frame: int  # exclusive
-    start_s: float
-    end_s: float
-    indices: list[int]
 
 
 def _check(num_frames: int, T: int) -> None:
@@ -205,34 +194,6 @@ def multiview_indices(
     if num_frames < T:
         return [_repeat_in_order(range(num_frames), T)] * num_clips
     return [_segment_points(num_frames, T, (j + 0.5) / num_clips) for j in range(num_clips)]
-
-
-def sliding_windows(num_frames: int, fps: float, window_s: float, stride_s: float, T: int) -> list[Window]:
-    """Windows of ``window_s`` seconds every ``stride_s`` seconds over a whole video, T frames each.
-
-    Windows start at 0, stride, 2*stride, ...; the first one that would reach past the video's end
-    is moved back to end exactly there, and sliding stops. Every frame is covered, every window has
-    the full length, and a video shorter than one window gives one window over all of it. Each
-    window's frames are its TSN test indices. Times are ``frame / fps``.
-    """
-    _check(num_frames, T)
-    if fps <= 0 or window_s <= 0 or stride_s <= 0:
-        raise ValueError(f"fps, window_s and stride_s must be positive, got {fps}, {window_s}, {stride_s}")
-    length = max(1, round(window_s * fps))
-    step = max(1, round(stride_s * fps))
-    windows: list[Window] = []
-    start = 0
-    while True:
-        end = start + length
-        if end >= num_frames:
-            # Align the last window to the video's end so it has the full length the model expects.
-            start, end = max(0, num_frames - length), num_frames
-        if not windows or windows[-1].start_frame != start:
-            idx = [start + i for i in tsn_indices(end - start, T, train=False)]
-            windows.append(Window(start, end, start / fps, end / fps, idx))
-        if end >= num_frames:
-            return windows
-        start += step
 
 
 def aggregate_views(scores: torch.Tensor, how: Literal["mean", "max"]) -> torch.Tensor:

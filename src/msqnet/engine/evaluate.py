@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from ..data.dataset import ClipDataset, build_loader
 from ..data.sampling import SamplingConfig, aggregate_views
 from ..data.transforms import TransformConfig
+from ..data.views import TestView
 from ..metrics import compute_metrics
 from ..precision import autocast
 from .distributed import all_gather_objects, is_distributed
@@ -36,8 +37,12 @@ __all__ = [
     "default_metric_names",
     "resolve_metric_key",
     "chance_levels",
+    "score_clips",
     "predict_dataset",
+    "score_clips_label_sets",
     "predict_dataset_label_sets",
+    "view_configs",
+    "changed_view",
     "evaluate_split",
     "resolve_checkpoint",
     "read_eval_data_config",
@@ -127,6 +132,54 @@ def _to_probabilities(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
     return torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
 
 
+def score_clips(
+    model: torch.nn.Module,
+    video: torch.Tensor,
+    *,
+    label_embed: torch.Tensor | None = None,
+    aggregate: str = "mean",
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+) -> torch.Tensor:
+    """Probabilities ``(B, C)`` (float32, on ``device``) of a batch of clips ``(B, T, 3, S, S)`` or of
+    multi-view clips ``(B, V, T, 3, S, S)``, whose V views' probabilities are combined by ``aggregate``.
+
+    Sigmoid for multi-label models, softmax for single-label ones; ``label_embed`` (C', E) scores
+    another label set than the training classes.
+    """
+    return score_clips_label_sets(model, video, [label_embed], aggregate=aggregate, device=device,
+                                  precision=precision)[0]
+
+
+@torch.inference_mode()
+def score_clips_label_sets(
+    model: torch.nn.Module,
+    video: torch.Tensor,
+    label_sets: Sequence[torch.Tensor | None],
+    *,
+    aggregate: str = "mean",
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+) -> list[torch.Tensor]:
+    """:func:`score_clips` for several label sets ((C_k, E) embeddings, or ``None`` for the training
+    classes): the clips are encoded once and decoded per set, giving ``(B, C_k)`` per set."""
+    device = torch.device(device)
+    video = video.to(device, non_blocking=True)
+    views = 1
+    if video.ndim == 6:  # (B, V, T, 3, S, S): every view through the model as its own clip
+        views = video.shape[1]
+        video = video.flatten(0, 1)  # (B*V, T, 3, S, S)
+    with autocast(device, precision):
+        if len(label_sets) == 1:  # the public forward: any model taking (video, label_embed), ONNX Runtime's too
+            logits = [model(video, label_embed=label_sets[0]).logits]  # (B*V, C)
+        else:
+            encoded = model.encode(video)
+            logits = [model.decode(encoded, label_embed=e).logits for e in label_sets]  # (B*V, C_k) each
+    multi_label = bool(getattr(model, "multi_label", True))
+    probs = [_to_probabilities(x, multi_label) for x in logits]
+    return [aggregate_views(p.view(-1, views, p.shape[-1]), aggregate) for p in probs]  # (B, C_k) each
+
+
 def predict_dataset(
     model: torch.nn.Module,
     dataset: ClipDataset,
@@ -174,7 +227,6 @@ def predict_dataset_label_sets(
     ``([scores (N, C_k) per set], record indices (N,), skipped uids)``.
     """
     device = torch.device(device)
-    multi_label = bool(getattr(model, "multi_label", True))
     was_training = model.training
     model.eval()
     distributed = is_distributed()
@@ -189,17 +241,9 @@ def predict_dataset_label_sets(
             skipped += batch["skipped"]
             if not batch["uid"]:
                 continue
-            video = batch["video"].to(device, non_blocking=True)
-            views = 1
-            if video.ndim == 6:  # (B, V, T, 3, S, S): every view through the model as its own clip
-                views = video.shape[1]
-                video = video.flatten(0, 1)  # (B*V, T, 3, S, S)
-            with autocast(device, precision):
-                encoded = model.encode(video)
-                logits = [model.decode(encoded, label_embed=e).logits for e in label_sets]  # (B*V, C_k) each
-            for out, set_logits in zip(rows, logits):
-                probs = _to_probabilities(set_logits, multi_label)
-                probs = aggregate_views(probs.view(-1, views, probs.shape[-1]), aggregate)  # (B, C_k)
+            sets = score_clips_label_sets(model, batch["video"], label_sets, aggregate=aggregate, device=device,
+                                          precision=precision)  # (B, C_k) each
+            for out, probs in zip(rows, sets):
                 out.append(probs.cpu().numpy().astype(np.float64))
             indices.append(batch["index"].numpy())
     finally:
@@ -231,8 +275,8 @@ def evaluate_split(
     model: torch.nn.Module,
     split: Any,
     *,
-    sampling: SamplingConfig,
-    transform: TransformConfig,
+    sampling: SamplingConfig | None = None,
+    transform: TransformConfig | None = None,
     metrics: Sequence[str] | None = None,
     batch_size: int = 8,
     num_workers: int = 0,
@@ -248,8 +292,9 @@ def evaluate_split(
     Args:
         model: an MSQNet (unwrapped, not the DDP wrapper) trained on ``split.class_names``.
         split: the split (``msqnet.data.datasets.load_split``).
-        sampling: frames and test views (K clips x N crops, ``aggregate``).
-        transform: test resize / crop.
+        sampling: frames and test views (K clips x N crops, ``aggregate``); ``None`` = the model's
+            recorded test view (``model.test_view``).
+        transform: test resize / crop; ``None`` = the model's test view.
         metrics: metric names (``msqnet.metrics.compute_metrics``); ``None`` = ``default_metric_names``.
         batch_size: clips per batch (each with all its views).
         on_error: ``raise`` on an unreadable clip, or ``skip`` it (listed in ``EvalResult.skipped``).
@@ -265,6 +310,7 @@ def evaluate_split(
         )
     if not split.records:
         raise ValueError(f"split {split.name!r} has no clips to evaluate")
+    sampling, transform = view_configs(model, sampling, transform)
     dataset = ClipDataset(split.records, split.num_classes, sampling=sampling, transform=transform, train=False,
                           multi_label=True, on_error=on_error, seed=seed)
     scores, index, skipped = predict_dataset(
@@ -333,8 +379,7 @@ def evaluate_checkpoint(
     data: Any,
     split: str,
     *,
-    sampling: SamplingConfig | None = None,
-    transform: TransformConfig | None = None,
+    view_changes: Mapping[str, Any] | None = None,
     metrics: Sequence[str] | None = None,
     out_dir: str | os.PathLike | None = None,
     batch_size: int = 8,
@@ -345,8 +390,8 @@ def evaluate_checkpoint(
 ) -> EvalResult:
     """Load a checkpoint, evaluate one split of ``data`` and (with ``out_dir``) write the report folder.
 
-    Sampling and transform default to those the model was trained with (stored in the checkpoint
-    by the trainer), else to a single centre view of the model's frame count and size. The report
+    Clips are built with the checkpoint's recorded test view (``TestView``), with ``view_changes``
+    (e.g. ``{"clips": 3, "crops": 3}``) applied. The report
     (``msqnet.engine.report.write_report``) gets the run's training history when the checkpoint
     sits in a run folder, chance levels, and ``scores.csv`` (``id,<class>,...``: ``msqnet score`` reads it).
     """
@@ -357,7 +402,9 @@ def evaluate_checkpoint(
     ckpt = resolve_checkpoint(checkpoint)
     dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
     model = load_model(ckpt, device=dev)
-    sampling, transform = trained_views(ckpt, model, sampling, transform)
+    model.test_view = changed_view(model.test_view, view_changes)
+    sampling, transform = view_configs(model)
+    log.info("test view: %s", model.test_view.describe(model.cfg.num_frames, model.cfg.image_size))
     ds = load_split(data, split)
     result = evaluate_split(model, ds, sampling=sampling, transform=transform, metrics=metrics, batch_size=batch_size,
                             num_workers=num_workers, device=dev, precision=precision, on_error=data.on_error,
@@ -383,21 +430,19 @@ def evaluate_checkpoint(
     return result
 
 
-def trained_views(ckpt: Path, model, sampling: SamplingConfig | None = None,
-                  transform: TransformConfig | None = None) -> tuple[SamplingConfig, TransformConfig]:
-    """The sampling and transform a checkpoint was trained with (as the trainer stores them), unless
-    given; a single centre view of the model's frame count and size for checkpoints without them."""
-    from ..checkpoint import read_checkpoint_config
-    from ..config import from_dict
+def view_configs(model, sampling: SamplingConfig | None = None,
+                 transform: TransformConfig | None = None) -> tuple[SamplingConfig, TransformConfig]:
+    """``(sampling, transform)`` of the model's test view (``model.test_view``) for its frame count and
+    size, each unless given."""
+    view = model.test_view
+    return (sampling or view.sampling_config(model.cfg.num_frames),
+            transform or view.transform_config(model.cfg.image_size))
 
-    trained = read_checkpoint_config(ckpt).get("train_config") or {}
-    if sampling is None:
-        sampling = (from_dict(SamplingConfig, trained["sampling"]) if "sampling" in trained
-                    else SamplingConfig(num_frames=model.cfg.num_frames))
-    if transform is None:
-        transform = (from_dict(TransformConfig, trained["transform"]) if "transform" in trained
-                     else TransformConfig(size=model.cfg.image_size))
-    return sampling, transform
+
+def changed_view(view: TestView, changes: Mapping[str, Any] | None) -> TestView:
+    """A copy of ``view`` with the given fields changed (``None`` values are left out: unset CLI flags)."""
+    changes = {k: v for k, v in (changes or {}).items() if v is not None}
+    return replace(view, **changes) if changes else view
 
 
 def write_scores_csv(path: str | os.PathLike, ids: Sequence[str], scores: np.ndarray, class_names: Sequence[str]) -> None:
@@ -410,11 +455,6 @@ def write_scores_csv(path: str | os.PathLike, ids: Sequence[str], scores: np.nda
     for uid, row in zip(ids, scores):
         writer.writerow([uid, *(repr(float(v)) for v in row)])
     atomic_write_text(path, buf.getvalue())
-
-
-def with_test_views(sampling: SamplingConfig, **changes: Any) -> SamplingConfig:
-    """A copy of ``sampling`` with some test-view fields changed (CLI flags)."""
-    return replace(sampling, **{k: v for k, v in changes.items() if v is not None})
 
 
 def is_finite(value: float) -> bool:

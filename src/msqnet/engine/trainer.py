@@ -45,6 +45,7 @@ from ..checkpoint import CheckpointError, save_model
 from ..config import ConfigError, to_dict, write_config_file
 from ..data.dataset import ClipDataset, SkipTally, build_loader
 from ..data.datasets import DatasetSplit, load_split
+from ..data.views import TestView
 from ..metrics import compute_metrics
 from ..models import MSQNet, create_model
 from ..precision import cpu_has_bf16
@@ -586,6 +587,7 @@ class Trainer:
         if mc.image_size != cfg.transform.size:
             raise ConfigError(f"transform.size ({cfg.transform.size}) must equal the model's image_size "
                               f"({mc.image_size}); set both")
+        self.model.test_view = TestView.from_configs(cfg.sampling, cfg.transform)  # saved with every checkpoint
         if cfg.cache_visual_embeddings and self.model.visual_embedder is None:
             raise ConfigError("cache_visual_embeddings: the model has no visual embedder to cache")
         self.model.to(self.device)

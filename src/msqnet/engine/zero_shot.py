@@ -26,7 +26,7 @@ from ..data.transforms import TransformConfig
 from ..metrics import mean_average_precision
 from ..synth.datasheet import chance_map
 from ..zero_shot import ZeroShotSplit, harmonic_mean
-from .evaluate import _targets, predict_dataset, predict_dataset_label_sets
+from .evaluate import _targets, predict_dataset, predict_dataset_label_sets, view_configs
 
 __all__ = ["ZeroShotResult", "evaluate_zero_shot"]
 
@@ -65,8 +65,8 @@ def evaluate_zero_shot(
     split,
     zs: ZeroShotSplit,
     *,
-    sampling: SamplingConfig,
-    transform: TransformConfig,
+    sampling: SamplingConfig | None = None,
+    transform: TransformConfig | None = None,
     protocol: str = "zsl",
     batch_size: int = 8,
     num_workers: int = 0,
@@ -75,9 +75,13 @@ def evaluate_zero_shot(
     seed: int = 0,
     progress: bool = True,
 ) -> ZeroShotResult:
-    """Score ``split`` (with every class, seen and unseen) for the zero-shot split ``zs``."""
+    """Score ``split`` (with every class, seen and unseen) for the zero-shot split ``zs``.
+
+    ``sampling`` / ``transform`` default to the model's recorded test view (``model.test_view``).
+    """
     if protocol not in ("zsl", "gzsl"):
         raise ValueError(f"protocol: expected 'zsl' or 'gzsl', got {protocol!r}")
+    sampling, transform = view_configs(model, sampling, transform)
     names = list(split.class_names)
     seen_names, unseen_names = zs.names(names)
     dataset = ClipDataset(split.records, split.num_classes, sampling=sampling, transform=transform, train=False,

@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from ..data.views import TestView
 from .attention import set_attention
 from .config import ModelConfig
 from .decoder import QueryDecoder, SinusoidalPositionalEncoding
@@ -126,6 +127,8 @@ class MSQNet(nn.Module):
             self.head = TextConditionedHead(self.queries.text_dim, d)
         self._label_embedder = None  # built on demand (frozen, not part of the state dict)
         self.multi_label = True  # sigmoid scores; single-label models (trained with CE) use softmax
+        # How clips are built at test time (saved with the weights; the trainer sets the one it used).
+        self.test_view = TestView()
         set_attention(self, cfg.attention)
 
     @property

@@ -1,0 +1,55 @@
+"""Real video files written with PyAV for tests: variable frame rate, and long plain clips."""
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable
+
+import av
+import numpy as np
+
+# One colour per second of the variable-rate clip, and that second's frame rate.
+VFR_COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]
+VFR_RATES = [30, 5, 30, 30]
+
+
+def write_video(path: Path, frames: Iterable[tuple[float, np.ndarray]], size: tuple[int, int]) -> Path:
+    """Encode ``(time in seconds, (H, W, 3) uint8 frame)`` pairs (ascending times) as H.264 mp4, millisecond pts."""
+    w, h = size
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        stream.time_base = Fraction(1, 1000)
+        stream.options = {"preset": "ultrafast", "threads": "1"}
+        for t, image in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def write_vfr_video(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    """A 4-second variable-frame-rate clip: second k is one solid colour ``VFR_COLOURS[k]`` at ``VFR_RATES[k]`` fps."""
+    w, h = size
+    frames = [(second + k / rate, np.full((h, w, 3), colour, dtype=np.uint8))
+              for second, (colour, rate) in enumerate(zip(VFR_COLOURS, VFR_RATES)) for k in range(rate)]
+    return write_video(path, frames, size)
+
+
+def write_moving_video(path: Path, seconds: float, fps: int = 25, size: tuple[int, int] = (320, 240)) -> Path:
+    """A constant-rate clip of a bright square moving over a gradient (cheap to encode at any length)."""
+    w, h = size
+    n = round(seconds * fps)
+    base = np.broadcast_to(np.linspace(0, 200, w, dtype=np.uint8)[None, :, None], (h, w, 3))
+
+    def frame(i: int) -> tuple[float, np.ndarray]:
+        image = base.copy()
+        x = (i * 4) % (w - 32)
+        image[h // 2 - 16 : h // 2 + 16, x : x + 32] = 255
+        return i / fps, image
+
+    return write_video(path, (frame(i) for i in range(n)), size)
