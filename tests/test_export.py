@@ -121,3 +121,17 @@ def test_labels_at_export_need_an_open_vocabulary_model(closed_set, tmp_path, ca
     ckpt, _ = closed_set
     assert main(["export", str(ckpt), "--format", "onnx", "--out", str(tmp_path / "x.onnx"), "--labels", "a,b"]) == 2
     assert "head: text" in capsys.readouterr().err and not (tmp_path / "x.onnx").exists()
+
+
+def test_archive_predictions_run_on_onnxruntime_too(open_vocab, shared_videos, tmp_path):
+    ckpt, onnx_file = open_vocab
+    videos = [str(shared_videos / v) for v in ("bikes.mp4", "tree.avi")]
+    lines = {}
+    for backend, source in (("torch", ckpt), ("onnxruntime", onnx_file)):
+        out = tmp_path / f"{backend}.jsonl"
+        assert main(["predict", *videos, "--checkpoint", str(source), "--backend", backend, "--precision", "fp32",
+                     "--out", str(out), "--num-workers", "0", "--quiet"]) == 0
+        lines[backend] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [l["source"] for l in lines["torch"]] == [l["source"] for l in lines["onnxruntime"]] == videos
+    for a, b in zip(lines["torch"], lines["onnxruntime"]):
+        assert max(abs(a["probabilities"][c] - b["probabilities"][c]) for c in CLASSES) < 1e-4

@@ -188,19 +188,26 @@ class OnnxRuntimeModel:
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("msqnet.format") != ONNX_FORMAT:
             raise ValueError(f"{self.path}: not an ONNX file exported by msqnet (msqnet export CHECKPOINT --format onnx)")
+        try:
+            self._read_metadata(meta)
+        except (KeyError, ValueError) as e:  # json.JSONDecodeError and ConfigError are ValueErrors
+            raise ValueError(f"{self.path}: its msqnet metadata is incomplete or invalid ({e}); export it again "
+                             "with msqnet export") from None
+        self._label_embedder = None
+
+    def _read_metadata(self, meta: dict[str, str]) -> None:
+        """The config, test view, label names and trained label embeddings the export recorded."""
         if int(meta["msqnet.format_version"]) > FORMAT_VERSION:
-            raise ValueError(f"{self.path}: format version {meta['msqnet.format_version']} is newer than this msqnet "
-                             f"supports ({FORMAT_VERSION})")
-        self.cfg: ModelConfig = from_dict(ModelConfig, json.loads(meta["msqnet.model"]), where=f"{self.path}: model")
+            raise ValueError(f"format version {meta['msqnet.format_version']} is newer than this msqnet supports "
+                             f"({FORMAT_VERSION})")
+        self.cfg: ModelConfig = from_dict(ModelConfig, json.loads(meta["msqnet.model"]), where="model")
         self.training_class_names: list[str] = json.loads(meta["msqnet.class_names"])
         self.class_names: list[str] = json.loads(meta["msqnet.labels"])  # what the file scores by default
         self.label_input: bool = json.loads(meta["msqnet.label_input"])
         self.multi_label: bool = json.loads(meta["msqnet.multi_label"])
-        self.test_view: TestView = from_dict(TestView, json.loads(meta["msqnet.test_view"]),
-                                             where=f"{self.path}: test_view")
+        self.test_view: TestView = from_dict(TestView, json.loads(meta["msqnet.test_view"]), where="test_view")
         self.max_batch = int(meta["msqnet.max_batch"])
-        self._training_label_embed = (_decode_array(meta["msqnet.training_label_embed"]) if self.label_input else None)
-        self._label_embedder = None
+        self._training_label_embed = _decode_array(meta["msqnet.training_label_embed"]) if self.label_input else None
 
     def eval(self) -> OnnxRuntimeModel:
         """Nothing to switch: an exported graph is always in inference mode."""
