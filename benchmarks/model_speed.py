@@ -14,6 +14,8 @@ For each model (``msqnet-lite`` and a b16-shaped model: TimeSformer-B + CLIP ViT
   AVX512-BF16/AMX, with the weights stored in bf16; ``attention: auto``);
 - ``onnxruntime``: the model exported by ``msqnet export`` (fp32), run by ONNX Runtime.
 
+End to end (decoding + model) is ``benchmarks/predict_speed.py``'s.
+
 Each time is the best of ``--repeats`` forwards after a warm-up. FLOPs are counted with
 ``torch.utils.flop_counter.FlopCounterMode`` (2 per multiply-add); the floor is FLOPs / the GEMM
 throughput measured here in the row's precision, so "% floor" is the share of the hardware's
@@ -55,9 +57,6 @@ from msqnet.precision import autocast, cast_for_inference, resolve_precision
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_speed import NUM_CLASSES, b16_overrides  # noqa: E402
-
-SHARED = Path(os.environ.get("MSQNET_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-
 
 class ReferenceBaseline(nn.Module):
     """The reference's forward, written plainly from HF and torch modules (random weights).
@@ -261,23 +260,6 @@ def profile_default(shape: Shape, classes: list[str], precision: str) -> None:
         print(f"    {e.key:50s} {100 * e.self_cpu_time_total / total:5.1f}%  {e.count:5d} calls")
 
 
-def end_to_end(classes: list[str], repeats: int) -> None:
-    """Clips/s of ``predict`` on the shared videos (decode + model), msqnet-lite preset, fp32 vs default."""
-    from msqnet.predict import predict
-
-    videos = sorted(p for p in (SHARED / "videos").glob("*") if p.suffix in (".mp4", ".avi"))
-    if not videos:
-        print(f"\n(end to end skipped: no videos in {SHARED / 'videos'})")
-        return
-    torch.manual_seed(0)
-    model = create_model("msqnet-lite", classes).eval()
-    print(f"\nend to end: predict() on {len(videos)} shared videos (one clip each: decode + model), msqnet-lite "
-          f"preset (T={model.cfg.num_frames}, {model.cfg.image_size} px)")
-    for precision in ("fp32", resolve_precision("auto", "cpu")):
-        seconds = best_seconds(lambda: predict(model, videos, precision=precision), repeats=repeats)
-        print(f"  {precision:5s} {len(videos) / seconds:6.2f} clips/s  ({seconds:.2f} s)")
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes, T=8, one repeat (a smoke test)")
@@ -291,7 +273,6 @@ def main(argv: list[str] | None = None) -> None:
                         "costs whatever else runs on the machine")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime rows")
     p.add_argument("--profile", action="store_true", help="profile the default path at the first b16 size")
-    p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end predict() figure")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore")
     hf_logging.set_verbosity_error()
@@ -333,8 +314,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.profile:
         b16 = [s for s in shapes if s.layers is not None] or shapes
         profile_default(b16[0], classes, default_precision)
-    if not args.no_e2e:
-        end_to_end(classes, args.repeats)
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end (other processes share these cores)")
 
 

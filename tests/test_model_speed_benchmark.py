@@ -11,8 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_quick_model_speed_prints_baseline_msqnet_and_onnxruntime_rows():
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "model_speed.py"), "--quick", "--models", "b16",
-                          "--no-e2e"], capture_output=True, text=True, env=env, timeout=600, check=True).stdout
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "model_speed.py"), "--quick", "--models", "b16"], capture_output=True, text=True, env=env, timeout=600, check=True).stdout
     rows = [line for line in out.splitlines() if line.startswith("b16-shaped")]
     variants = ["baseline (reference, HF)", "msqnet attention=eager", "msqnet attention=sdpa",
                 "msqnet attention=auto", "msqnet default (predict)", "onnxruntime"]
