@@ -196,7 +196,6 @@ def time_shape(shape: Shape, args: argparse.Namespace, classes: list[str], defau
                 reference=shape.layers is None and kind == "eager")
     fast = cast_for_inference(set_attention(copy.deepcopy(model), "auto"), default_precision)
     run("msqnet default (predict)", default_precision, lambda: fast(clip))
-    del fast
     if not args.no_onnx and not (args.quick and shape.layers is None):  # the EfficientNet export alone takes ~40 s
         from msqnet.export import OnnxRuntimeModel, export_onnx
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import importlib.util
 import json
 import logging
 import os
@@ -87,10 +88,8 @@ def export_onnx(model: MSQNet, out: str | os.PathLike, *, labels: Sequence[str] 
             training classes for closed-set models, a ``label_embed`` input for ``head: text``.
         opset: ONNX opset (default: the exporter's).
     """
-    try:
-        import onnxscript  # noqa: F401  (the dynamo exporter needs it)
-    except ImportError:
-        raise ValueError(_INSTALL_HINT) from None
+    if importlib.util.find_spec("onnxscript") is None:  # torch's ONNX exporter needs it
+        raise ValueError(_INSTALL_HINT)
     if labels is not None and model.cfg.head != "text":
         raise ValueError(f"--labels at export needs an open-vocabulary model (head: text); this model (head: "
                          f"{model.cfg.head}) always scores its {model.num_classes} training classes")
