@@ -159,6 +159,9 @@ class ModelConfig:
             are a function of the class text through shared projections: open vocabulary).
         trainable_label_embeddings: keep the label embeddings as a trainable ``(C, D)`` parameter
             (the reference) instead of recomputing them from the frozen text encoder.
+        attention: the encoders' attention: ``auto`` (fused ``scaled_dot_product_attention``, or
+            plain bf16 kernels where they are faster: see ``models/attention.py``), ``sdpa`` (always
+            fused) or ``eager`` (each encoder's explicit arithmetic, kept for reference parity).
     """
 
     name: str = "msqnet"
@@ -173,6 +176,7 @@ class ModelConfig:
     query: Literal["multimodal", "text", "learned"] = "multimodal"
     head: Literal["group_linear", "text"] = "group_linear"
     trainable_label_embeddings: bool = True
+    attention: Literal["auto", "sdpa", "eager"] = "auto"
 
     def __post_init__(self) -> None:
         # Bounded before anything is built: position tables grow with T and with image_size squared.

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
 from ..data.views import TestView
+from .attention import set_attention
 from .config import ModelConfig
 from .decoder import QueryDecoder, SinusoidalPositionalEncoding
 from .heads import GroupWiseLinear, TextConditionedHead
@@ -28,9 +29,27 @@ from .pooling import build_pooling
 from .query import QueryBuilder
 from .video_encoder import build_video_encoder
 
-__all__ = ["MSQNet", "MSQNetOutput"]
+__all__ = ["MSQNet", "MSQNetOutput", "EncodedClip", "mix_label_embeddings"]
 
 log = logging.getLogger(__name__)
+
+
+def mix_label_embeddings(
+    names: Sequence[str], class_names: Sequence[str], trained: torch.Tensor,
+    embed_new: Callable[[list[str]], torch.Tensor],
+) -> torch.Tensor:
+    """Label embeddings (C', E) for ``names``: the ``trained`` (C, E) row of each training class name,
+    ``embed_new`` (the frozen text embedder) for the others."""
+    index = {n: i for i, n in enumerate(class_names)}
+    known = [index.get(n) for n in names]
+    out = torch.empty(len(names), trained.shape[1], device=trained.device)
+    new = [i for i, k in enumerate(known) if k is None]
+    if new:
+        out[new] = embed_new([names[i] for i in new]).to(out)
+    old = [i for i, k in enumerate(known) if k is not None]
+    if old:
+        out[old] = trained[[known[i] for i in old]].to(out)
+    return out
 
 
 @dataclass
@@ -39,6 +58,15 @@ class MSQNetOutput:
 
     logits: torch.Tensor
     class_features: torch.Tensor
+
+
+@dataclass
+class EncodedClip:
+    """A clip's label-independent encoding: decoder-ready ``tokens`` (B, T', D) and its
+    ``visual_embedding`` (B, V), or ``None`` for models without one."""
+
+    tokens: torch.Tensor
+    visual_embedding: torch.Tensor | None
 
 
 class MSQNet(nn.Module):
@@ -101,6 +129,7 @@ class MSQNet(nn.Module):
         self.multi_label = True  # sigmoid scores; single-label models (trained with CE) use softmax
         # How clips are built at test time (saved with the weights; the trainer sets the one it used).
         self.test_view = TestView()
+        set_attention(self, cfg.attention)
 
     @property
     def num_classes(self) -> int:
@@ -124,17 +153,8 @@ class MSQNet(nn.Module):
                     f"this model (query={self.cfg.query}, head={self.cfg.head}) can only score its training classes; "
                     f"unknown: {unknown[:5]}. Open-vocabulary scoring needs head: text"
                 )
-        index = {n: i for i, n in enumerate(self.class_names)}
-        known = [index.get(n) for n in names]
-        out = torch.empty(len(names), self.queries.text_dim, device=self.queries.query_embed.device)
-        new = [i for i, k in enumerate(known) if k is None]
-        if new:
-            embedder = self.label_embedder()
-            out[new] = embedder([names[i] for i in new]).to(out)
-        old = [i for i, k in enumerate(known) if k is not None]
-        if old:
-            out[old] = self.queries.query_embed[[known[i] for i in old]].to(out)
-        return out
+        return mix_label_embeddings(names, self.class_names, self.queries.query_embed,
+                                    lambda new: self.label_embedder()(new))
 
     def encode_visual(self, video: torch.Tensor) -> torch.Tensor | None:
         """The clip's video-specific embedding (B, V) from the frozen visual embedder (None without one)."""
@@ -142,6 +162,27 @@ class MSQNet(nn.Module):
             return None
         with torch.no_grad():
             return self.visual_embedder(video)
+
+    def encode(self, video: torch.Tensor, *, visual_embedding: torch.Tensor | None = None) -> EncodedClip:
+        """The label-independent part of the forward: clip (B, T, 3, H, W) -> :class:`EncodedClip`.
+
+        Encode a clip once and :meth:`decode` it for as many label sets as needed.
+        """
+        tokens = self.video_encoder(video)
+        x = self.pool(tokens, video.shape[1])  # (B, T', Hv)
+        x = self.token_proj(self.token_norm(x))  # (B, T', D)
+        x = self.pos_encoding(x)
+        if self.queries.visual_dim and visual_embedding is None:
+            visual_embedding = self.encode_visual(video)  # (B, V)
+        return EncodedClip(tokens=x, visual_embedding=visual_embedding)
+
+    def decode(self, clip: EncodedClip, *, label_embed: torch.Tensor | None = None) -> MSQNetOutput:
+        """Score an encoded clip for the training classes, or for ``label_embed`` (C', E)."""
+        queries = self.queries(clip.tokens.shape[0], clip.visual_embedding, label_embed)  # (B, C, D)
+        h = self.decoder(clip.tokens, queries)  # (B, C, D)
+        e = self.queries.query_embed if label_embed is None else label_embed
+        logits = self.head(h, e)  # (B, C)
+        return MSQNetOutput(logits=logits, class_features=h)
 
     def forward(
         self,
@@ -158,18 +199,7 @@ class MSQNet(nn.Module):
                 computed from ``video`` by the frozen visual embedder when omitted.
             label_embed: (C', E) embeddings of other class names (see ``embed_labels``).
         """
-        b = video.shape[0]
-        tokens = self.video_encoder(video)
-        x = self.pool(tokens, video.shape[1])  # (B, T', Hv)
-        x = self.token_proj(self.token_norm(x))  # (B, T', D)
-        x = self.pos_encoding(x)
-        if self.queries.visual_dim and visual_embedding is None:
-            visual_embedding = self.encode_visual(video)  # (B, V)
-        queries = self.queries(b, visual_embedding, label_embed)  # (B, C, D)
-        h = self.decoder(x, queries)  # (B, C, D)
-        e = self.queries.query_embed if label_embed is None else label_embed
-        logits = self.head(h, e)  # (B, C)
-        return MSQNetOutput(logits=logits, class_features=h)
+        return self.decode(self.encode(video, visual_embedding=visual_embedding), label_embed=label_embed)
 
     def predict(self, inputs, labels: Sequence[str] | None = None, **kwargs):
         """Per-label probabilities for videos, frame folders or clip tensors (see ``msqnet.predict``)."""
