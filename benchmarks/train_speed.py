@@ -32,14 +32,15 @@ from msqnet.models import create_model
 NUM_CLASSES = 140  # Animal Kingdom's label set size
 
 
-def b16_overrides(layers: int, frames: int) -> list[str]:
+def b16_overrides(layers: int, frames: int, image_size: int = 224) -> list[str]:
     """The b16 preset, random init, ``layers`` deep encoders, MiniLM labels (no hub download)."""
     return [
         f"num_frames={frames}",
+        f"image_size={image_size}",
         "video_encoder.pretrained=null",
-        f"video_encoder.config={{num_hidden_layers: {layers}}}",  # HF defaults: ViT-B, patch 16, 224 px
+        f"video_encoder.config={{num_hidden_layers: {layers}}}",  # HF defaults: ViT-B, patch 16
         "visual_embedder.pretrained=null",
-        f"visual_embedder.config={{patch_size: 16, num_hidden_layers: {layers}}}",
+        f"visual_embedder.config={{patch_size: 16, num_hidden_layers: {layers}, image_size: {image_size}}}",
         "label_embedder.kind=minilm",
         "label_embedder.pretrained=null",
     ]

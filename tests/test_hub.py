@@ -125,10 +125,10 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_predict_checkpoint_takes_a_repo_id_through_hf_hub_cache(hub_cache, folders, shared_videos):
     video = shared_videos / "bikes.mp4"
     r = _cli("predict", str(video), "--checkpoint", "me/msqnet-tiny@v1", "--format", "json", "--quiet",
-             env={"HF_HUB_CACHE": str(hub_cache), "HF_HUB_OFFLINE": "1"})
+             "--precision", "fp32", env={"HF_HUB_CACHE": str(hub_cache), "HF_HUB_OFFLINE": "1"})
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)[0]["probabilities"]
-    expected = msqnet.load_model(folders["v1"]).predict(video)
+    expected = msqnet.load_model(folders["v1"]).predict(video, precision="fp32")  # exact: no bf16 rounding
     assert got == pytest.approx(dict(zip(expected.labels, expected.probabilities.tolist())), abs=1e-6)
 
 

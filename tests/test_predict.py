@@ -55,9 +55,33 @@ def test_a_frame_folder_scores_like_the_video_it_came_from(model, shared_videos,
 
 def test_tensor_input_gives_the_same_scores_as_the_model(model):
     clip = torch.rand(4, 3, 32, 32)
-    pred = model.predict(clip)
+    pred = model.predict(clip, precision="fp32")
     expected = torch.sigmoid(model(clip.unsqueeze(0)).logits)[0].detach().numpy()
     assert np.allclose(pred.probabilities, expected, atol=1e-6) and pred.labels == CLASSES
+
+
+def test_default_precision_is_bf16_where_the_cpu_has_it_and_close_to_fp32(model, shared_videos):
+    from msqnet.precision import cpu_has_bf16, resolve_precision
+
+    assert resolve_precision("auto", "cpu") == ("bf16" if cpu_has_bf16() else "fp32")
+    video = shared_videos / "bikes.mp4"
+    auto, fp32 = model.predict(video), model.predict(video, precision="fp32")
+    assert np.allclose(auto.probabilities, fp32.probabilities, atol=0.02)
+    assert next(model.parameters()).dtype == torch.float32  # autocast: the caller's model is left as it was
+
+
+def test_cli_precision_fp32_gives_the_fp32_scores(open_vocab_ckpt, model, shared_videos, tmp_path):
+    video = shared_videos / "tree.avi"
+    rc = main(["predict", str(video), "--checkpoint", str(open_vocab_ckpt), "--precision", "fp32", "--format", "json",
+               "--out", str(tmp_path / "p.json"), "--quiet"])
+    got = json.loads((tmp_path / "p.json").read_text())[0]["probabilities"]
+    expected = model.predict(video, precision="fp32")
+    assert rc == 0 and np.allclose([got[c] for c in CLASSES], expected.probabilities, atol=1e-6)
+
+
+def test_an_unknown_precision_is_a_clear_error(model):
+    with pytest.raises(ValueError, match="precision: expected one of"):
+        model.predict(torch.rand(4, 3, 32, 32), precision="fp8")
 
 
 def test_windows_give_a_timeline_covering_the_video(model, shared_videos):

@@ -107,6 +107,7 @@ def reference_model_config(ref_cfg: dict[str, Any], state: dict[str, torch.Tenso
         query="multimodal",
         head="group_linear",
         trainable_label_embeddings=True,
+        attention="eager",
     )
 
 

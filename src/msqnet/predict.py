@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from .data.decode import DecodeError, probe
 from .data.timeline import WindowClips
 from .data.views import TestView, read_test_clips
+from .precision import resolve_precision
 
 __all__ = ["WindowScores", "Prediction", "Scorer", "model_scorer", "VideoClips", "iter_predictions", "predict"]
 
@@ -88,17 +89,32 @@ class Prediction:
         }
 
 
-def model_scorer(model, labels: Sequence[str] | None = None, *, device: torch.device | str | None = None) -> Scorer:
-    """The PyTorch ``Scorer`` of ``model`` for ``labels`` (default: its training classes), in eval mode."""
+def _device_and_precision(model, precision: str, device: torch.device | str | None) -> tuple[torch.device, str]:
+    """Where ``model`` runs and what ``precision`` means there (an ONNX Runtime graph runs in fp32)."""
+    if isinstance(model, torch.nn.Module):
+        device = next(model.parameters()).device if device is None else torch.device(device)
+        return device, resolve_precision(precision, device)
+    resolve_precision(precision, model.device)  # rejects unknown names
+    if precision == "bf16":
+        raise ValueError("the onnxruntime backend runs the exported fp32 graph: use precision auto or fp32")
+    return model.device, "fp32"
+
+
+def model_scorer(model, labels: Sequence[str] | None = None, *, device: torch.device | str | None = None,
+                 precision: str = "auto") -> Scorer:
+    """The ``Scorer`` of ``model`` (an MSQNet, or an :class:`~msqnet.export.OnnxRuntimeModel`) for
+    ``labels`` (default: its training classes), in eval mode and ``precision`` (``auto``: bf16 where
+    the hardware multiplies it natively, else fp32; ``bf16``; ``fp32``)."""
     from .engine.evaluate import score_clips
 
     model.eval()
-    device = next(model.parameters()).device if device is None else torch.device(device)
+    device, precision = _device_and_precision(model, precision, device)
     label_embed = None if labels is None else model.embed_labels(list(labels))
     aggregate = model.test_view.aggregate
 
     def score(clips: torch.Tensor) -> np.ndarray:
-        return score_clips(model, clips, label_embed=label_embed, aggregate=aggregate, device=device).cpu().numpy()
+        return score_clips(model, clips, label_embed=label_embed, aggregate=aggregate, device=device,
+                           precision=precision).cpu().numpy()
 
     return score
 
@@ -292,7 +308,7 @@ def iter_predictions(
     yield from finished()
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(
     model,
     inputs: str | os.PathLike | torch.Tensor | Iterable[str | os.PathLike],
@@ -303,6 +319,7 @@ def predict(
     batch_size: int = 8,
     num_workers: int = 0,
     progress: bool = False,
+    precision: str = "auto",
 ) -> Prediction | list[Prediction]:
     """Score videos (paths or frame folders) or a clip tensor (T, 3, H, W) / (B, T, 3, H, W).
 
@@ -310,12 +327,13 @@ def predict(
     paths gives a list in the same order, where an unreadable file gets ``error`` set and the others
     are still scored. ``window``/``stride`` (seconds) add a per-window timeline. Videos are decoded
     in ``num_workers`` DataLoader processes (0: in this one). A tensor whose scores are not finite
-    is a ValueError.
+    is a ValueError. ``precision``: ``auto`` (bf16 where the hardware multiplies it natively, else
+    fp32), ``bf16`` or ``fp32``. ``model`` is an MSQNet or an :class:`~msqnet.export.OnnxRuntimeModel`.
     """
     names = list(labels) if labels is not None else list(model.class_names)
     if not names:
         raise ValueError("no labels to score")
-    score = model_scorer(model, labels)
+    score = model_scorer(model, labels, precision=precision)
 
     if isinstance(inputs, torch.Tensor):
         clips = inputs.unsqueeze(0) if inputs.ndim == 4 else inputs  # (B, T, 3, H, W)

@@ -57,10 +57,12 @@ def test_predict_and_evaluate_give_the_same_probabilities_for_the_same_clip(run,
                  "--out", str(tmp_path / "report"), "--no-progress"]) == 0
     evaluated = _scores_csv(tmp_path / "report" / "scores.csv")
     out = tmp_path / "pred.json"
+    # At the same precision: evaluate computes in fp32 (its --precision default), predict in bf16 where it can.
     assert main(["predict", *[r.source for r in split.records], "--checkpoint", str(result.best_model),
-                 "--out", str(out), "--quiet"]) == 0
+                 "--out", str(out), "--quiet", "--precision", "fp32"]) == 0
     predicted = {p["source"]: np.array(list(p["probabilities"].values())) for p in json.loads(out.read_text())}
-    api = {p.source: p.probabilities for p in msqnet.load_model(result.best_model).predict([r.source for r in split.records])}
+    model = msqnet.load_model(result.best_model)
+    api = {p.source: p.probabilities for p in model.predict([r.source for r in split.records], precision="fp32")}
     for r in split.records:
         np.testing.assert_allclose(predicted[r.source], evaluated[r.uid], atol=1e-6, rtol=0)
         np.testing.assert_allclose(api[r.source], evaluated[r.uid], atol=1e-6, rtol=0)

@@ -100,3 +100,28 @@ def test_a_bad_zero_shot_split_is_a_config_error(synth_dir, open_vocab_model_fil
     cfg = make_config(synth_dir, open_vocab_model_file, tmp_path / "run", zero_shot="charades_50_50")
     with pytest.raises(ConfigError, match="zero_shot: .*written for 157 classes"):
         train(cfg, progress=False)
+
+
+def test_zero_shot_evaluation_encodes_each_clip_once_for_every_label_set(zero_shot_run, synth_dir):
+    from msqnet.data.dataset import ClipDataset
+    from msqnet.engine.evaluate import predict_dataset
+
+    model = load_model(zero_shot_run.best_model)
+    split = load_split(DataConfig(format="generic", annotations=str(synth_dir)), "test_seen")
+    zs = load_zero_shot_split(synth_dir / "splits" / "zero_shot.json", split.class_names)
+    sampling, transform = SamplingConfig(num_frames=4), TransformConfig(size=32)
+    calls = {"video_encoder": 0, "visual_embedder": 0}
+    hooks = [getattr(model, name).register_forward_hook(lambda *_, name=name: calls.__setitem__(name, calls[name] + 1))
+             for name in calls]
+    result = evaluate_zero_shot(model, split, zs, sampling=sampling, transform=transform, batch_size=8, progress=False)
+    for h in hooks:
+        h.remove()
+    batches = -(-len(split.records) // 8)
+    assert calls == {"video_encoder": batches, "visual_embedder": batches}  # not once per label set
+    # The same scores as scoring each label set in its own pass.
+    dataset = ClipDataset(split.records, split.num_classes, sampling=sampling, transform=transform, train=False,
+                          multi_label=True)
+    for group in (zs.seen, zs.unseen):
+        alone, _, _ = predict_dataset(model, dataset, batch_size=8, progress=False,
+                                      label_embed=model.embed_labels([split.class_names[i] for i in group]))
+        assert np.allclose(result.scores[:, list(group)], alone, atol=1e-6)

@@ -35,8 +35,9 @@ def test_converted_reference_matches_reference_logits(converted, fixture_dir):
 def test_parity_is_a_mode_not_the_default(converted):
     cfg = msqnet.load_model(converted).cfg
     assert cfg.pooling == "reference" and cfg.video_encoder.mean is None and cfg.visual_embedder.mean is None
+    assert cfg.attention == "eager"  # the reference's explicit attention arithmetic
     default = msqnet.get_model_config("msqnet-b16")
-    assert default.pooling == "temporal" and default.video_encoder.mean is not None
+    assert default.pooling == "temporal" and default.video_encoder.mean is not None and default.attention == "auto"
 
 
 def test_converter_rejects_foreign_weights(tmp_path, fixture_dir):

@@ -641,6 +641,33 @@ def synth_with_zero_clips(b: Bad):
     return ["synth", b.tmp / "s", "--clips", "0", "--no-progress"], error("synth", "clips")
 
 
+@case
+def predict_onnxruntime_with_a_truncated_onnx_file(b: Bad):
+    onnx_file = b.file("model.onnx", b"\x08\x07\x12\x07pytorch" + bytes(200))
+    return (["predict", b.video(), "--checkpoint", onnx_file, "--backend", "onnxruntime", "--quiet"],
+            error("predict", "model.onnx", "not a readable ONNX file"))
+
+
+@case
+def predict_onnxruntime_with_an_onnx_file_not_from_msqnet(b: Bad):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnx_file = b.tmp / "other.onnx"
+    onnx.save(helper.make_model(graph), str(onnx_file))
+    return (["predict", b.video(), "--checkpoint", onnx_file, "--backend", "onnxruntime", "--quiet"],
+            error("predict", "other.onnx", "not an ONNX file exported by msqnet"))
+
+
+@case
+def export_to_onnx_from_a_missing_checkpoint(b: Bad):
+    return (["export", b.tmp / "nowhere", "--format", "onnx", "--out", b.tmp / "m.onnx"],
+            error("export", "nowhere"))
+
+
 # --- the table, run -----------------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ __all__ = ["main", "build_parser", "describe_error", "DEBUG_ENV", "EXIT_ERROR", 
 COMMAND_MODULES = (
     "msqnet.cli.demo",
     "msqnet.cli.model_cmds",
+    "msqnet.cli.export",
     "msqnet.cli.predict",
     "msqnet.cli.score",
     "msqnet.cli.synth",

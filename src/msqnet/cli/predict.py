@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..precision import PRECISIONS
 from ..utils import json_text, read_text
 from .arguments import finite_float, nonnegative_int, positive_float, positive_int
 
@@ -96,6 +97,27 @@ def plot_timeline(pred, path: Path, top_k: int = 8) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _load_backend(checkpoint: str, backend: str, precision: str, device):
+    """The model ``predict`` runs: a checkpoint in PyTorch on ``device`` (weights stored in the compute
+    dtype of ``precision``), or an exported ``.onnx`` file in ONNX Runtime (on the CPU)."""
+    is_onnx = Path(checkpoint).suffix == ".onnx"
+    if backend == "onnxruntime":
+        if not is_onnx:
+            raise ValueError(f"--backend onnxruntime runs an exported .onnx file, got {checkpoint}; export it first: "
+                             f"msqnet export {checkpoint} --format onnx --out model.onnx")
+        if device.type != "cpu":
+            raise ValueError(f"--backend onnxruntime runs on the CPU, not {device}: use --device cpu")
+        from ..export import OnnxRuntimeModel
+
+        return OnnxRuntimeModel(checkpoint)
+    if is_onnx:
+        raise ValueError(f"{checkpoint} is an ONNX file: run it with --backend onnxruntime")
+    from ..checkpoint import load_model
+    from ..precision import cast_for_inference, resolve_precision
+
+    return cast_for_inference(load_model(checkpoint, device=device), resolve_precision(precision, device))
+
+
 def _output_format(args: argparse.Namespace) -> str:
     """``--format``, else the ``--out`` file's suffix (``.jsonl``, ``.json``, ``.csv``), else a table."""
     if args.format:
@@ -118,7 +140,6 @@ def _sources(args: argparse.Namespace) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..checkpoint import load_model
     from ..engine.distributed import init_distributed, shutdown_distributed
     from ..engine.evaluate import changed_view
     from .train import view_changes
@@ -138,7 +159,7 @@ def _run(args: argparse.Namespace) -> int:
     sources = _sources(args)
     info = init_distributed(args.device)
     try:
-        model = load_model(args.checkpoint, device=info.device)
+        model = _load_backend(args.checkpoint, args.backend, args.precision, info.device)
         model.test_view = changed_view(model.test_view, view_changes(args))
         if info.is_main:
             print(f"test view: {model.test_view.describe(model.cfg.num_frames, model.cfg.image_size)}",
@@ -157,7 +178,7 @@ def _run_jsonl(args: argparse.Namespace, model, sources: list[str], labels: list
 
     names = labels if labels is not None else list(model.class_names)
     summary = predict_to_jsonl(
-        sources, args.out, model_scorer(model, labels), names, model=model, dist=info, window=args.window,
+        sources, args.out, model_scorer(model, labels, precision=args.precision), names, model=model, dist=info, window=args.window,
         stride=args.stride, batch_size=args.batch_size, num_workers=args.num_workers, resume=args.resume,
         progress=not args.quiet and info.is_main,
     )
@@ -173,7 +194,7 @@ def _run_collected(args: argparse.Namespace, model, sources: list[str], labels: 
     from ..utils import atomic_write_text
 
     preds = predict(model, sources, labels, window=args.window, stride=args.stride, batch_size=args.batch_size,
-                    num_workers=args.num_workers, progress=not args.quiet)
+                    num_workers=args.num_workers, progress=not args.quiet, precision=args.precision)
     if fmt == "json":
         text = json_text([p.to_dict() for p in preds], indent=2) + "\n"
     elif fmt == "csv":
@@ -212,7 +233,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("videos", nargs="*", help="video files or folders of frames")
     p.add_argument("--files", metavar="LIST", help="text file with one video path per line (# comments allowed)")
     p.add_argument("--checkpoint", required=True,
-                   help="checkpoint folder, run folder (from msqnet train) or hub repo id user/name[@revision]")
+                   help="checkpoint folder, run folder (from msqnet train) or hub repo id user/name[@revision]; "
+                        "a .onnx file from msqnet export with --backend onnxruntime")
     p.add_argument("--labels", help='comma-separated class names, e.g. "walking,eating" (default: the training classes)')
     p.add_argument("--labels-file", help="file with one class name per line")
     p.add_argument("--top-k", type=positive_int, default=5, help="labels shown per input/window in the table (default 5)")
@@ -230,6 +252,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-workers", type=nonnegative_int, default=2,
                    help="processes decoding videos while the model runs (default 2; 0: decode in this process)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto (default): bf16 on CUDA and on CPUs with AVX512-BF16/AMX, else fp32")
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                   help="torch (a checkpoint) or onnxruntime (a .onnx file from msqnet export)")
     add_view_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)

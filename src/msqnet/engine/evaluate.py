@@ -9,7 +9,6 @@ are put back in annotation order, so the metrics are exactly those of a single-p
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import logging
@@ -30,6 +29,7 @@ from ..data.transforms import TransformConfig
 from ..data.views import TestView
 from ..metrics import compute_metrics
 from ..models.msqnet import FrozenFrames
+from ..precision import autocast
 from .distributed import all_gather_objects, is_distributed
 
 __all__ = [
@@ -40,6 +40,8 @@ __all__ = [
     "chance_levels",
     "score_clips",
     "predict_dataset",
+    "score_clips_label_sets",
+    "predict_dataset_label_sets",
     "view_configs",
     "changed_view",
     "evaluate_split",
@@ -80,14 +82,6 @@ class EvalResult:
     def num_clips(self) -> int:
         """Clips scored."""
         return len(self.uids)
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """Autocast context for ``precision`` (``fp32`` = none) on ``device``."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def default_metric_names(multi_label: bool, num_classes: int, *, segments: Mapping | None = None,
@@ -139,7 +133,6 @@ def _to_probabilities(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
     return torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
 
 
-@torch.no_grad()
 def score_clips(
     model: torch.nn.Module,
     clips: torch.Tensor | FrozenFrames,
@@ -156,6 +149,22 @@ def score_clips(
     view axis). Sigmoid for multi-label models, softmax for single-label ones; ``label_embed``
     (C', E) scores another label set than the training classes.
     """
+    return score_clips_label_sets(model, clips, [label_embed], aggregate=aggregate, device=device,
+                                  precision=precision)[0]
+
+
+@torch.inference_mode()
+def score_clips_label_sets(
+    model: torch.nn.Module,
+    clips: torch.Tensor | FrozenFrames,
+    label_sets: Sequence[torch.Tensor | None],
+    *,
+    aggregate: str = "mean",
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+) -> list[torch.Tensor]:
+    """:func:`score_clips` for several label sets ((C_k, E) embeddings, or ``None`` for the training
+    classes): the clips are encoded once and decoded per set, giving ``(B, C_k)`` per set."""
     device = torch.device(device)
     video, frozen = (None, clips.to(device)) if isinstance(clips, FrozenFrames) else (clips.to(device), None)
     views = frozen.num_views if frozen is not None else (video.shape[1] if video.ndim == 6 else 1)
@@ -165,12 +174,17 @@ def score_clips(
         else:
             video = video.flatten(0, 1)
     with autocast(device, precision):
-        logits = model(video, frozen=frozen, label_embed=label_embed).logits  # (B*V, C)
-    probs = _to_probabilities(logits, bool(getattr(model, "multi_label", True)))
-    return aggregate_views(probs.view(-1, views, probs.shape[-1]), aggregate)  # (B, C)
+        # One label set from a clip: the public forward, which any model (ONNX Runtime's too) has.
+        if len(label_sets) == 1 and frozen is None:
+            logits = [model(video, label_embed=label_sets[0]).logits]  # (B*V, C)
+        else:
+            encoded = model.encode(video, frozen=frozen)
+            logits = [model.decode(encoded, label_embed=e).logits for e in label_sets]  # (B*V, C_k) each
+    multi_label = bool(getattr(model, "multi_label", True))
+    probs = [_to_probabilities(x, multi_label) for x in logits]
+    return [aggregate_views(p.view(-1, views, p.shape[-1]), aggregate) for p in probs]  # (B, C_k) each
 
 
-@torch.no_grad()
 def predict_dataset(
     model: torch.nn.Module,
     dataset: ClipDataset,
@@ -191,13 +205,39 @@ def predict_dataset(
     index and DistributedSampler's padding duplicates removed. ``label_embed`` (C', E) scores
     another label set than the model's training classes (open-vocabulary models).
     """
+    scores, index, skipped = predict_dataset_label_sets(
+        model, dataset, [label_embed], batch_size=batch_size, num_workers=num_workers, device=device,
+        precision=precision, aggregate=aggregate, seed=seed, progress=progress, desc=desc)
+    return scores[0], index, skipped
+
+
+@torch.inference_mode()
+def predict_dataset_label_sets(
+    model: torch.nn.Module,
+    dataset: ClipDataset,
+    label_sets: Sequence[torch.Tensor | None],
+    *,
+    batch_size: int,
+    num_workers: int = 0,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+    aggregate: str = "mean",
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "eval",
+) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+    """:func:`predict_dataset` for several label sets at once: each clip is encoded once and decoded per set.
+
+    ``label_sets`` holds (C_k, E) label embeddings, or ``None`` for the training classes. Returns
+    ``([scores (N, C_k) per set], record indices (N,), skipped uids)``.
+    """
     device = torch.device(device)
     was_training = model.training
     model.eval()
     distributed = is_distributed()
     loader = build_loader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, seed=seed,
                           distributed=distributed)
-    rows: list[np.ndarray] = []
+    rows: list[list[np.ndarray]] = [[] for _ in label_sets]
     indices: list[np.ndarray] = []
     skipped: list[str] = []
     show = progress and (not distributed or torch.distributed.get_rank() == 0)
@@ -207,24 +247,24 @@ def predict_dataset(
             if not batch["uid"]:
                 continue
             clips = batch["frozen"] if "frozen" in batch else batch["video"]  # cached frozen outputs, or decoded clips
-            probs = score_clips(model, clips, label_embed=label_embed, aggregate=aggregate, device=device,
-                                precision=precision)  # (B, C)
-            rows.append(probs.cpu().numpy().astype(np.float64))
+            sets = score_clips_label_sets(model, clips, label_sets, aggregate=aggregate, device=device,
+                                          precision=precision)  # (B, C_k) each
+            for out, probs in zip(rows, sets):
+                out.append(probs.cpu().numpy().astype(np.float64))
             indices.append(batch["index"].numpy())
     finally:
         model.train(was_training)
-    num_classes = label_embed.shape[0] if label_embed is not None else len(getattr(model, "class_names", []))
+    widths = [e.shape[0] if e is not None else len(getattr(model, "class_names", [])) for e in label_sets]
     local = (
-        np.concatenate(rows) if rows else np.zeros((0, num_classes)),
+        [np.concatenate(r) if r else np.zeros((0, w)) for r, w in zip(rows, widths)],
         np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
         skipped,
     )
     parts = all_gather_objects(local)
-    scores = np.concatenate([p[0] for p in parts])
     index = np.concatenate([p[1] for p in parts])
     # Drop DistributedSampler's padding (a clip scored twice) and restore annotation order.
     index, first = np.unique(index, return_index=True)
-    scores = scores[first]
+    scores = [np.concatenate([p[0][k] for p in parts])[first] for k in range(len(label_sets))]
     all_skipped = sorted({u for p in parts for u in p[2]})
     return scores, index, all_skipped
 

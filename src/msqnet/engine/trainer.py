@@ -49,6 +49,7 @@ from ..data.views import TestView
 from ..metrics import compute_metrics
 from ..models import MSQNet, create_model
 from ..models.msqnet import FrozenFrames
+from ..precision import autocast, cpu_has_bf16
 from ..utils import atomic_write_text, json_text
 from .config import TrainConfig
 from .distributed import (
@@ -60,16 +61,15 @@ from .distributed import (
     init_distributed,
     shutdown_distributed,
 )
-from .frozen_cache import CachedClipDataset, FrozenFrameCache
 from .evaluate import (
     EvalResult,
-    autocast,
     chance_levels,
     default_metric_names,
     evaluate_split,
     is_finite,
     resolve_metric_key,
 )
+from .frozen_cache import CachedClipDataset, FrozenFrameCache
 from .losses import build_loss
 from .optim import LRSchedule, build_optimizer
 from .state import (
@@ -504,7 +504,7 @@ class Trainer:
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
         if cfg.precision == "fp16" and self.device.type == "cpu":
             log.warning("precision fp16 on the CPU is slow and rarely useful; bf16 is the CPU choice")
-        if cfg.precision == "bf16" and self.device.type == "cpu" and not torch.cpu._is_avx512_bf16_supported():
+        if cfg.precision == "bf16" and self.device.type == "cpu" and not cpu_has_bf16():
             log.warning("this CPU has no native bf16; autocast emulates it and may be slower than fp32")
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
         if cfg.cache_frozen:

@@ -26,7 +26,7 @@ from ..data.transforms import TransformConfig
 from ..metrics import mean_average_precision
 from ..synth.datasheet import chance_map
 from ..zero_shot import ZeroShotSplit, harmonic_mean
-from .evaluate import _targets, predict_dataset, view_configs
+from .evaluate import _targets, predict_dataset, predict_dataset_label_sets, view_configs
 
 __all__ = ["ZeroShotResult", "evaluate_zero_shot"]
 
@@ -100,10 +100,11 @@ def evaluate_zero_shot(
         scores[index] = part
     else:
         groups = [zs.seen, zs.unseen] if protocol == "zsl" else [tuple(range(len(names)))]
-        for group in groups:
-            label_embed = model.embed_labels([names[i] for i in group]).to(device)
-            part, index, _ = predict_dataset(model, dataset, label_embed=label_embed,
-                                             desc=f"{split.name} ({len(group)} classes)", **run)
+        label_sets = [model.embed_labels([names[i] for i in group]).to(device) for group in groups]
+        # Each clip is encoded once; only the decoder runs once per label set.
+        parts, index, _ = predict_dataset_label_sets(model, dataset, label_sets,
+                                                     desc=f"{split.name} ({len(groups)} label sets)", **run)
+        for group, part in zip(groups, parts):
             scores[np.ix_(index, list(group))] = part
     targets = _targets(split.records, len(names))
     seen_cols, unseen_cols = list(zs.seen), list(zs.unseen)

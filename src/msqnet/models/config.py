@@ -225,6 +225,9 @@ class ModelConfig:
             embedding (LayerNorm, before the query fusion). The reference combines them at whatever
             scale their encoders give, which can bury the clip in the position code and the class
             in the video embedding (README: "Why the reference readout stalls").
+        attention: the encoders' attention: ``auto`` (fused ``scaled_dot_product_attention``, or
+            plain bf16 kernels where they are faster: see ``models/attention.py``), ``sdpa`` (always
+            fused) or ``eager`` (each encoder's explicit arithmetic, kept for reference parity).
     """
 
     name: str = "msqnet"
@@ -241,6 +244,7 @@ class ModelConfig:
     trainable_label_embeddings: bool = True
     input_norm: bool = False
     video_residual: bool = False
+    attention: Literal["auto", "sdpa", "eager"] = "auto"
 
     def __post_init__(self) -> None:
         # Bounded before anything is built: position tables grow with T and with image_size squared.

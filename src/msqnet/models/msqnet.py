@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
 from ..data.views import TestView
+from .attention import set_attention
 from .config import ModelConfig
 from .decoder import QueryDecoder, SinusoidalPositionalEncoding
 from .heads import GroupWiseLinear, TextConditionedHead
@@ -28,9 +29,27 @@ from .pooling import build_pooling
 from .query import QueryBuilder
 from .video_encoder import build_video_encoder
 
-__all__ = ["MSQNet", "MSQNetOutput", "FrozenFrames"]
+__all__ = ["MSQNet", "MSQNetOutput", "EncodedClip", "FrozenFrames", "mix_label_embeddings"]
 
 log = logging.getLogger(__name__)
+
+
+def mix_label_embeddings(
+    names: Sequence[str], class_names: Sequence[str], trained: torch.Tensor,
+    embed_new: Callable[[list[str]], torch.Tensor],
+) -> torch.Tensor:
+    """Label embeddings (C', E) for ``names``: the ``trained`` (C, E) row of each training class name,
+    ``embed_new`` (the frozen text embedder) for the others."""
+    index = {n: i for i, n in enumerate(class_names)}
+    known = [index.get(n) for n in names]
+    out = torch.empty(len(names), trained.shape[1], device=trained.device)
+    new = [i for i, k in enumerate(known) if k is None]
+    if new:
+        out[new] = embed_new([names[i] for i in new]).to(out)
+    old = [i for i, k in enumerate(known) if k is not None]
+    if old:
+        out[old] = trained[[known[i] for i in old]].to(out)
+    return out
 
 
 @dataclass
@@ -68,6 +87,17 @@ class MSQNetOutput:
 
     logits: torch.Tensor
     class_features: torch.Tensor
+
+
+@dataclass
+class EncodedClip:
+    """A clip's label-independent encoding: decoder-ready ``tokens`` (B, T', D), the
+    ``visual_embedding`` (B, V) its queries fuse (``None`` for models without one) and its own
+    ``video_embedding`` (B, D), the memory averaged over time."""
+
+    tokens: torch.Tensor
+    visual_embedding: torch.Tensor | None
+    video_embedding: torch.Tensor
 
 
 class MSQNet(nn.Module):
@@ -135,6 +165,7 @@ class MSQNet(nn.Module):
         self.multi_label = True  # sigmoid scores; single-label models (trained with CE) use softmax
         # How clips are built at test time (saved with the weights; the trainer sets the one it used).
         self.test_view = TestView()
+        set_attention(self, cfg.attention)
 
     @property
     def num_classes(self) -> int:
@@ -158,17 +189,8 @@ class MSQNet(nn.Module):
                     f"this model (query={self.cfg.query}, head={self.cfg.head}) can only score its training classes; "
                     f"unknown: {unknown[:5]}. Open-vocabulary scoring needs head: text"
                 )
-        index = {n: i for i, n in enumerate(self.class_names)}
-        known = [index.get(n) for n in names]
-        out = torch.empty(len(names), self.queries.text_dim, device=self.queries.query_embed.device)
-        new = [i for i, k in enumerate(known) if k is None]
-        if new:
-            embedder = self.label_embedder()
-            out[new] = embedder([names[i] for i in new]).to(out)
-        old = [i for i, k in enumerate(known) if k is not None]
-        if old:
-            out[old] = self.queries.query_embed[[known[i] for i in old]].to(out)
-        return out
+        return mix_label_embeddings(names, self.class_names, self.queries.query_embed,
+                                    lambda new: self.label_embedder()(new))
 
     @property
     def has_frozen_frames(self) -> bool:
@@ -181,6 +203,42 @@ class MSQNet(nn.Module):
         features = self.video_encoder.frozen_features(video) if hasattr(self.video_encoder, "frozen_features") else None
         visual = self.visual_embedder.embed_frames(video) if self.visual_embedder is not None else None
         return FrozenFrames(features=features, visual=visual)
+
+    def encode(self, video: torch.Tensor | None = None, *, frozen: FrozenFrames | None = None) -> EncodedClip:
+        """The label-independent part of the forward: clip (B, T, 3, H, W) -> :class:`EncodedClip`.
+
+        Encode a clip once and :meth:`decode` it for as many label sets as needed. ``frozen`` (the
+        frozen encoders' outputs, see :meth:`frozen_frames`) replaces what it holds of the clip.
+        """
+        if video is None and frozen is None:
+            raise ValueError("give the clip, or its frozen per-frame outputs (frozen=)")
+        frozen = frozen or FrozenFrames()
+        if frozen.features is not None:
+            tokens = self.video_encoder.forward_features(frozen.features)
+        elif video is not None:
+            tokens = self.video_encoder(video)
+        else:
+            raise ValueError("frozen= holds no frame features: this video encoder needs the clip")
+        x = self.pool(tokens, self.cfg.num_frames)  # (B, T', Hv)
+        x = self.memory_norm(self.token_proj(self.token_norm(x)))  # (B, T', D)
+        video_embedding = x.mean(dim=1)  # (B, D): the clip's own, trained, video-level embedding
+        x = self.pos_encoding(x)
+        visual_embedding = None
+        if self.cfg.visual_embedder.kind == "video_encoder":
+            visual_embedding = video_embedding
+        elif self.queries.visual_dim:
+            visual = frozen.visual if frozen.visual is not None else self.visual_embedder.embed_frames(video)
+            visual_embedding = visual.mean(dim=1)  # (B, V): the frozen embedder's time-averaged frame embedding
+        return EncodedClip(tokens=x, visual_embedding=visual_embedding, video_embedding=video_embedding)
+
+    def decode(self, clip: EncodedClip, *, label_embed: torch.Tensor | None = None) -> MSQNetOutput:
+        """Score an encoded clip for the training classes, or for ``label_embed`` (C', E)."""
+        queries = self.queries(clip.tokens.shape[0], clip.visual_embedding, label_embed)  # (B, C, D)
+        h = self.decoder(clip.tokens, queries)  # (B, C, D)
+        if self.cfg.video_residual:  # every class feature starts from the clip's embedding
+            h = h + clip.video_embedding.unsqueeze(1)
+        logits = self.head(h, self.queries.labels(label_embed))  # (B, C)
+        return MSQNetOutput(logits=logits, class_features=h)
 
     def forward(
         self,
@@ -198,33 +256,7 @@ class MSQNet(nn.Module):
                 training; what it holds is not computed again.
             label_embed: (C', E) embeddings of other class names (see ``embed_labels``).
         """
-        if video is None and frozen is None:
-            raise ValueError("give the clip, or its frozen per-frame outputs (frozen=)")
-        if frozen is None:
-            frozen = FrozenFrames()
-        if frozen.features is not None:
-            tokens = self.video_encoder.forward_features(frozen.features)
-        elif video is not None:
-            tokens = self.video_encoder(video)
-        else:
-            raise ValueError("frozen= holds no frame features: this video encoder needs the clip")
-        b = tokens.tokens.shape[0]
-        x = self.pool(tokens, self.cfg.num_frames)  # (B, T', Hv)
-        x = self.memory_norm(self.token_proj(self.token_norm(x)))  # (B, T', D)
-        video_embedding = x.mean(dim=1)  # (B, D): the clip's own, trained, video-level embedding
-        x = self.pos_encoding(x)
-        visual_embedding = None
-        if self.cfg.visual_embedder.kind == "video_encoder":
-            visual_embedding = video_embedding
-        elif self.queries.visual_dim:
-            visual = frozen.visual if frozen.visual is not None else self.visual_embedder.embed_frames(video)
-            visual_embedding = visual.mean(dim=1)  # (B, V): the frozen embedder's time-averaged frame embedding
-        queries = self.queries(b, visual_embedding, label_embed)  # (B, C, D)
-        h = self.decoder(x, queries)  # (B, C, D)
-        if self.cfg.video_residual:  # every class feature starts from the clip's embedding
-            h = h + video_embedding.unsqueeze(1)
-        logits = self.head(h, self.queries.labels(label_embed))  # (B, C)
-        return MSQNetOutput(logits=logits, class_features=h)
+        return self.decode(self.encode(video, frozen=frozen), label_embed=label_embed)
 
     def predict(self, inputs, labels: Sequence[str] | None = None, **kwargs):
         """Per-label probabilities for videos, frame folders or clip tensors (see ``msqnet.predict``)."""
