@@ -55,7 +55,7 @@ def test_frozen_visual_embedder_stays_frozen_and_in_eval_mode(tmp_path, synth_di
     cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", eval_splits=[])
     trainer = Trainer(cfg, progress=False)
     modes: list[bool] = []
-    trainer.model.visual_embedder.register_forward_pre_hook(lambda m, args: modes.append(m.training))
+    trainer.model.visual_embedder.encoder.register_forward_pre_hook(lambda m, args: modes.append(m.training))
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     trainer.fit()
     after = trainer.model.state_dict()

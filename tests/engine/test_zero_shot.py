@@ -111,8 +111,9 @@ def test_zero_shot_evaluation_encodes_each_clip_once_for_every_label_set(zero_sh
     zs = load_zero_shot_split(synth_dir / "splits" / "zero_shot.json", split.class_names)
     sampling, transform = SamplingConfig(num_frames=4), TransformConfig(size=32)
     calls = {"video_encoder": 0, "visual_embedder": 0}
-    hooks = [getattr(model, name).register_forward_hook(lambda *_, name=name: calls.__setitem__(name, calls[name] + 1))
-             for name in calls]
+    modules = {"video_encoder": model.video_encoder, "visual_embedder": model.visual_embedder.encoder}
+    hooks = [module.register_forward_hook(lambda *_, name=name: calls.__setitem__(name, calls[name] + 1))
+             for name, module in modules.items()]
     result = evaluate_zero_shot(model, split, zs, sampling=sampling, transform=transform, batch_size=8, progress=False)
     for h in hooks:
         h.remove()

@@ -55,13 +55,12 @@ def test_frozen_visual_embedder_stays_in_eval_mode_and_unchanged_while_training(
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-def test_precomputed_visual_embedding_gives_the_same_logits():
+def test_precomputed_frozen_frames_give_the_same_logits():
     model = create_model(tiny_config(), CLASSES).eval()
     clip = torch.rand(2, 4, 3, 32, 32)
-    cached = model.encode_visual(clip)
-    assert cached.shape == (2, 24)
-    assert torch.allclose(model(clip).logits, model(clip, visual_embedding=cached).logits)
-
+    frozen = model.frozen_frames(clip)  # the CLIP visual embedder's per-frame embeddings
+    assert frozen.features is None and frozen.visual.shape[:2] == (2, 4)
+    assert torch.equal(model(clip).logits, model(clip, frozen=frozen).logits)
 
 def test_label_embeddings_come_from_the_real_sentence_encoder():
     model = create_model(tiny_config(), CLASSES)
@@ -155,11 +154,14 @@ def test_from_pretrained_local_folders_build_the_paper_architecture(tmp_path, sh
 
 
 def test_lite_preset_builds_offline_with_its_real_pretrained_parts():
-    """The CPU default as shipped: MiniLM label text, ImageNet EfficientNet-Lite0, small TimeSformer."""
+    """The CPU default as shipped: MiniLM label text, frozen ImageNet EfficientNet-Lite0 frame features read
+    by a small trainable space-time transformer, the clip's own video embedding in the queries."""
     model = create_model("msqnet-lite", CLASSES).eval()
-    assert model.queries.text_dim == 384 and model.visual_embedder.out_dim == 1280
+    assert model.queries.text_dim == 384 and model.visual_embedder is None
+    assert model.cfg.video_encoder.kind == "frame_transformer" and model.video_encoder.num_space == 7 * 7
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    assert 1e6 < trainable < 10e6  # "a few million parameters"
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    assert 0.5e6 < trainable < 2e6 and frozen > 0  # under a million trained parameters beside the frozen CNN
     with torch.no_grad():
         out = model(torch.randint(0, 256, (1, 8, 3, 112, 112), dtype=torch.uint8))
     assert out.logits.shape == (1, len(CLASSES))

@@ -167,12 +167,12 @@ def score_clips_label_sets(
     classes): the clips are encoded once and decoded per set, giving ``(B, C_k)`` per set."""
     device = torch.device(device)
     video, frozen = (None, clips.to(device)) if isinstance(clips, FrozenFrames) else (clips.to(device), None)
-    views = frozen.num_views if frozen is not None else (video.shape[1] if video.ndim == 6 else 1)
-    if views > 1:  # every view through the model as its own clip: (B, V, T, ...) -> (B*V, T, ...)
-        if frozen is not None:
-            frozen = frozen.flatten_views()
-        else:
-            video = video.flatten(0, 1)
+    views = 1
+    # Stacked test views go through the model as clips of their own: (B, V, T, ...) -> (B*V, T, ...).
+    if frozen is not None and frozen.num_views:
+        views, frozen = frozen.num_views, frozen.flatten_views()
+    elif video is not None and video.ndim == 6:
+        views, video = video.shape[1], video.flatten(0, 1)
     with autocast(device, precision):
         # One label set from a clip: the public forward, which any model (ONNX Runtime's too) has.
         if len(label_sets) == 1 and frozen is None:

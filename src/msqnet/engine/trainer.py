@@ -599,6 +599,12 @@ class Trainer:
     def _build_caches(self) -> dict[str, FrozenFrameCache]:
         """The frozen encoders' outputs for the training split and every evaluation split, built or reloaded."""
         cfg = self.cfg
+        lost = [name for name, on in (("train_crop", cfg.transform.train_crop != "center"),
+                                      ("color_jitter_prob", cfg.transform.color_jitter_prob > 0),
+                                      ("grayscale_prob", cfg.transform.grayscale_prob > 0)) if on]
+        if lost:
+            log.warning("cache_frozen: training reads cached test views, so transform.%s do(es) not apply "
+                        "(only hflip and the temporal draw among cache_frames do)", ", ".join(lost))
         caches = {}
         for split, train in [(self.train_split, True), *((s, False) for s in self.eval_splits)]:
             frames = (cfg.cache_frames or cfg.sampling.num_frames) if train else cfg.sampling.num_frames

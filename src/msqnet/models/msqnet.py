@@ -71,10 +71,10 @@ class FrozenFrames:
 
     @property
     def num_views(self) -> int:
-        """V for test views stacked as (B, V, T, ...), else 1."""
+        """V for test views stacked as (B, V, T, ...); 0 for clips without a view axis (B, T, ...)."""
         if self.features is not None:
-            return self.features.shape[1] if self.features.ndim == 6 else 1
-        return self.visual.shape[1] if self.visual is not None and self.visual.ndim == 4 else 1
+            return self.features.shape[1] if self.features.ndim == 6 else 0
+        return self.visual.shape[1] if self.visual is not None and self.visual.ndim == 4 else 0
 
     def flatten_views(self) -> "FrozenFrames":
         """Test views (B, V, T, ...) as clips of their own (B*V, T, ...)."""
