@@ -17,8 +17,14 @@ def _run(args: argparse.Namespace) -> int:
     print("  seen = classes trained on; unseen = classes scored from their names alone (zero-shot);")
     print("  test_unseen_actor = body plans never seen in training. mAP is macro mAP over the whole split.")
     print(result.table())
+    print()
+    print("  unseen classes, one by one: AP from their names alone, beside the AP of random scores")
+    print(result.unseen_table())
+    print()
     parts = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
-    print(f"total {total / 60:.1f} min ({parts}); reports: {result.report_dir}; run: {result.run_dir}")
+    print(f"time: {parts}; total {total / 60:.1f} min")
+    print(f"reports (metrics, training curves with the validation mAP per epoch): {result.report_dir}; "
+          f"run: {result.run_dir}")
     return 0
 
 

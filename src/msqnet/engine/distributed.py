@@ -24,6 +24,7 @@ __all__ = [
     "shutdown_distributed",
     "resolve_device",
     "is_distributed",
+    "is_main_process",
     "barrier",
     "all_gather_objects",
     "broadcast_object",
@@ -89,6 +90,11 @@ def shutdown_distributed() -> None:
 def is_distributed() -> bool:
     """Whether a process group with more than one process is active."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def is_main_process() -> bool:
+    """Whether this process is rank 0 (or runs alone): the one that writes files and logs."""
+    return not is_distributed() or dist.get_rank() == 0
 
 
 def barrier() -> None:

@@ -23,9 +23,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -42,7 +43,7 @@ from ..models.msqnet import FrozenFrames, MSQNet
 from ..utils import atomic_write_bytes
 from .distributed import all_gather_objects, is_distributed
 
-__all__ = ["FrozenFrameCache", "CachedClipDataset", "collate_cached"]
+__all__ = ["FrozenFrameCache", "CachedClipDataset", "cached_frozen_frames", "collate_cached"]
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,39 @@ class FrozenFrameCache:
         per_record = dataset.num_views * sampling.num_frames if not train else frames
         return cls(features=features, visual=visual, valid=valid, frames=per_record, train=train,
                    fingerprint=fingerprint)
+
+
+def cached_frozen_frames(model: MSQNet, split: Any, folder: str | Path, *, sampling: SamplingConfig,
+                         transform: TransformConfig, train: bool, frames: int | None = None, batch_size: int = 32,
+                         num_workers: int = 0, on_error: str = "raise", seed: int = 0, precision: str = "fp32",
+                         device: torch.device | str = "cpu", progress: bool = True,
+                         say: Callable[[str], None] = log.info) -> FrozenFrameCache:
+    """The frozen outputs of ``split`` (a ``DatasetSplit``) from ``folder``, built and saved there first
+    when missing or stale. ``frames``: cached frames per training clip (default T). Under DDP every
+    process builds its shard, rank 0 saves, and all wait for it."""
+    from ..precision import autocast
+    from .distributed import barrier, is_main_process
+
+    frames = (frames or sampling.num_frames) if train else sampling.num_frames
+    fp = FrozenFrameCache.fingerprint_of(model, split.records, sampling, transform, frames=frames, train=train)
+    path = Path(folder) / f"{split.name}-{fp[:16]}.safetensors"
+    cache = FrozenFrameCache.load(path, fp)
+    if cache is not None:
+        return cache
+    start = time.perf_counter()
+    device = torch.device(device)
+    cache = FrozenFrameCache.build(
+        model, split.records, split.num_classes, sampling=sampling, transform=transform, frames=frames, train=train,
+        batch_size=batch_size, num_workers=num_workers, on_error=on_error, seed=seed, fingerprint=fp, device=device,
+        precision_ctx=lambda: autocast(device, precision), progress=progress,
+        desc=f"caching frozen outputs of {split.name}")
+    if is_main_process():
+        cache.save(path)
+        unread = len(cache) - int(cache.valid.sum())
+        say(f"cached the frozen encoders' outputs of {split.name}: {len(cache)} clips x {cache.frames} frames in "
+            f"{time.perf_counter() - start:.1f} s" + (f"; {unread} unreadable clip(s) left out" if unread else ""))
+    barrier()
+    return cache
 
 
 def _is_frozen(model: MSQNet, name: str) -> bool:

@@ -69,7 +69,7 @@ from .evaluate import (
     is_finite,
     resolve_metric_key,
 )
-from .frozen_cache import CachedClipDataset, FrozenFrameCache
+from .frozen_cache import CachedClipDataset, FrozenFrameCache, cached_frozen_frames
 from .losses import build_loss
 from .optim import LRSchedule, build_optimizer
 from .state import (
@@ -607,27 +607,11 @@ class Trainer:
                         "(only hflip and the temporal draw among cache_frames do)", ", ".join(lost))
         caches = {}
         for split, train in [(self.train_split, True), *((s, False) for s in self.eval_splits)]:
-            frames = (cfg.cache_frames or cfg.sampling.num_frames) if train else cfg.sampling.num_frames
-            fp = FrozenFrameCache.fingerprint_of(self.model, split.records, cfg.sampling, cfg.transform, frames=frames,
-                                                 train=train)
-            path = Path(cfg.cache_dir or self.out / "cache") / f"{split.name}-{fp[:16]}.safetensors"
-            cache = FrozenFrameCache.load(path, fp)
-            if cache is None:
-                t0 = time.perf_counter()
-                cache = FrozenFrameCache.build(
-                    self.model, split.records, split.num_classes, sampling=cfg.sampling, transform=cfg.transform,
-                    frames=frames, train=train, batch_size=cfg.effective_eval_batch_size, num_workers=cfg.num_workers,
-                    on_error=cfg.data.on_error, seed=cfg.seed, fingerprint=fp, device=self.device,
-                    precision_ctx=lambda: autocast(self.device, cfg.precision), progress=self.progress,
-                    desc=f"caching frozen outputs of {split.name}")
-                if self.info.is_main:
-                    cache.save(path)
-                    unread = len(cache) - int(cache.valid.sum())
-                    self._say(f"cached the frozen encoders' outputs of {split.name}: {len(cache)} clips x {cache.frames} "
-                              f"frames in {time.perf_counter() - t0:.1f} s"
-                              + (f"; {unread} unreadable clip(s) left out" if unread else ""))
-                barrier()
-            caches[split.name] = cache
+            caches[split.name] = cached_frozen_frames(
+                self.model, split, cfg.cache_dir or self.out / "cache", sampling=cfg.sampling, transform=cfg.transform,
+                train=train, frames=cfg.cache_frames, batch_size=cfg.effective_eval_batch_size,
+                num_workers=cfg.num_workers, on_error=cfg.data.on_error, seed=cfg.seed, precision=cfg.precision,
+                device=self.device, progress=self.progress, say=self._say)
         return caches
 
     # -- helpers ---------------------------------------------------------------------------------

@@ -74,18 +74,22 @@ def evaluate_zero_shot(
     precision: str = "fp32",
     seed: int = 0,
     progress: bool = True,
+    dataset: Any = None,
 ) -> ZeroShotResult:
     """Score ``split`` (with every class, seen and unseen) for the zero-shot split ``zs``.
 
     ``sampling`` / ``transform`` default to the model's recorded test view (``model.test_view``).
+    ``dataset``: the split's clips as a ready dataset (e.g. ``CachedClipDataset`` of cached frozen
+    outputs of that view); ``None`` = decode them.
     """
     if protocol not in ("zsl", "gzsl"):
         raise ValueError(f"protocol: expected 'zsl' or 'gzsl', got {protocol!r}")
     sampling, transform = view_configs(model, sampling, transform)
     names = list(split.class_names)
     seen_names, unseen_names = zs.names(names)
-    dataset = ClipDataset(split.records, split.num_classes, sampling=sampling, transform=transform, train=False,
-                          multi_label=True, seed=seed)
+    if dataset is None:
+        dataset = ClipDataset(split.records, split.num_classes, sampling=sampling, transform=transform, train=False,
+                              multi_label=True, seed=seed)
     run = dict(batch_size=batch_size, num_workers=num_workers, device=device, precision=precision,
                aggregate=sampling.aggregate, seed=seed, progress=progress)
     closed = model.cfg.head == "group_linear"
