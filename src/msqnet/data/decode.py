@@ -474,6 +474,9 @@ def _iter_video(
     runs = plan_decode(keyframes, wanted)
     to_index = {p: i for i, p in enumerate(index.pts)} if index.seekable else None
     last = -1  # last frame index the decoder returned
+    # One reformatter for the whole video: it keeps its swscale context, which a frame's own
+    # to_ndarray(format=...) would rebuild for every frame (16x the cost on small frames).
+    reformatter = av.video.reformatter.VideoReformatter()
     container, stream = _open(path)
     try:
         # Slice threads help large frames without delaying output the way frame threads do.
@@ -508,7 +511,7 @@ def _iter_video(
                     last = i
                     if i in targets:
                         targets.discard(i)
-                        yield i, _to_rgb(frame, width, height, resize, quarter_turns)
+                        yield i, _to_rgb(reformatter, frame, width, height, resize, quarter_turns)
         except av.FFmpegError as e:
             where = f"after frame {last}" if last >= 0 else "before its first frame"
             raise DecodeError(f"{path}: decoding failed {where} ({_ffmpeg_msg(e)})") from None
@@ -516,13 +519,15 @@ def _iter_video(
         container.close()
 
 
-def _to_rgb(frame, width: int, height: int, resize: bool, quarter_turns: int = 0) -> np.ndarray:
-    """Colour-convert (and resize, in the same swscale pass) one decoded frame to ``(H, W, 3)`` uint8, then
-    turn it ``quarter_turns`` times counter-clockwise (its display rotation); ``width``/``height`` are as stored."""
+def _to_rgb(reformatter, frame, width: int, height: int, resize: bool, quarter_turns: int = 0) -> np.ndarray:
+    """Colour-convert (and resize, in the same swscale pass of ``reformatter``) one decoded frame to
+    ``(H, W, 3)`` uint8, then turn it ``quarter_turns`` times counter-clockwise (its display rotation);
+    ``width``/``height`` are as stored."""
     if resize:
-        rgb = frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR")
+        rgb = reformatter.reformat(frame, width=width, height=height, format="rgb24",
+                                   interpolation="BILINEAR").to_ndarray()
     else:
-        rgb = frame.to_ndarray(format="rgb24")
+        rgb = reformatter.reformat(frame, format="rgb24").to_ndarray()
     return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
 
 
