@@ -22,7 +22,7 @@ from torch import nn
 
 from msqnet.metrics import mean_average_precision
 from msqnet.synth import read_video
-from msqnet.synth.datasheet import chance_map
+from msqnet.metrics import chance_map
 
 
 def load(root: Path, split: str, classes: list[str]) -> tuple[torch.Tensor, np.ndarray]:

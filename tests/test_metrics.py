@@ -18,10 +18,15 @@ from sklearn.metrics import (
 
 from msqnet.metrics import (
     binary_average_precision,
+    chance_levels,
+    chance_map,
     charades_map,
     compute_metrics,
     example_based,
+    expected_random_ap,
     mean_average_precision,
+    metric_keys,
+    metric_title,
     micro_macro_f1,
     reference_batch_micro_ap,
     segment_map,
@@ -380,3 +385,42 @@ def test_compute_metrics_ak_segments_and_reference_ap_need_their_arguments():
 def test_compute_metrics_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown metric 'mAP@5'"):
         compute_metrics("mAP@5", np.zeros((2, 2)), np.eye(2))
+
+
+# ----------------------------------------------------------------------------------------- the registry
+
+_EVERY_METRIC = ["map", "charades_map", "f1", "reference_micro_ap", "ak_segments", "top1", "top3"]
+
+
+@pytest.mark.parametrize("name", _EVERY_METRIC)
+def test_each_metric_declares_exactly_the_keys_it_produces(name):
+    scores = np.random.default_rng(0).random((6, 4))
+    targets = np.eye(4, dtype=np.int64)[[0, 1, 2, 3, 0, 1]]
+    segments = {"head": [0, 1], "tail": [2, 3]}
+    out = compute_metrics(name, scores, targets, batch_size=3, segments=segments)
+    assert metric_keys(name, segments) == list(out)
+
+
+def test_metric_keys_of_ak_segments_need_the_segments_as_its_computation_does():
+    with pytest.raises(ValueError, match="needs segments"):
+        metric_keys(["map", "ak_segments"])
+
+
+def test_chance_levels_are_the_exact_expected_values_of_random_scores():
+    targets = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 0], [1, 0, 0]])
+    assert chance_levels(["map", "top2", "f1"], targets) == {"map": chance_map(targets), "top2": 2 / 3}
+    assert chance_map(targets) == pytest.approx(np.mean([expected_random_ap(4, 2), expected_random_ap(4, 1)]))
+    assert chance_levels(["map"], np.zeros((3, 2))) == {}  # no positives: no chance level
+
+
+def test_a_given_per_class_ap_is_used_not_computed_again():
+    scores, targets = random_case(5, min_classes=3)
+    targets[0] = 1
+    given = np.array([0.5, np.nan, 0.25, *[0.0] * (targets.shape[1] - 3)])
+    out = compute_metrics(["map", "ak_segments"], scores, targets, segments={"a": [0, 1, 2]}, per_class_ap=given)
+    assert out == {"map": np.nanmean(given), "map_a": 0.375}
+
+
+def test_keys_have_readable_titles():
+    assert metric_title("map") == "macro mAP" and metric_title("top5") == "top-5 accuracy"
+    assert metric_title("map_tail") == "mAP, tail classes" and metric_title("micro_f1") == "micro_f1"

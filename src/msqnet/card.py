@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .metrics import metric_title
 from .utils import read_text
 
 __all__ = ["model_card", "training_card_data", "latest_evaluation", "is_open_vocabulary", "read_card"]
@@ -20,16 +21,6 @@ __all__ = ["model_card", "training_card_data", "latest_evaluation", "is_open_voc
 LICENSE = "apache-2.0"
 # Labels listed in the card; longer label sets show the first ones and point at classes.txt.
 MAX_LISTED_LABELS = 60
-METRIC_NAMES = {
-    "map": "macro mAP",
-    "charades_map": "Charades mAP (official)",
-    "charades_wap": "Charades WAP (official)",
-    "map_head": "mAP, head classes",
-    "map_middle": "mAP, middle classes",
-    "map_tail": "mAP, tail classes",
-    "top1": "top-1 accuracy",
-    "top5": "top-5 accuracy",
-}
 # Record keys of an evaluation line in metrics.jsonl that are bookkeeping, not metrics.
 _EVAL_BOOKKEEPING = {"kind", "epoch", "step", "split", "num_clips", "skipped", "time", "chance"}
 
@@ -122,7 +113,7 @@ def _front_matter(meta: Mapping[str, Any], name: str, dataset: str | None) -> st
             results.append(EvalResult(
                 task_type="video-classification", dataset_type=dataset or "unknown", dataset_name=dataset or "unknown",
                 dataset_split=ev["split"], metric_type=key, metric_value=round(value, 6),
-                metric_name=METRIC_NAMES.get(key, key)))
+                metric_name=metric_title(key)))
     data = ModelCardData(
         library_name="msqnet", pipeline_tag="video-classification", license=LICENSE, tags=tags,
         datasets=[dataset] if dataset else None, metrics=metric_keys or None,
@@ -146,7 +137,7 @@ def _evaluation_section(meta: Mapping[str, Any]) -> list[str]:
     for ev in evaluation:
         for key, value in ev["metrics"].items():
             chance = ev["chance"].get(key)
-            lines.append(f"| {ev['split']} | {ev.get('num_clips', '')} | {METRIC_NAMES.get(key, key)} | {value:.4f} | "
+            lines.append(f"| {ev['split']} | {ev.get('num_clips', '')} | {metric_title(key)} | {value:.4f} | "
                          f"{'' if chance is None else f'{chance:.4f}'} |")
     epochs = sorted({ev.get("epoch") for ev in evaluation if ev.get("epoch") is not None})
     lines += ["", "Every figure is computed once over the whole split" + (

@@ -84,11 +84,10 @@ def run_demo(
     from .checkpoint import load_model
     from .data.datasets import load_split
     from .engine.config import TrainConfig
-    from .engine.evaluate import chance_levels
     from .engine.report import write_report
     from .engine.trainer import train
     from .engine.zero_shot import evaluate_zero_shot
-    from .synth.datasheet import chance_map
+    from .metrics import chance_levels, chance_map
     from .zero_shot import load_zero_shot_split
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
@@ -127,7 +126,7 @@ def run_demo(
             unseen_ap[name][f"chance {split_name}"] = chance_map(targets, [c])
         metrics = {"map": _nanmean([r.per_class_ap[n] for n in split.class_names]), "map_seen": r.map_seen,
                    "map_unseen_zero_shot": r.map_unseen, "harmonic": r.harmonic}
-        chance = {**chance_levels(targets, {"map": 0.0}), "map_seen": r.chance_seen,
+        chance = {**chance_levels(["map"], targets), "map_seen": r.chance_seen,
                   "map_unseen_zero_shot": r.chance_unseen}
         history = _history(Path(cfg.output_dir))
         write_report(out_dir / "report" / split_name, metrics=metrics, scores=r.scores, targets=targets,

@@ -18,7 +18,7 @@ from msqnet.data.transforms import TransformConfig
 from msqnet.engine.evaluate import evaluate_split, predict_dataset
 from msqnet.metrics import compute_metrics
 from msqnet.models import create_model
-from msqnet.synth.datasheet import chance_map
+from msqnet.metrics import chance_map
 
 from ..models.tiny import tiny_config
 from .conftest import make_config, run_cli, write_train_config

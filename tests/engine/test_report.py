@@ -252,3 +252,15 @@ def test_print_table_without_rows_prints_the_header_and_needs_columns():
     assert print_table([], ["split", "mAP"]).splitlines() == ["split | mAP", "------+----"]
     with pytest.raises(ValueError, match="at least one column"):
         print_table([{"a": 1}], [])
+
+
+def test_the_report_uses_the_per_class_ap_the_evaluation_computed(tmp_path):
+    scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.3]])
+    targets = np.array([[1, 0], [0, 1], [0, 1]])
+    given = np.array([0.125, 0.75])  # not these scores' AP: the report must show it as given
+    report = json.loads((write_report(tmp_path / "r", metrics={"map": 0.4375}, scores=scores, targets=targets,
+                                      class_names=["a", "b"], per_class_ap=given) / "metrics.json").read_text())
+    assert [c["ap"] for c in report["per_class"]] == [0.125, 0.75]
+    with pytest.raises(ValueError, match="per_class_ap: expected shape"):
+        write_report(tmp_path / "s", metrics={}, scores=scores, targets=targets, class_names=["a", "b"],
+                     per_class_ap=np.zeros(3))

@@ -13,7 +13,8 @@ import pytest
 from msqnet.data.config import DataConfig
 from msqnet.data.datasets import available_splits, load_split
 from msqnet.synth import CLASS_NAMES, CSV_COLUMNS, FORMAT_VERSION, MORPHOLOGIES, SPLITS, SynthConfig
-from msqnet.synth.datasheet import chance_map, expected_random_ap, label_matrix
+from msqnet.metrics.chance import chance_map, expected_random_ap
+from msqnet.synth.datasheet import label_matrix
 from msqnet.synth.generate import DEFAULT_UNSEEN_ACTORS, DEFAULT_UNSEEN_CLASSES, sample_split_clip
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metrics import METRIC_NAMES, compute_metrics, parse_metric_names
+from ..metrics import compute_metrics, metric_descriptions, parse_metric_names
 from ..metrics.prediction_files import Predictions, class_lookup, read_charades_submission, read_csv_predictions
 from ..utils import json_text, read_csv_rows, read_text
 from .arguments import finite_float, positive_int
@@ -290,7 +290,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score a predictions file against ground truth (no model needed)",
         description="Score a predictions file against ground-truth annotations, without a model.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="metrics:\n" + "\n".join(f"  {k:<19} {v}" for k, v in METRIC_NAMES.items()),
+        epilog="metrics:\n" + "\n".join(f"  {k:<19} {v}" for k, v in metric_descriptions().items()),
     )
     p.add_argument("predictions", type=Path, help="Charades submission (id score_0 ... score_C-1) or CSV of scores")
     p.add_argument("--ground-truth", "-g", type=Path, required=True, help="Charades CSV or generic CSV (id,labels)")

@@ -74,10 +74,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(json_text({"split": result.split, "num_clips": result.num_clips, "skipped": result.skipped,
                          "metrics": result.metrics}, indent=2))
     else:
-        from ..engine.evaluate import chance_levels
-
-        chance = chance_levels(result.targets, result.metrics)
-        rows = [{"metric": k, "value": v, "chance": chance.get(k)} for k, v in result.metrics.items()]
+        rows = [{"metric": k, "value": v, "chance": result.chance.get(k)} for k, v in result.metrics.items()]
         print(f"{args.split}: {result.num_clips} clips" + (f", {len(result.skipped)} skipped" if result.skipped else ""))
         print(print_table(rows, ["metric", "value", "chance"]))
         if args.out:

@@ -27,7 +27,7 @@ from ..data.dataset import ClipDataset, build_loader
 from ..data.sampling import SamplingConfig, aggregate_views
 from ..data.transforms import TransformConfig
 from ..data.views import TestView
-from ..metrics import compute_metrics
+from ..metrics import chance_levels, compute_metrics, default_metric_names, per_class_average_precision
 from ..models.msqnet import FrozenFrames
 from ..precision import autocast
 from .distributed import all_gather_objects, is_distributed
@@ -35,9 +35,7 @@ from .distributed import all_gather_objects, is_distributed
 __all__ = [
     "EvalResult",
     "autocast",
-    "default_metric_names",
     "resolve_metric_key",
-    "chance_levels",
     "score_clips",
     "predict_dataset",
     "score_clips_label_sets",
@@ -65,6 +63,9 @@ class EvalResult:
         uids: the N clips' uids.
         indices: the N clips' record indices in the split.
         metrics: metric key -> value, computed once over all N clips.
+        chance: metric key -> its value for random scores on the same clips (keys with a closed form).
+        per_class_ap: ``(C,)`` AP of every class (NaN without positives), computed once for the
+            metrics and the report.
         skipped: uids of clips that could not be read (``on_error: skip``).
         seconds: wall time.
     """
@@ -75,6 +76,8 @@ class EvalResult:
     uids: list[str]
     indices: np.ndarray
     metrics: dict[str, float]
+    chance: dict[str, float] = field(default_factory=dict)
+    per_class_ap: np.ndarray | None = field(default=None, repr=False)
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -84,48 +87,11 @@ class EvalResult:
         return len(self.uids)
 
 
-def default_metric_names(multi_label: bool, num_classes: int, *, segments: Mapping | None = None,
-                         data_format: str | None = None) -> list[str]:
-    """The metrics a split is reported with when the config names none.
-
-    Multi-label: macro ``map`` (+ ``ak_segments`` where the dataset defines segments, +
-    ``charades_map`` for Charades). Single-label: ``top1`` (+ ``top5`` with 5 or more classes).
-    """
-    if not multi_label:
-        return ["top1"] + (["top5"] if num_classes >= 5 else [])
-    names = ["map"]
-    if segments:
-        names.append("ak_segments")
-    if data_format == "charades":
-        names.append("charades_map")
-    return names
-
-
 def resolve_metric_key(metric: str, multi_label: bool) -> str:
     """The best-checkpoint metric: ``auto`` = ``map`` (multi-label) or ``top1`` (single-label)."""
     if metric == "auto":
         return "map" if multi_label else "top1"
     return metric
-
-
-def chance_levels(targets: np.ndarray, metrics: Mapping[str, float]) -> dict[str, float]:
-    """Expected value of the headline metrics for random scores, for the report beside the real ones.
-
-    ``map`` (and ``charades_map``): mean over classes with positives of the expected AP of a random
-    ranking; ``top<k>``: ``k / C``.
-    """
-    from ..synth.datasheet import chance_map  # the exact expected AP of a random ranking
-
-    out: dict[str, float] = {}
-    num_classes = targets.shape[1]
-    for key in metrics:
-        if key in ("map", "charades_map"):
-            value = chance_map(np.asarray(targets) != 0)
-            if value is not None:
-                out[key] = value
-        elif key.startswith("top") and key[3:].isdigit():
-            out[key] = min(1.0, int(key[3:]) / num_classes)
-    return out
 
 
 def _to_probabilities(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
@@ -342,10 +308,12 @@ def evaluate_split(
     targets = _targets(records, split.num_classes)
     names_ = list(metrics) if metrics else default_metric_names(
         split.multi_label, split.num_classes, segments=split.segments, data_format=data_format)
-    values = compute_metrics(names_, scores, targets, segments=split.segments)
+    per_class_ap = per_class_average_precision(scores, targets)
+    values = compute_metrics(names_, scores, targets, segments=split.segments, per_class_ap=per_class_ap)
     return EvalResult(
         split=split.name, scores=scores, targets=targets, uids=[r.uid for r in records], indices=index,
-        metrics={k: float(v) for k, v in values.items()}, skipped=skipped, seconds=time.perf_counter() - start,
+        metrics={k: float(v) for k, v in values.items()}, chance=chance_levels(names_, targets),
+        per_class_ap=per_class_ap, skipped=skipped, seconds=time.perf_counter() - start,
     )
 
 
@@ -430,7 +398,7 @@ def evaluate_checkpoint(
         write_report(
             out_dir, metrics=result.metrics, scores=result.scores, targets=result.targets,
             class_names=ds.class_names, history=history, split_name=split, segments=ds.segments,
-            chance=chance_levels(result.targets, result.metrics),
+            chance=result.chance, per_class_ap=result.per_class_ap,
             extra={"checkpoint": str(ckpt), "data": str(data.annotations), "format": data.format,
                    "num_clips": result.num_clips, "skipped": result.skipped, "seconds": result.seconds,
                    "test_clips": sampling.test_clips, "test_crops": sampling.test_crops,

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..metrics import binary_average_precision
+from ..metrics import per_class_average_precision
 
 __all__ = [
     "REPORT_KIND",
@@ -114,6 +114,7 @@ def write_report(
     chance: Mapping[str, float] | None = None,
     extra: Mapping[str, Any] | None = None,
     top_k_pr: int = 3,
+    per_class_ap: np.ndarray | None = None,
 ) -> Path:
     """Write an evaluation report folder at ``out_dir``, replacing an earlier report there wholesale.
 
@@ -134,6 +135,8 @@ def write_report(
         chance: chance level of each metric (same keys as ``metrics``), shown side by side.
         extra: JSON-serialisable details to keep in ``metrics.json`` (checkpoint, config, timing...).
         top_k_pr: how many of the best and of the worst classes get a precision-recall curve.
+        per_class_ap: ``(C,)`` AP of every class when the evaluation computed it already (NaN for a
+            class without positives); ``None`` computes it here.
 
     Returns:
         ``out_dir`` as a ``Path``.
@@ -153,7 +156,10 @@ def write_report(
     _check_replaceable(out_dir)
 
     num_pos = t.sum(axis=0).astype(np.int64)  # (C,)
-    per_class_ap = np.array([binary_average_precision(s[:, c], t[:, c]) for c in range(s.shape[1])])
+    if per_class_ap is None:
+        per_class_ap = per_class_average_precision(s, t)
+    elif np.shape(per_class_ap) != (s.shape[1],):
+        raise ValueError(f"per_class_ap: expected shape ({s.shape[1]},), one AP per class, got {np.shape(per_class_ap)}")
     report = _report_dict(
         metrics=metrics, chance=chance, per_class_ap=per_class_ap, num_pos=num_pos, class_names=class_names,
         num_clips=s.shape[0], single_label=np.asarray(targets).ndim == 1, split_name=split_name,

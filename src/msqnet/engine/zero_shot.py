@@ -23,8 +23,7 @@ import torch
 from ..data.dataset import ClipDataset
 from ..data.sampling import SamplingConfig
 from ..data.transforms import TransformConfig
-from ..metrics import mean_average_precision
-from ..synth.datasheet import chance_map
+from ..metrics import chance_map, mean_average_precision
 from ..zero_shot import ZeroShotSplit, harmonic_mean
 from .evaluate import _targets, predict_dataset, predict_dataset_label_sets, view_configs
 
@@ -118,6 +117,6 @@ def evaluate_zero_shot(
     return ZeroShotResult(
         split=split.name, protocol=protocol, num_clips=len(split.records), map_seen=map_seen, map_unseen=map_unseen,
         harmonic=harmonic_mean(map_seen, map_unseen),
-        chance_seen=chance_map(targets[:, seen_cols] != 0), chance_unseen=chance_map(targets[:, unseen_cols] != 0),
+        chance_seen=chance_map(targets[:, seen_cols]), chance_unseen=chance_map(targets[:, unseen_cols]),
         per_class_ap=per_class, closed_set=closed, scores=scores,
     )

@@ -5,24 +5,43 @@
 - :func:`charades_map`: the official ``Charades_v1_classify.m`` mAP and WAP.
 - :func:`topk_accuracy`, :func:`example_based`, :func:`micro_macro_f1`.
 - :func:`reference_batch_micro_ap`: the MSQNet reference's non-standard batch-averaged micro AP.
-- :func:`compute_metrics`: any of the above by name.
+- :mod:`msqnet.metrics.registry`: every metric by name (:func:`compute_metrics`), the keys it
+  produces (:func:`metric_keys`) and their chance levels (:func:`chance_levels`, from
+  :mod:`msqnet.metrics.chance`).
 """
 from .average_precision import (
     MAPResult,
     binary_average_precision,
+    map_of_per_class_ap,
     mean_average_precision,
+    per_class_average_precision,
     reference_batch_micro_ap,
     segment_map,
 )
+from .chance import chance_map, chance_topk, expected_random_ap
 from .charades import CharadesMAPResult, charades_map
 from .classification import example_based, micro_macro_f1, topk_accuracy
-from .compute import METRIC_NAMES, compute_metrics, parse_metric_names
+from .registry import (
+    METRICS,
+    Metric,
+    chance_levels,
+    compute_metrics,
+    default_metric_names,
+    get_metric,
+    metric_descriptions,
+    metric_keys,
+    metric_title,
+    parse_metric_names,
+)
 
 __all__ = [
     "MAPResult",
     "CharadesMAPResult",
-    "METRIC_NAMES",
+    "METRICS",
+    "Metric",
     "binary_average_precision",
+    "per_class_average_precision",
+    "map_of_per_class_ap",
     "mean_average_precision",
     "segment_map",
     "charades_map",
@@ -30,6 +49,15 @@ __all__ = [
     "example_based",
     "micro_macro_f1",
     "reference_batch_micro_ap",
+    "expected_random_ap",
+    "chance_map",
+    "chance_topk",
     "compute_metrics",
+    "chance_levels",
+    "default_metric_names",
+    "get_metric",
+    "metric_descriptions",
+    "metric_keys",
+    "metric_title",
     "parse_metric_names",
 ]

@@ -20,6 +20,8 @@ from ._checks import check_scores_and_targets
 __all__ = [
     "MAPResult",
     "binary_average_precision",
+    "per_class_average_precision",
+    "map_of_per_class_ap",
     "mean_average_precision",
     "segment_map",
     "reference_batch_micro_ap",
@@ -72,12 +74,31 @@ def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> MAPResult
         ValueError: shape mismatch, empty input, NaN scores, non-binary targets, or no class with a
             positive at all (the mean would be over nothing).
     """
+    per_class = per_class_average_precision(scores, targets)
+    value = map_of_per_class_ap(per_class, num_rows=np.shape(targets)[0])
+    return MAPResult(map=value, per_class_ap=per_class, num_classes_used=int((~np.isnan(per_class)).sum()))
+
+
+def per_class_average_precision(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``(C,)`` AP of every class of ``(N, C)`` scores and {0, 1} targets; NaN for a class without positives.
+
+    Raises:
+        ValueError: shape mismatch, empty input, NaN scores or non-binary targets.
+    """
     s, t = check_scores_and_targets(scores, targets)
-    per_class = np.array([binary_average_precision(s[:, c], t[:, c]) for c in range(s.shape[1])])
-    used = ~np.isnan(per_class)
+    return np.array([binary_average_precision(s[:, c], t[:, c]) for c in range(s.shape[1])])
+
+
+def map_of_per_class_ap(per_class_ap: np.ndarray, *, num_rows: int) -> float:
+    """Macro mAP from per-class AP: the plain mean over the classes with positives (not NaN).
+
+    Raises:
+        ValueError: no class has a positive among the ``num_rows`` rows (the mean would be over nothing).
+    """
+    used = ~np.isnan(per_class_ap)
     if not used.any():
-        raise ValueError(f"mAP is undefined: none of the {s.shape[1]} classes has a positive among {s.shape[0]} rows")
-    return MAPResult(map=float(per_class[used].mean()), per_class_ap=per_class, num_classes_used=int(used.sum()))
+        raise ValueError(f"mAP is undefined: none of the {per_class_ap.size} classes has a positive among {num_rows} rows")
+    return float(per_class_ap[used].mean())
 
 
 def segment_map(per_class_ap: np.ndarray, segments: Mapping[str, Sequence[int]]) -> dict[str, float]:

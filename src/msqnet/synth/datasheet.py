@@ -1,14 +1,6 @@
 """Dataset statistics and the ``datasheet.md`` written beside the generated data.
 
-Chance level: for a class with ``m`` positives among ``n`` clips, ranking the clips at random gives
-an *expected* average precision of
-
-    E[AP] = (H_n + (m - 1) / (n - 1) * (n - H_n)) / n,    H_n = 1 + 1/2 + ... + 1/n,
-
-(the positive at rank r has precision (1 + #positives above it) / r; averaging over the uniform rank
-and the hypergeometric count above it gives the formula). Chance mAP is its mean over the classes
-that have at least one positive, exactly like the project's macro mAP drops classes without
-positives. It is exact, not a Monte-Carlo estimate; for large n it approaches the class prevalence.
+Its chance levels are the exact expected mAP of random scores (``msqnet.metrics.chance``).
 """
 from __future__ import annotations
 
@@ -16,7 +8,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["label_matrix", "expected_random_ap", "chance_map", "render_datasheet"]
+__all__ = ["label_matrix", "render_datasheet"]
 
 
 def label_matrix(label_sets: Sequence[Sequence[str]], classes: Sequence[str]) -> np.ndarray:
@@ -27,23 +19,6 @@ def label_matrix(label_sets: Sequence[Sequence[str]], classes: Sequence[str]) ->
         for name in labels:
             y[row, index[name]] = 1
     return y
-
-
-def expected_random_ap(n: int, m: int) -> float:
-    """Expected average precision of a uniformly random ranking of ``n`` items with ``m`` positives."""
-    if not 0 < m <= n:
-        raise ValueError(f"need 0 < positives <= items, got m={m}, n={n}")
-    if n == 1:
-        return 1.0
-    harmonic = float(np.sum(1.0 / np.arange(1, n + 1)))
-    return (harmonic + (m - 1) / (n - 1) * (n - harmonic)) / n
-
-
-def chance_map(y: np.ndarray, columns: Sequence[int] | None = None) -> float | None:
-    """Expected macro mAP of random scores on label matrix ``y`` (classes without positives dropped)."""
-    cols = range(y.shape[1]) if columns is None else columns
-    aps = [expected_random_ap(y.shape[0], int(y[:, c].sum())) for c in cols if y[:, c].sum() > 0]
-    return float(np.mean(aps)) if aps else None
 
 
 def _fmt(v: float | None) -> str:

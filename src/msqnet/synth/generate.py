@@ -42,10 +42,11 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..config import ConfigError
+from ..metrics.chance import chance_map
 from ..utils import atomic_write_text
 from .actions import ACTION_CLASSES, CLASS_NAMES, INTERACTIONS
 from .actors import MORPHOLOGIES
-from .datasheet import chance_map, label_matrix, render_datasheet
+from .datasheet import label_matrix, render_datasheet
 from .render import render_clip
 from .scene import ActorSpec, ClipSpec, ground_y, sample_clip, screen_scale
 from .video import write_frame_folder, write_mp4
