@@ -30,7 +30,8 @@ import av
 import numpy as np
 import torch
 
-from msqnet.data.dataset import ClipDataset, build_loader
+from msqnet.data.dataset import ClipDataset
+from msqnet.data.loader import ClipSampler, build_loader
 from msqnet.data.decode import decode_plan, probe
 from msqnet.data.records import ClipRecord
 from msqnet.data.sampling import SamplingConfig, multiview_indices, sample_indices
@@ -58,7 +59,7 @@ class NaiveClipDataset(ClipDataset):
 
 def clips_per_second(ds: ClipDataset, num_workers: int, passes: int) -> float:
     """Steady-state clips/s of a loader over ``ds``: one warm-up pass, then ``passes`` timed passes."""
-    loader = build_loader(ds, batch_size=4, shuffle=True, num_workers=num_workers, seed=0)
+    loader = build_loader(ds, batch_size=4, num_workers=num_workers, sampler=ClipSampler(len(ds), seed=0))
     for _ in loader:  # warm-up: start the workers, fill the OS file cache and (msqnet) the probe cache
         break
     start = time.perf_counter()

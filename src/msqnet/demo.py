@@ -83,6 +83,7 @@ def run_demo(
     """Generate (if needed), train, evaluate and report; see the module docstring."""
     from .checkpoint import load_model
     from .data.datasets import load_split
+    from .data.records import multi_hot
     from .engine.config import TrainConfig
     from .engine.report import write_report
     from .engine.trainer import train
@@ -118,7 +119,7 @@ def run_demo(
                                progress=progress)  # clips of the model's recorded test view
         rows.append({"split": split_name, "clips": r.num_clips, "mAP seen": r.map_seen, "chance seen": r.chance_seen,
                      "mAP unseen (zero-shot)": r.map_unseen, "chance unseen": r.chance_unseen, "harmonic": r.harmonic})
-        targets = _multi_hot(split)
+        targets = multi_hot(split.records, split.num_classes)
         for c in zs.unseen:
             name = split.class_names[c]
             unseen_ap.setdefault(name, {"unseen class": name})
@@ -142,15 +143,6 @@ def run_demo(
     atomic_write_text(out_dir / "demo.json",
                       json_text({"rows": rows, "unseen_classes": unseen_rows, "seconds": seconds}, indent=2) + "\n")
     return demo
-
-
-def _multi_hot(split):
-    import numpy as np
-
-    t = np.zeros((len(split.records), split.num_classes), dtype=np.int64)
-    for i, r in enumerate(split.records):
-        t[i, list(r.labels)] = 1
-    return t
 
 
 def _nanmean(values) -> float:

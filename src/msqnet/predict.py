@@ -29,6 +29,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .data.decode import DecodeError, probe
+from .data.loader import seed_worker
 from .data.timeline import WindowClips
 from .data.views import TestView, read_test_clips
 from .precision import resolve_precision
@@ -206,9 +207,7 @@ def _loader(clips: VideoClips, num_workers: int) -> Iterable[ClipChunk]:
     """Chunks in the main process (0 workers) or from ``num_workers`` decoding processes."""
     if num_workers == 0:
         return clips
-    from .data.dataset import _worker_init
-
-    return DataLoader(clips, batch_size=None, num_workers=num_workers, collate_fn=_as_is, worker_init_fn=_worker_init)
+    return DataLoader(clips, batch_size=None, num_workers=num_workers, collate_fn=_as_is, worker_init_fn=seed_worker)
 
 
 # --- the score side -----------------------------------------------------------------------------

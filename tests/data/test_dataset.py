@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import DistributedSampler
 
-from msqnet.data.dataset import ClipDataset, EpochSampler, SkipTally, build_loader
+from msqnet.data.dataset import ClipDataset, SkipTally
+from msqnet.data.loader import ClipSampler, build_loader
 from msqnet.data.decode import DecodeError
 from msqnet.data.records import ClipRecord
 from msqnet.data.sampling import SamplingConfig
@@ -76,8 +76,7 @@ def test_segment_records_sample_only_inside_their_segment(counting_folder):
     rec = ClipRecord("seg", str(counting_folder), (0,), start=2.0, end=4.0, meta={"fps": "8"})
     ds = ClipDataset([rec], 1, sampling=SamplingConfig(num_frames=4), transform=PLAIN, train=True, seed=3)
     for epoch in range(5):
-        ds.set_epoch(epoch)
-        ids = frame_ids(ds[0]["video"])
+        ids = frame_ids(ds[(epoch, 0)]["video"])
         assert all(16 <= i < 32 for i in ids) and ids == sorted(ids)
     test = ClipDataset([rec], 1, sampling=SamplingConfig(num_frames=4), transform=PLAIN, train=False)
     assert frame_ids(test[0]["video"]) == [18, 22, 26, 30]
@@ -96,10 +95,10 @@ def test_randomness_is_a_function_of_seed_epoch_and_index(counting_folder):
 
 
 def run_epochs(ds: ClipDataset, num_workers: int, epochs: range, seed: int = 5) -> list[tuple]:
-    loader = build_loader(ds, batch_size=2, shuffle=True, num_workers=num_workers, seed=seed)
+    loader = build_loader(ds, batch_size=2, num_workers=num_workers, sampler=ClipSampler(len(ds), seed=seed))
     out = []
     for epoch in epochs:
-        loader.set_epoch(epoch)
+        loader.sampler.set_epoch(epoch)
         for batch in loader:
             out.append((epoch, batch["uid"], batch["video"].clone(), batch["target"].clone()))
     return out
@@ -128,21 +127,6 @@ def test_loader_resumed_at_an_epoch_repeats_that_epoch(shared_videos):
     assert same_batches(full[-2:], resumed)
 
 
-def test_epoch_sampler_advances_by_itself_and_shards_for_distributed_ranks():
-    sampler = EpochSampler(10, shuffle=True, seed=0)
-    first, second = list(sampler), list(sampler)
-    assert {e for e, _ in first} == {0} and {e for e, _ in second} == {1}
-    assert sorted(i for _, i in first) == list(range(10)) and first != second
-    shards = []
-    for rank in range(2):
-        dist = DistributedSampler(range(10), num_replicas=2, rank=rank, shuffle=True, seed=0)
-        s = EpochSampler(10, shuffle=True, seed=0, distributed=dist)
-        s.set_epoch(4)
-        shards.append([i for _, i in s])
-        assert len(s) == 5
-    assert sorted(shards[0] + shards[1]) == list(range(10))
-
-
 def test_on_error_raise_names_the_bad_file(shared_videos, tmp_path):
     noise = tmp_path / "noise.avi"
     noise.write_bytes(bytes(range(256)) * 400)
@@ -163,12 +147,11 @@ def test_on_error_skip_logs_drops_and_counts_bad_clips(shared_videos, tmp_path, 
     tally = SkipTally()
     seen = []
     with caplog.at_level(logging.WARNING, logger="msqnet.data.dataset"):
-        for batch in build_loader(ds, batch_size=2, shuffle=False, num_workers=0, seed=0):
+        for batch in build_loader(ds, batch_size=2, num_workers=0, sampler=ClipSampler(len(ds), shuffle=False)):
             tally.update(batch)
             seen += batch["uid"]
             assert batch["video"].shape[1:] == (2, 3, 16, 16) and len(batch["target"]) == len(batch["uid"])
     assert seen == ["bikes", "carphone_pristine"]
     assert sorted(tally.uids) == ["cut", "gone"]
-    assert tally.summary().startswith("2 clip(s) skipped")
     logged = caplog.text
     assert "gone.mp4" in logged and "cut.avi" in logged and "truncated" in logged

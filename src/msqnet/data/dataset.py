@@ -1,9 +1,9 @@
-"""Torch ``Dataset`` of labelled clips and the ``DataLoader`` that feeds training and evaluation.
+"""Torch ``Dataset`` of labelled clips: decoded, sampled and transformed, with skip-aware batching.
 
 Reproducibility: a sample's randomness (frame offsets, crop, flip, jitter) is a pure function of
 ``(seed, epoch, index)``, so a run gives the same batches with 0, 2 or 16 workers, and a resumed run
-continues exactly where it stopped. The epoch travels with each index from the sampler (which lives
-in the main process), so persistent workers never see a stale epoch.
+continues exactly where it stopped. The epoch travels with each index from the sampler
+(``msqnet.data.loader.ClipSampler``, in the main process), so persistent workers never see a stale epoch.
 
 Bad files: with ``on_error='raise'`` the first unreadable clip stops the run with an error naming
 the file; with ``on_error='skip'`` it is logged (uid, file, reason), dropped by the collate function,
@@ -13,13 +13,12 @@ print the total at the end of the epoch (``SkipTally``).
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import Dataset
 
 from .decode import DecodeError, probe, read_frames, segment_frame_range
 from .records import ClipRecord
@@ -27,7 +26,7 @@ from .sampling import SamplingConfig, sample_indices
 from .transforms import TransformConfig, build_train_transform
 from .views import TestView, read_test_clips
 
-__all__ = ["ClipDataset", "EpochSampler", "SkipTally", "build_loader", "collate_clips", "sample_seeds"]
+__all__ = ["ClipDataset", "SkipTally", "collate_clips", "sample_seeds", "clip_target"]
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +93,6 @@ class ClipDataset(Dataset):
         self.on_error = on_error
         self.seed = seed
         self.decode_size = transform.resize_to if decode_size is None else (decode_size or None)
-        self.epoch = 0
         self._check_labels()
         self._train_tf = build_train_transform(transform)
         self._view = TestView.from_configs(sampling, transform)
@@ -115,15 +113,11 @@ class ClipDataset(Dataset):
         """Views per item: 1 in training, K clips x N crops at test."""
         return 1 if self.train else self.sampling.num_views
 
-    def set_epoch(self, epoch: int) -> None:
-        """Epoch used for indices that arrive without one (plain samplers, direct indexing)."""
-        self.epoch = epoch
-
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
-        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        epoch, index = key if isinstance(key, tuple) else (0, key)
         record = self.records[index]
         try:
             video = self._load(record, epoch, index)
@@ -138,14 +132,8 @@ class ClipDataset(Dataset):
                 raise error from e
             log.warning("skipping clip %s: %s", record.uid, reason)
             return {"skipped": True, "uid": record.uid, "index": index, "error": reason}
-        return {"video": video, "target": self._target(record), "index": index, "uid": record.uid}
-
-    def _target(self, record: ClipRecord) -> torch.Tensor:
-        if self.multi_label:
-            target = torch.zeros(self.num_classes, dtype=torch.float32)
-            target[list(record.labels)] = 1.0
-            return target
-        return torch.tensor(record.labels[0], dtype=torch.int64)
+        return {"video": video, "target": clip_target(record, self.num_classes, self.multi_label), "index": index,
+                "uid": record.uid}
 
     def _load(self, record: ClipRecord, epoch: int, index: int) -> torch.Tensor:
         """Decode and transform the clip (train) or its views (test) of one record."""
@@ -203,100 +191,11 @@ class SkipTally:
         """Record the skips of one batch."""
         self.uids.extend(batch.get("skipped", ()))
 
-    def summary(self) -> str:
-        """One line for the end-of-epoch report."""
-        if not self.uids:
-            return "no clips skipped"
-        shown = ", ".join(self.uids[:10]) + (", ..." if len(self.uids) > 10 else "")
-        return f"{len(self.uids)} clip(s) skipped (unreadable; see the log for reasons): {shown}"
 
-
-class EpochSampler(Sampler):
-    """Yields ``(epoch, index)`` so each sample knows its epoch, even in persistent workers.
-
-    Shuffling is a permutation drawn from ``(seed, epoch)``; with a ``DistributedSampler`` inside,
-    that sampler shards and shuffles. Each ``__iter__`` uses the current epoch and then advances it,
-    so a loop that never calls ``set_epoch`` still gets fresh randomness every epoch; call
-    ``set_epoch(e)`` before epoch ``e`` (also when resuming) to pin it.
-    """
-
-    def __init__(self, num_samples: int, *, shuffle: bool, seed: int, distributed: DistributedSampler | None = None):
-        self.num_samples = num_samples
-        self.shuffle = shuffle
-        self.seed = seed
-        self.distributed = distributed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Use ``epoch`` for the next pass."""
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.distributed) if self.distributed is not None else self.num_samples
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        epoch = self.epoch
-        self.epoch += 1
-        if self.distributed is not None:
-            self.distributed.set_epoch(epoch)
-            order = list(self.distributed)
-        elif self.shuffle:
-            g = torch.Generator()
-            g.manual_seed(int(np.random.SeedSequence([self.seed, epoch]).generate_state(1, dtype=np.uint64)[0]))
-            order = torch.randperm(self.num_samples, generator=g).tolist()
-        else:
-            order = list(range(self.num_samples))
-        return iter([(epoch, i) for i in order])
-
-
-def _worker_init(worker_id: int) -> None:
-    """Seed each worker's global RNGs (for any user code that uses them) and keep it single-threaded."""
-    info = torch.utils.data.get_worker_info()
-    seed = info.seed % 2**32 if info is not None else worker_id
-    random.seed(seed)
-    np.random.seed(seed)
-    # Workers already run in parallel; intra-op threads in each would oversubscribe the cores.
-    torch.set_num_threads(1)
-
-
-class ClipLoader(DataLoader):
-    """A ``DataLoader`` whose ``set_epoch`` reaches the sampler (and through it every sample)."""
-
-    def set_epoch(self, epoch: int) -> None:
-        """Shuffle order and augmentation of the next pass are those of ``epoch``."""
-        self.sampler.set_epoch(epoch)
-
-
-def build_loader(
-    dataset: Dataset,
-    *,
-    batch_size: int,
-    shuffle: bool,
-    num_workers: int,
-    seed: int,
-    distributed: bool = False,
-    drop_last: bool = False,
-) -> ClipLoader:
-    """DataLoader over ``dataset`` with epoch-carrying sampling, per-worker seeding and skip-aware collate.
-
-    ``distributed`` shards with a ``DistributedSampler`` (needs an initialised process group);
-    workers are persistent when ``num_workers > 0``. Call ``loader.set_epoch(e)`` before each epoch.
-    """
-    dist = None
-    if distributed:
-        dist = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
-    sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=seed, distributed=dist)
-    collate = getattr(dataset, "collate", collate_clips)  # datasets that shape their own batches say how
-    return ClipLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=num_workers,
-        collate_fn=collate,
-        drop_last=drop_last,
-        worker_init_fn=_worker_init if num_workers > 0 else None,
-        persistent_workers=num_workers > 0,
-        pin_memory=torch.cuda.is_available(),
-        # Makes the workers' base seed (hence _worker_init's seeds) a function of ``seed``.
-        generator=torch.Generator().manual_seed(seed),
-    )
+def clip_target(record: ClipRecord, num_classes: int, multi_label: bool) -> torch.Tensor:
+    """A clip's training target: float multi-hot ``(C,)``, or its one class id (int64 scalar) for single-label data."""
+    if multi_label:
+        target = torch.zeros(num_classes, dtype=torch.float32)
+        target[list(record.labels)] = 1.0
+        return target
+    return torch.tensor(record.labels[0], dtype=torch.int64)

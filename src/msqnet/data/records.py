@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-__all__ = ["ClipRecord", "parse_fps"]
+import numpy as np
+
+__all__ = ["ClipRecord", "parse_fps", "multi_hot"]
 
 
 def parse_fps(value: Any) -> float | None:
@@ -51,3 +53,11 @@ class ClipRecord:
             return parse_fps(self.meta.get("fps") if self.meta else None)
         except ValueError as e:
             raise ValueError(f"clip {self.uid}: metadata {e}") from None
+
+
+def multi_hot(records: Sequence[ClipRecord], num_classes: int) -> np.ndarray:
+    """``(N, C)`` int64 multi-hot matrix of the records' labels (single-label records: one-hot)."""
+    targets = np.zeros((len(records), num_classes), dtype=np.int64)
+    for i, r in enumerate(records):
+        targets[i, list(r.labels)] = 1
+    return targets

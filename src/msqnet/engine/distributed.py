@@ -1,4 +1,4 @@
-"""Distributed data parallel: process-group setup from ``torchrun``'s environment, gathering, sharding.
+"""Distributed data parallel: process-group setup from ``torchrun``'s environment, and gathering across processes.
 
 Launch with ``torchrun --nproc_per_node N $(which msqnet) train CONFIG`` (or ``python -m
 torch.distributed.run ...``): every process reads ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``,
@@ -11,12 +11,10 @@ import datetime
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import Sampler
 
 __all__ = [
     "DistInfo",
@@ -29,7 +27,7 @@ __all__ = [
     "all_gather_objects",
     "broadcast_object",
     "all_reduce_sum",
-    "TrainSampler",
+    "rank_and_world_size",
 ]
 
 log = logging.getLogger(__name__)
@@ -97,6 +95,11 @@ def is_main_process() -> bool:
     return not is_distributed() or dist.get_rank() == 0
 
 
+def rank_and_world_size() -> tuple[int, int]:
+    """This process's rank and the number of processes: ``(0, 1)`` alone."""
+    return (dist.get_rank(), dist.get_world_size()) if is_distributed() else (0, 1)
+
+
 def barrier() -> None:
     """Wait for every process (no-op alone)."""
     if is_distributed():
@@ -130,66 +133,3 @@ def all_reduce_sum(value: float) -> float:
         t = t.cuda()
     dist.all_reduce(t)
     return float(t.item())
-
-
-class TrainSampler(Sampler):
-    """Training order: a fresh random draw per epoch, sharded over processes, resumable mid-epoch.
-
-    Epoch ``e``'s order is a permutation drawn from ``(seed, e)``: with ``clips_per_epoch`` it is
-    the first ``clips_per_epoch`` of as many concatenated permutations as needed (the reference's
-    "epochs" of 2,500 random clips; no clip repeats within an epoch unless the epoch is longer
-    than the split), otherwise the whole split. The order is padded by repeating its start to a
-    multiple of ``world_size`` and process ``r`` takes positions ``r, r + W, ...``. ``set_epoch(e,
-    skip=k)`` starts the next pass at this process's ``k``-th sample: a resumed run continues with
-    exactly the samples the interrupted one had not consumed. Yields ``(epoch, index)`` so every
-    sample's augmentation is that of its epoch (see ``ClipDataset``).
-
-    Args:
-        num_records: size of the training split.
-        seed: base seed of the order.
-        clips_per_epoch: clips per epoch over all processes; ``None`` = the whole split.
-        rank: this process.
-        world_size: number of processes.
-    """
-
-    def __init__(self, num_records: int, *, seed: int, clips_per_epoch: int | None = None, rank: int = 0,
-                 world_size: int = 1):
-        if num_records < 1:
-            raise ValueError("the training split is empty")
-        self.num_records = num_records
-        self.seed = seed
-        self.clips_per_epoch = clips_per_epoch
-        self.rank = rank
-        self.world_size = world_size
-        self.epoch = 0
-        self.skip = 0
-
-    @property
-    def epoch_size(self) -> int:
-        """Samples per epoch over all processes, before padding."""
-        return self.clips_per_epoch or self.num_records
-
-    def __len__(self) -> int:
-        """Samples this process draws per epoch (equal on every process)."""
-        return -(-self.epoch_size // self.world_size)
-
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        """Draw epoch ``epoch``'s order next, starting at this process's ``skip``-th sample."""
-        self.epoch = epoch
-        self.skip = skip
-
-    def order(self, epoch: int) -> list[int]:
-        """All processes' sample order of ``epoch`` before sharding (``epoch_size`` indices)."""
-        seq = np.random.SeedSequence([self.seed, epoch])
-        g = torch.Generator().manual_seed(int(seq.generate_state(1, dtype=np.uint64)[0]))
-        chunks: list[int] = []
-        while len(chunks) < self.epoch_size:
-            chunks += torch.randperm(self.num_records, generator=g).tolist()
-        return chunks[: self.epoch_size]
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        order = self.order(self.epoch)
-        total = len(self) * self.world_size
-        order = (order * (1 + total // len(order)))[:total]  # pad so every process gets the same count
-        mine = order[self.rank :: self.world_size][self.skip :]
-        return iter([(self.epoch, i) for i in mine])

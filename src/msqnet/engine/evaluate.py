@@ -23,14 +23,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data.dataset import ClipDataset, build_loader
+from ..data.dataset import ClipDataset
+from ..data.loader import ClipSampler, build_loader
+from ..data.records import multi_hot
 from ..data.sampling import SamplingConfig, aggregate_views
 from ..data.transforms import TransformConfig
 from ..data.views import TestView
 from ..metrics import chance_levels, compute_metrics, default_metric_names, per_class_average_precision
 from ..models.msqnet import FrozenFrames
 from ..precision import autocast
-from .distributed import all_gather_objects, is_distributed
+from .distributed import all_gather_objects, is_distributed, rank_and_world_size
 
 __all__ = [
     "EvalResult",
@@ -200,13 +202,13 @@ def predict_dataset_label_sets(
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    distributed = is_distributed()
-    loader = build_loader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, seed=seed,
-                          distributed=distributed)
+    rank, world_size = rank_and_world_size()
+    loader = build_loader(dataset, batch_size=batch_size, num_workers=num_workers,
+                          sampler=ClipSampler(len(dataset), seed=seed, shuffle=False, rank=rank, world_size=world_size))
     rows: list[list[np.ndarray]] = [[] for _ in label_sets]
     indices: list[np.ndarray] = []
     skipped: list[str] = []
-    show = progress and (not distributed or torch.distributed.get_rank() == 0)
+    show = progress and rank == 0
     try:
         for batch in tqdm(loader, desc=desc, disable=not show, leave=False, dynamic_ncols=True):
             skipped += batch["skipped"]
@@ -233,14 +235,6 @@ def predict_dataset_label_sets(
     scores = [np.concatenate([p[0][k] for p in parts])[first] for k in range(len(label_sets))]
     all_skipped = sorted({u for p in parts for u in p[2]})
     return scores, index, all_skipped
-
-
-def _targets(records: Sequence, num_classes: int) -> np.ndarray:
-    """``(N, C)`` multi-hot of the records' labels."""
-    t = np.zeros((len(records), num_classes), dtype=np.int64)
-    for i, r in enumerate(records):
-        t[i, list(r.labels)] = 1
-    return t
 
 
 def evaluate_split(
@@ -305,7 +299,7 @@ def evaluate_split(
             f"split {split.name!r}: the model scores {bad.size} of {len(records)} clip(s) NaN or infinite (first: "
             f"{records[bad[0]].uid}); its weights have diverged or are corrupt (train with a lower optim.lr or "
             f"clip_grad_norm)")
-    targets = _targets(records, split.num_classes)
+    targets = multi_hot(records, split.num_classes)
     names_ = list(metrics) if metrics else default_metric_names(
         split.multi_label, split.num_classes, segments=split.segments, data_format=data_format)
     per_class_ap = per_class_average_precision(scores, targets)

@@ -36,12 +36,13 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..config import to_dict
-from ..data.dataset import ClipDataset, build_loader, sample_seeds
+from ..data.dataset import ClipDataset, clip_target, sample_seeds
+from ..data.loader import ClipSampler, build_loader
 from ..data.sampling import SamplingConfig, sample_indices
 from ..data.transforms import TransformConfig
 from ..models.msqnet import FrozenFrames, MSQNet
 from ..utils import atomic_write_bytes
-from .distributed import all_gather_objects, is_distributed
+from .distributed import all_gather_objects, rank_and_world_size
 
 __all__ = ["FrozenFrameCache", "CachedClipDataset", "cached_frozen_frames", "collate_cached"]
 
@@ -142,10 +143,11 @@ class FrozenFrameCache:
         view = replace(sampling, num_frames=frames, test_clips=1, test_crops=1) if train else sampling
         dataset = ClipDataset(records, num_classes, sampling=view, transform=transform, train=False,
                               multi_label=True, on_error=on_error, seed=seed)
-        distributed = is_distributed()
-        loader = build_loader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, seed=seed,
-                              distributed=distributed)
-        show = progress and (not distributed or torch.distributed.get_rank() == 0)
+        rank, world_size = rank_and_world_size()
+        loader = build_loader(dataset, batch_size=batch_size, num_workers=num_workers,
+                              sampler=ClipSampler(len(records), seed=seed, shuffle=False, rank=rank,
+                                                  world_size=world_size))
+        show = progress and rank == 0
         feats, vis, idx = [], [], []
         for batch in tqdm(loader, desc=desc, disable=not show, leave=False, dynamic_ncols=True):
             if not batch["uid"]:
@@ -276,12 +278,8 @@ class CachedClipDataset(Dataset):
         record = self.records[index]
         if not bool(self.cache.valid[index]):
             return {"skipped": True, "uid": record.uid, "index": index, "error": "unreadable when the cache was built"}
-        if self.multi_label:
-            target = torch.zeros(self.num_classes)
-            target[list(record.labels)] = 1.0
-        else:
-            target = torch.tensor(record.labels[0], dtype=torch.int64)
-        return {"frozen": self._frames(index, epoch), "target": target, "index": index, "uid": record.uid}
+        return {"frozen": self._frames(index, epoch), "target": clip_target(record, self.num_classes, self.multi_label),
+                "index": index, "uid": record.uid}
 
     def collate(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Stack the readable items of a batch (see ``collate_cached``)."""

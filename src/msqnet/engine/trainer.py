@@ -14,7 +14,7 @@
     <output_dir>/tensorboard/              when TensorBoard is installed
 
 Reproducibility: the data order of epoch ``e`` and every clip's augmentation are functions of
-``(seed, e, index)`` (``TrainSampler``, ``ClipDataset``), checkpoints hold every RNG and the data
+``(seed, e, index)`` (``ClipSampler``, ``ClipDataset``), checkpoints hold every RNG and the data
 position, and the LR schedule is a function of the step; with ``deterministic: true`` a run killed
 anywhere and resumed ends with the same weights, bit for bit, as one that never stopped.
 """
@@ -37,13 +37,13 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..card import training_card_data
 from ..checkpoint import CheckpointError, save_model
 from ..config import ConfigError, to_dict, write_config_file
-from ..data.dataset import ClipDataset, SkipTally, build_loader
+from ..data.dataset import ClipDataset, SkipTally
+from ..data.loader import ClipSampler, build_loader
 from ..data.datasets import DatasetSplit, load_split
 from ..data.views import TestView
 from ..metrics import default_metric_names, metric_keys
@@ -54,7 +54,6 @@ from ..utils import atomic_write_text, json_text
 from .config import TrainConfig
 from .distributed import (
     DistInfo,
-    TrainSampler,
     all_gather_objects,
     all_reduce_sum,
     barrier,
@@ -318,14 +317,6 @@ def optimizer_step(
     return norm
 
 
-def _seed_worker(worker_id: int) -> None:
-    """Seed a loader worker's global RNGs from its torch seed and keep it single-threaded."""
-    seed = torch.utils.data.get_worker_info().seed % 2**32
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.set_num_threads(1)  # workers run in parallel already
-
-
 # --- the run ---------------------------------------------------------------------------------------
 
 
@@ -513,15 +504,12 @@ class Trainer:
                 transform=cfg.transform, train=True, multi_label=self.multi_label, on_error=cfg.data.on_error,
                 seed=cfg.seed,
             )
-        self.sampler = TrainSampler(len(self.train_split.records), seed=cfg.seed, clips_per_epoch=cfg.clips_per_epoch,
-                                    rank=self.info.rank, world_size=self.info.world_size)
+        self.sampler = ClipSampler(len(self.train_split.records), seed=cfg.seed, shuffle=True,
+                                   clips_per_epoch=cfg.clips_per_epoch, rank=self.info.rank,
+                                   world_size=self.info.world_size)
         self.loader_generator = torch.Generator().manual_seed(cfg.seed)
-        self.loader = DataLoader(
-            self.train_dataset, batch_size=cfg.batch_size, sampler=self.sampler, num_workers=cfg.num_workers,
-            collate_fn=self.train_dataset.collate, drop_last=True, generator=self.loader_generator,
-            worker_init_fn=_seed_worker if cfg.num_workers > 0 else None,
-            persistent_workers=cfg.num_workers > 0, pin_memory=self.device.type == "cuda",
-        )
+        self.loader = build_loader(self.train_dataset, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
+                                   sampler=self.sampler, generator=self.loader_generator, drop_last=True)
         micro = len(self.sampler) // cfg.batch_size
         self.steps_per_epoch = micro // cfg.grad_accum
         if self.steps_per_epoch < 1:

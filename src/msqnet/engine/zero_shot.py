@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 from ..data.dataset import ClipDataset
+from ..data.records import multi_hot
 from ..data.sampling import SamplingConfig
 from ..data.transforms import TransformConfig
 from ..metrics import chance_map, mean_average_precision
 from ..zero_shot import ZeroShotSplit, harmonic_mean
-from .evaluate import _targets, predict_dataset, predict_dataset_label_sets, view_configs
+from .evaluate import predict_dataset, predict_dataset_label_sets, view_configs
 
 __all__ = ["ZeroShotResult", "evaluate_zero_shot"]
 
@@ -109,7 +110,7 @@ def evaluate_zero_shot(
                                                      desc=f"{split.name} ({len(groups)} label sets)", **run)
         for group, part in zip(groups, parts):
             scores[np.ix_(index, list(group))] = part
-    targets = _targets(split.records, len(names))
+    targets = multi_hot(split.records, len(names))
     seen_cols, unseen_cols = list(zs.seen), list(zs.unseen)
     map_seen, ap_seen = _map(scores[:, seen_cols], targets[:, seen_cols])
     map_unseen, ap_unseen = _map(scores[:, unseen_cols], targets[:, unseen_cols])

@@ -1,15 +1,17 @@
-"""TrainSampler: per-epoch random draws, equal disjoint shards per process, exact mid-epoch resume."""
+"""ClipSampler: per-epoch random draws or annotation order, equal disjoint shards per process, exact mid-epoch resume."""
 from __future__ import annotations
 
-from msqnet.engine.distributed import TrainSampler
+from torch.utils.data import DistributedSampler
+
+from msqnet.data.loader import ClipSampler
 
 
-def _indices(sampler: TrainSampler) -> list[int]:
+def _indices(sampler: ClipSampler) -> list[int]:
     return [i for _, i in sampler]
 
 
 def test_an_epoch_is_a_permutation_of_the_split_that_changes_every_epoch():
-    s = TrainSampler(10, seed=1)
+    s = ClipSampler(10, seed=1)
     s.set_epoch(0)
     first = _indices(s)
     s.set_epoch(1)
@@ -19,31 +21,31 @@ def test_an_epoch_is_a_permutation_of_the_split_that_changes_every_epoch():
 
 
 def test_every_sample_carries_its_epoch():
-    s = TrainSampler(5, seed=1)
+    s = ClipSampler(5, seed=1)
     s.set_epoch(3)
     assert {e for e, _ in s} == {3}
 
 
 def test_clips_per_epoch_draws_distinct_clips_when_the_split_is_larger():
-    s = TrainSampler(100, seed=0, clips_per_epoch=25)
+    s = ClipSampler(100, seed=0, clips_per_epoch=25)
     s.set_epoch(0)
     drawn = _indices(s)
     assert len(drawn) == 25 and len(set(drawn)) == 25
 
 
 def test_an_epoch_longer_than_the_split_goes_through_the_split_again():
-    s = TrainSampler(4, seed=0, clips_per_epoch=10)
+    s = ClipSampler(4, seed=0, clips_per_epoch=10)
     s.set_epoch(0)
     drawn = _indices(s)
     assert len(drawn) == 10 and sorted(drawn[:4]) == [0, 1, 2, 3]
 
 
 def test_process_shards_are_equal_sized_and_cover_the_epoch():
-    whole = TrainSampler(11, seed=2)
+    whole = ClipSampler(11, seed=2)
     whole.set_epoch(4)
     shards = []
     for rank in range(3):
-        s = TrainSampler(11, seed=2, rank=rank, world_size=3)
+        s = ClipSampler(11, seed=2, rank=rank, world_size=3)
         s.set_epoch(4)
         shards.append(_indices(s))
     assert {len(x) for x in shards} == {4}  # 11 padded to 12
@@ -53,7 +55,7 @@ def test_process_shards_are_equal_sized_and_cover_the_epoch():
 
 
 def test_skip_resumes_with_exactly_the_samples_not_yet_consumed():
-    s = TrainSampler(12, seed=5, clips_per_epoch=9, rank=1, world_size=2)
+    s = ClipSampler(12, seed=5, clips_per_epoch=9, rank=1, world_size=2)
     s.set_epoch(2)
     full = list(s)
     s.set_epoch(2, skip=3)
@@ -61,7 +63,20 @@ def test_skip_resumes_with_exactly_the_samples_not_yet_consumed():
 
 
 def test_the_order_depends_only_on_seed_and_epoch():
-    a, b = TrainSampler(30, seed=7), TrainSampler(30, seed=7)
+    a, b = ClipSampler(30, seed=7), ClipSampler(30, seed=7)
     a.set_epoch(5)
     b.set_epoch(5)
     assert _indices(a) == _indices(b)
+
+
+def test_without_shuffle_an_epoch_is_annotation_order():
+    s = ClipSampler(6, shuffle=False)
+    s.set_epoch(3)
+    assert _indices(s) == list(range(6))
+
+
+def test_evaluation_shards_are_those_of_a_distributed_sampler_padding_included():
+    for rank in range(4):
+        s = ClipSampler(10, shuffle=False, rank=rank, world_size=4)
+        reference = DistributedSampler(range(10), num_replicas=4, rank=rank, shuffle=False)
+        assert _indices(s) == list(reference)  # 10 clips padded to 12 by repeating the first two
