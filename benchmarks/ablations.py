@@ -49,7 +49,7 @@ def random_zero_shot_splits(data: Path, out: Path, count: int) -> list[Path]:
     """``count`` seeded splits holding out 3 of the classes that have training clips; their files in ``out``."""
     from msqnet.data.config import DataConfig
     from msqnet.data.datasets import load_split
-    from msqnet.zero_shot import load_zero_shot_split
+    from msqnet.class_splits import load_zero_shot_split
 
     train = load_split(DataConfig(format="generic", annotations=str(data)), "train")
     fixed = load_zero_shot_split(data / "splits" / "zero_shot.json", train.class_names)
@@ -75,7 +75,7 @@ def run_one(name: str, changes: list[str], seed: int, zero_shot: Path, data: Pat
     from msqnet.engine.frozen_cache import CachedClipDataset, cached_frozen_frames
     from msqnet.engine.trainer import train
     from msqnet.engine.zero_shot import evaluate_zero_shot
-    from msqnet.zero_shot import load_zero_shot_split
+    from msqnet.class_splits import load_zero_shot_split
 
     recipe = load_config(TrainConfig, _recipe_path())
     model_overrides = [*recipe.model_overrides, *changes]
@@ -98,7 +98,7 @@ def run_one(name: str, changes: list[str], seed: int, zero_shot: Path, data: Pat
                                      train=False, batch_size=64, progress=False)
         dataset = CachedClipDataset(cache, split.records, split.num_classes, sampling=cfg.sampling, hflip=False)
         if model.cfg.head == "group_linear":  # closed set: only the seen classes it was trained on
-            from msqnet.zero_shot import ZeroShotSplit, restrict_split
+            from msqnet.class_splits import ZeroShotSplit, restrict_split
 
             split = restrict_split(split, zs.seen)
             zs = ZeroShotSplit(zs.name, tuple(range(len(zs.seen))), ())

@@ -17,8 +17,6 @@ import copy
 import json
 import logging
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,8 @@ from .config import ConfigError, from_dict, to_dict
 from .data.views import TestView
 from .models.config import ModelConfig
 from .models.msqnet import MSQNet
-from .utils import InputFileError, read_text
+from .run_dir import RunDir
+from .utils import InputFileError, atomic_folder, read_text
 
 __all__ = [
     "CheckpointError",
@@ -97,7 +96,6 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
     out_dir = Path(out_dir)
     view: TestView = model.test_view
     view.transform_config(model.cfg.image_size)  # a view the model cannot use is an error now, not at load
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     excluded = _frozen_by_reference(model.cfg)
     state = {
         k: v.detach().cpu().contiguous()
@@ -116,22 +114,11 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
         "by_reference": excluded,
         **(extra or {}),
     }
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
-    try:
+    with atomic_folder(out_dir) as tmp:
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": CHECKPOINT_FORMAT})
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         (tmp / CLASSES_NAME).write_text("\n".join(model.class_names) + "\n", encoding="utf-8")
         (tmp / CARD_NAME).write_text(model_card(meta), encoding="utf-8")
-        old = None
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     if push_to_hub is not None:
         from .hub import push_checkpoint
 
@@ -278,10 +265,9 @@ def model_folder_of(path: str | os.PathLike, *, cache_dir: str | os.PathLike | N
     from .hub import resolve_source
 
     path = resolve_source(path, cache_dir=cache_dir)
-    for candidate in (path, path / "best", path / "checkpoints" / "last"):
-        if (candidate / CONFIG_NAME).is_file():
-            return candidate
-    return path
+    if (path / CONFIG_NAME).is_file():
+        return path
+    return RunDir(path).model_folder() or path
 
 
 def load_model(ckpt_dir: str | os.PathLike, *, device: str | torch.device = "cpu",

@@ -16,7 +16,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
+from .checkpoint import load_model
+from .class_splits import load_zero_shot_split
 from .config import load_config
+from .data.datasets import load_split
+from .data.records import multi_hot
+from .engine.config import TrainConfig
+from .engine.metrics_log import read_metrics_log
+from .engine.report import print_table, write_report
+from .engine.trainer import train
+from .engine.zero_shot import evaluate_zero_shot
+from .metrics import chance_levels, chance_map
+from .run_dir import RunDir
+from .synth import SynthConfig, generate_dataset
 from .utils import atomic_write_text, json_text
 
 __all__ = ["DemoResult", "run_demo", "DEMO_SPLITS"]
@@ -38,15 +50,11 @@ class DemoResult:
 
     def table(self) -> str:
         """The results as a plain-text table."""
-        from .engine.report import print_table
-
         return print_table(self.rows, ["split", "clips", "mAP seen", "chance seen", "mAP unseen (zero-shot)",
                                        "chance unseen", "harmonic"])
 
     def unseen_table(self) -> str:
         """Per-class AP of the unseen (zero-shot) classes, beside each class's chance AP."""
-        from .engine.report import print_table
-
         return print_table(self.unseen_rows, ["unseen class", *(k for k in self.unseen_rows[0] if k != "unseen class")])
 
 
@@ -56,8 +64,6 @@ def _recipe_path() -> Path:
 
 def _ensure_data(data_dir: Path, clips: int, test_clips: int, size: int, progress: bool) -> float:
     """Generate the synthetic benchmark into ``data_dir`` unless a complete one is there."""
-    from .synth import SynthConfig, generate_dataset
-
     if (data_dir / "generator.json").is_file():
         log.info("using the synthetic benchmark in %s (delete it to regenerate)", data_dir)
         return 0.0
@@ -81,15 +87,6 @@ def run_demo(
     progress: bool = True,
 ) -> DemoResult:
     """Generate (if needed), train, evaluate and report; see the module docstring."""
-    from .checkpoint import load_model
-    from .data.datasets import load_split
-    from .data.records import multi_hot
-    from .engine.config import TrainConfig
-    from .engine.report import write_report
-    from .engine.trainer import train
-    from .engine.zero_shot import evaluate_zero_shot
-    from .metrics import chance_levels, chance_map
-    from .zero_shot import load_zero_shot_split
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     zs_file = data_dir / "splits" / "zero_shot.json"
@@ -129,7 +126,7 @@ def run_demo(
                    "map_unseen_zero_shot": r.map_unseen, "harmonic": r.harmonic}
         chance = {**chance_levels(["map"], targets), "map_seen": r.chance_seen,
                   "map_unseen_zero_shot": r.chance_unseen}
-        history = _history(Path(cfg.output_dir))
+        history = _history(RunDir(cfg.output_dir))
         write_report(out_dir / "report" / split_name, metrics=metrics, scores=r.scores, targets=targets,
                      class_names=split.class_names, history=history, split_name=split_name,
                      chance={k: v for k, v in chance.items() if v is not None},
@@ -152,8 +149,6 @@ def _nanmean(values) -> float:
     return float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
 
 
-def _history(run_dir: Path) -> list[dict] | None:
-    from .engine.trainer import read_metrics_log
-
-    path = run_dir / "metrics.jsonl"
-    return read_metrics_log(path) if path.is_file() else None
+def _history(run: RunDir) -> list[dict] | None:
+    """The run's training history, for the report's training curves."""
+    return read_metrics_log(run.metrics_log) if run.metrics_log.is_file() else None

@@ -1,19 +1,23 @@
-"""Small shared helpers: atomic file writes, reading users' text files with errors that name them, strict JSON."""
+"""Small shared helpers: atomic file and folder writes, reading users' text files with errors that name them, strict JSON."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 __all__ = [
     "InputFileError",
     "atomic_write_bytes",
     "atomic_write_text",
+    "atomic_folder",
+    "fsync_dir",
     "read_text",
     "read_csv_rows",
     "finite_or_none",
@@ -64,6 +68,53 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Flush a folder's entries (renames, new files) to disk, where the platform allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_folder(target: str | os.PathLike, *, previous: str | os.PathLike | None = None) -> Iterator[Path]:
+    """Write a folder atomically: yields an empty staging folder beside ``target``, which replaces
+    ``target`` when the block ends without an error and is removed when it raises.
+
+    An existing ``target`` is first renamed aside: to ``previous`` when given (replacing an older
+    folder there: a kept earlier version), else to a temporary name deleted once the new folder is
+    in place. A crash between the two renames leaves the old folder complete beside ``target``.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    try:
+        yield staging
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it owner-only; the folder is an ordinary one
+        aside = None
+        if target.exists():
+            if previous is not None:
+                aside = Path(previous)
+                if aside.exists():
+                    shutil.rmtree(aside)
+            else:
+                aside = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-")) / target.name
+            os.replace(target, aside)
+        os.replace(staging, target)
+        fsync_dir(target.parent)
+        if aside is not None and previous is None:
+            shutil.rmtree(aside.parent, ignore_errors=True)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def read_text(path: str | os.PathLike, what: str = "file") -> str:

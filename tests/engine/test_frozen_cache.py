@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
@@ -22,8 +21,8 @@ def _cached(synth_dir, model_file, out, **fields):
 
 def test_the_training_cache_holds_the_frozen_outputs_of_its_frames(tmp_path, synth_dir, tiny_frames_model_file):
     cfg = _cached(synth_dir, tiny_frames_model_file, tmp_path / "run", eval_splits=[], cache_frames=8)
-    trainer = Trainer(cfg, progress=False)
-    split, cache = trainer.train_split, trainer.caches["train"]
+    trainer = Trainer(cfg, progress=False).setup()
+    split, cache = trainer.train_split, trainer.train_dataset.cache
     view = ClipDataset(split.records[:3], split.num_classes, sampling=cfg.sampling.__class__(num_frames=8),
                        transform=cfg.transform, train=False)
     clips = torch.stack([view[i]["video"] for i in range(3)])  # (3, 8, 3, 32, 32): all 8 frames of each clip
@@ -36,9 +35,9 @@ def test_the_training_cache_holds_the_frozen_outputs_of_its_frames(tmp_path, syn
 
 def test_each_epoch_draws_t_of_the_cached_frames_in_order(tmp_path, synth_dir, tiny_frames_model_file):
     cfg = _cached(synth_dir, tiny_frames_model_file, tmp_path / "run", eval_splits=[], cache_frames=8)
-    trainer = Trainer(cfg, progress=False)
+    trainer = Trainer(cfg, progress=False).setup()
     data = trainer.train_dataset
-    visual = trainer.caches["train"].visual[0]  # (8, V): one row per cached frame
+    visual = trainer.train_dataset.cache.visual[0]  # (8, V): one row per cached frame
     draws = []
     for epoch in range(6):
         item = data[(epoch, 0)]
@@ -53,8 +52,8 @@ def test_each_epoch_draws_t_of_the_cached_frames_in_order(tmp_path, synth_dir, t
 def test_mirroring_flips_the_feature_maps(tmp_path, synth_dir, tiny_frames_model_file):
     cfg = _cached(synth_dir, tiny_frames_model_file, tmp_path / "run", eval_splits=[],
                   transform={"size": 32, "hflip": True})
-    trainer = Trainer(cfg, progress=False)
-    cached = trainer.caches["train"].features[0].float()  # (T, C, h, w): cache_frames = T, so no temporal draw
+    trainer = Trainer(cfg, progress=False).setup()
+    cached = trainer.train_dataset.cache.features[0].float()  # (T, C, h, w): cache_frames = T, so no temporal draw
     seen = {bool(torch.equal(trainer.train_dataset[(e, 0)]["frozen"]["features"].float(), cached.flip(-1)))
             for e in range(12)}
     assert seen == {True, False}
@@ -62,20 +61,20 @@ def test_mirroring_flips_the_feature_maps(tmp_path, synth_dir, tiny_frames_model
 
 def test_training_from_the_cache_never_runs_the_frozen_encoders(tmp_path, synth_dir, tiny_frames_model_file):
     cfg = _cached(synth_dir, tiny_frames_model_file, tmp_path / "run", epochs=2)
-    trainer = Trainer(cfg, progress=False)
+    trainer = Trainer(cfg, progress=False).setup()
     calls = []
     for module in (trainer.model.video_encoder.backbone, trainer.model.visual_embedder):
         module.register_forward_pre_hook(lambda m, args: calls.append(type(m).__name__))
-    result = trainer.fit()
+    result = trainer.train()
     assert result.steps == 8 and calls == []
-    assert "test_seen" in trainer.caches  # evaluation read its cache too
+    assert "test_seen" in trainer.eval_datasets  # evaluation read its cache too
 
 
 def test_scores_from_the_evaluation_cache_equal_scores_from_the_videos(tmp_path, synth_dir, tiny_frames_model_file):
     cfg = _cached(synth_dir, tiny_frames_model_file, tmp_path / "run", sampling={"num_frames": 4, "test_clips": 2})
-    trainer = Trainer(cfg, progress=False)
+    trainer = Trainer(cfg, progress=False).setup()
     split = trainer.eval_splits[0]
-    cached = CachedClipDataset(trainer.caches[split.name], split.records, split.num_classes, sampling=cfg.sampling,
+    cached = CachedClipDataset(trainer.eval_datasets[split.name].cache, split.records, split.num_classes, sampling=cfg.sampling,
                                hflip=False)
     assert cached[0]["frozen"]["features"].shape[:2] == (2, 4)  # (views, T, ...)
     kw = dict(sampling=cfg.sampling, transform=cfg.transform, metrics=["map"], progress=False)
@@ -87,11 +86,11 @@ def test_scores_from_the_evaluation_cache_equal_scores_from_the_videos(tmp_path,
 
 def test_a_saved_cache_is_reused_and_a_stale_one_rebuilt(tmp_path, synth_dir, tiny_frames_model_file, caplog):
     cfg = _cached(synth_dir, tiny_frames_model_file, tmp_path / "run", eval_splits=[])
-    trainer = Trainer(cfg, progress=False)
-    fp = trainer.caches["train"].fingerprint
+    trainer = Trainer(cfg, progress=False).setup()
+    fp = trainer.train_dataset.cache.fingerprint
     path = tmp_path / "run" / "cache" / f"train-{fp[:16]}.safetensors"
     reloaded = FrozenFrameCache.load(path, fp)
-    assert reloaded is not None and torch.equal(reloaded.features, trainer.caches["train"].features)
+    assert reloaded is not None and torch.equal(reloaded.features, trainer.train_dataset.cache.features)
     with caplog.at_level(logging.INFO, logger="msqnet"):
         assert FrozenFrameCache.load(path, "another fingerprint") is None
     assert "rebuilding" in caplog.text
@@ -119,18 +118,18 @@ def test_a_model_with_nothing_frozen_refuses_the_cache(tmp_path, synth_dir, tiny
     cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", cache_frozen=True,
                       model_overrides=["visual_embedder.kind=none", "query=text"])
     with pytest.raises(ConfigError, match="cache_frozen: this model has no frozen encoder"):
-        Trainer(cfg, progress=False)
+        Trainer(cfg, progress=False).setup()
 
 
 def test_runs_sharing_a_cache_folder_reuse_the_training_cache_whatever_their_t(tmp_path, synth_dir,
                                                                               tiny_frames_model_file):
     shared = tmp_path / "cache"
     first = Trainer(_cached(synth_dir, tiny_frames_model_file, tmp_path / "a", eval_splits=[], cache_frames=8,
-                            cache_dir=str(shared)), progress=False)
+                            cache_dir=str(shared)), progress=False).setup()
     built = sorted(p.name for p in shared.iterdir())
     second = Trainer(_cached(synth_dir, tiny_frames_model_file, tmp_path / "b", eval_splits=[], cache_frames=8,
                              cache_dir=str(shared), sampling={"num_frames": 1},
-                             model_overrides=["num_frames=1"]), progress=False)
+                             model_overrides=["num_frames=1"]), progress=False).setup()
     assert sorted(p.name for p in shared.iterdir()) == built  # nothing rebuilt
-    assert torch.equal(first.caches["train"].features, second.caches["train"].features)
+    assert torch.equal(first.train_dataset.cache.features, second.train_dataset.cache.features)
     assert second.train_dataset[(0, 0)]["frozen"]["features"].shape[0] == 1

@@ -1,4 +1,4 @@
-"""Training-state checkpoints: exact round trip, verification, corrupt files and failed saves."""
+"""Training states: exact round trip, verification, corrupt and edited files."""
 from __future__ import annotations
 
 import json
@@ -17,11 +17,10 @@ from msqnet.engine.optim import build_optimizer
 from msqnet.engine.state import (
     TrainingState,
     capture_rng,
-    find_resume_state,
     load_training_state,
     restore_rng,
-    save_training_state,
     verify_training_state,
+    write_training_state,
 )
 from msqnet.models import create_model
 
@@ -43,10 +42,15 @@ def _trained(seed: int = 0, steps: int = 2):
     return model, opt
 
 
-def _save(ckpt_dir: Path, model, opt, step: int = 7, scaler=None) -> Path:
-    st = TrainingState(epoch=1, step_in_epoch=3, global_step=step, best=[{"value": 0.5, "epoch": 1, "path": "x"}],
-                       log_records=11, config={"seed": 1})
-    return save_training_state(ckpt_dir, model=model, optimizer=opt, scaler=scaler, state=st, rng=[capture_rng()])
+def _state(step: int = 7) -> TrainingState:
+    return TrainingState(epoch=1, step_in_epoch=3, global_step=step, best=[{"value": 0.5, "epoch": 1, "path": "x"}],
+                         log_records=11, config={"seed": 1})
+
+
+def _save(folder: Path, model, opt, step: int = 7, scaler=None) -> Path:
+    folder.mkdir(parents=True)
+    write_training_state(folder, model=model, optimizer=opt, scaler=scaler, state=_state(step), rng=[capture_rng()])
+    return folder
 
 
 def test_the_state_round_trips_model_optimiser_scaler_and_bookkeeping(tmp_path: Path):
@@ -99,16 +103,6 @@ def test_nothing_is_pickled(tmp_path: Path):
     load_file(str(path / "optimizer.safetensors"))
 
 
-def test_saving_again_keeps_the_previous_state(tmp_path: Path):
-    model, opt = _trained()
-    ckpt = tmp_path / "checkpoints"
-    _save(ckpt, model, opt, step=1)
-    _save(ckpt, model, opt, step=2)
-    assert json.loads((ckpt / "previous" / "trainer_state.json").read_text())["state"]["global_step"] == 1
-    assert json.loads((ckpt / "last" / "trainer_state.json").read_text())["state"]["global_step"] == 2
-    assert find_resume_state(tmp_path) == ckpt / "last"
-
-
 def test_a_truncated_file_is_a_clear_error_naming_it(tmp_path: Path):
     model, opt = _trained()
     path = _save(tmp_path / "checkpoints", model, opt)
@@ -128,54 +122,6 @@ def test_a_truncated_state_document_is_a_clear_error(tmp_path: Path):
     doc.write_text(doc.read_text()[:100])
     with pytest.raises(CheckpointError, match=r"trainer_state\.json: not valid JSON.*corrupt or truncated"):
         verify_training_state(path)
-
-
-def test_resume_auto_skips_a_corrupt_last_state_for_the_previous_one(tmp_path: Path, caplog):
-    model, opt = _trained()
-    ckpt = tmp_path / "checkpoints"
-    _save(ckpt, model, opt, step=1)
-    _save(ckpt, model, opt, step=2)
-    (ckpt / "last" / "optimizer.safetensors").write_bytes(b"\0" * 64)
-    with caplog.at_level("WARNING"):
-        assert find_resume_state(tmp_path) == ckpt / "previous"
-    assert "optimizer.safetensors" in caplog.text
-
-
-def test_resume_auto_with_only_corrupt_states_is_an_error_and_deletes_nothing(tmp_path: Path):
-    model, opt = _trained()
-    ckpt = tmp_path / "checkpoints"
-    _save(ckpt, model, opt)
-    (ckpt / "last" / "rng.safetensors").unlink()
-    with pytest.raises(CheckpointError, match="no valid training state"):
-        find_resume_state(tmp_path)
-    assert (ckpt / "last" / "model.safetensors").is_file()
-
-
-def test_a_run_without_states_has_nothing_to_resume(tmp_path: Path):
-    assert find_resume_state(tmp_path) is None
-
-
-def test_a_failed_save_leaves_the_good_state_untouched(tmp_path: Path, monkeypatch):
-    model, opt = _trained()
-    ckpt = tmp_path / "checkpoints"
-    _save(ckpt, model, opt, step=1)
-    before = {p.name: p.read_bytes() for p in (ckpt / "last").iterdir()}
-    real_save = state_mod.save_file
-
-    def disk_full(tensors, filename, metadata=None):  # the disk fills up halfway through the optimiser file
-        real_save(tensors, filename, metadata=metadata)
-        with open(filename, "r+b") as f:
-            f.truncate(Path(filename).stat().st_size // 2)
-        raise OSError(28, "No space left on device", filename)
-
-    monkeypatch.setattr(state_mod, "save_file", disk_full)
-    with pytest.raises(OSError, match="No space left"):
-        _save(ckpt, model, opt, step=2)
-    after = {p.name: p.read_bytes() for p in (ckpt / "last").iterdir()}
-    assert after == before
-    assert not (ckpt / "previous").exists()
-    assert sorted(p.name for p in ckpt.iterdir()) == ["last"]  # no temp folder left behind
-    assert find_resume_state(tmp_path) == ckpt / "last"
 
 
 def _rewrite_document(path: Path, change, *, reseal: bool) -> None:
@@ -214,17 +160,6 @@ def test_a_state_document_with_unknown_missing_or_wrong_keys_is_refused(tmp_path
     _rewrite_document(path, change, reseal=True)
     with pytest.raises(CheckpointError, match=message):
         verify_training_state(path)
-
-
-def test_resume_auto_falls_back_to_the_previous_state_when_the_last_document_has_an_unknown_key(tmp_path, caplog):
-    model, opt = _trained()
-    ckpt = tmp_path / "checkpoints"
-    _save(ckpt, model, opt, step=1)
-    _save(ckpt, model, opt, step=2)
-    _rewrite_document(ckpt / "last", lambda d: d["state"].update(surprise=1), reseal=True)
-    with caplog.at_level("WARNING"):
-        assert find_resume_state(tmp_path) == ckpt / "previous"
-    assert "unknown key" in caplog.text and "skipping a corrupt training state" in caplog.text
 
 
 def test_a_version_1_document_without_its_own_checksum_still_resumes(tmp_path: Path, caplog):

@@ -53,11 +53,11 @@ def test_keep_best_keeps_that_many_model_folders(tmp_path, synth_dir, tiny_model
 
 def test_frozen_visual_embedder_stays_frozen_and_in_eval_mode(tmp_path, synth_dir, tiny_model_file):
     cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", eval_splits=[])
-    trainer = Trainer(cfg, progress=False)
+    trainer = Trainer(cfg, progress=False).setup()
     modes: list[bool] = []
     trainer.model.visual_embedder.encoder.register_forward_pre_hook(lambda m, args: modes.append(m.training))
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
-    trainer.fit()
+    trainer.train()
     after = trainer.model.state_dict()
     assert modes and not any(modes)
     frozen = [k for k in before if k.startswith("visual_embedder.")]

@@ -15,7 +15,7 @@ from msqnet.data.sampling import SamplingConfig
 from msqnet.data.transforms import TransformConfig
 from msqnet.engine.trainer import train
 from msqnet.engine.zero_shot import evaluate_zero_shot
-from msqnet.zero_shot import load_zero_shot_split, restrict_split
+from msqnet.class_splits import load_zero_shot_split, restrict_split
 
 from ..models.tiny import tiny_config
 from .conftest import make_config

@@ -34,20 +34,20 @@ def all_finite(model: torch.nn.Module) -> bool:
 
 
 def test_a_nonfinite_gradient_stops_training_naming_the_step_and_its_clips(data_dir: Path, model_file: Path, tmp_path):
-    trainer = Trainer(make_config(data_dir, model_file, tmp_path / "run", eval_splits=[]), progress=False)
+    trainer = Trainer(make_config(data_dir, model_file, tmp_path / "run", eval_splits=[]), progress=False).setup()
     poison_gradient_at_step(trainer, 2)
     with pytest.raises(NonFiniteError, match=r"non-finite gradient norm \(nan\) at epoch 1, optimiser step 2, "
                                              r"clips train_\d+, .*the weights were not updated"):
-        trainer.fit()
+        trainer.train()
     assert all_finite(trainer.model)
     assert trainer.state.global_step == 1
 
 
 def test_nonfinite_skip_leaves_the_weights_counts_the_step_and_reports_it(data_dir: Path, model_file: Path, tmp_path):
     cfg = make_config(data_dir, model_file, tmp_path / "run", nonfinite="skip")
-    trainer = Trainer(cfg, progress=False)
+    trainer = Trainer(cfg, progress=False).setup()
     poison_gradient_at_step(trainer, 3)
-    result = trainer.fit()
+    result = trainer.train()
     assert result.nonfinite_steps == 1 and result.steps == 4
     assert "1 optimiser step(s) skipped for a non-finite loss or gradient" in result.summary()
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["nonfinite_steps"] == 1
@@ -56,11 +56,11 @@ def test_nonfinite_skip_leaves_the_weights_counts_the_step_and_reports_it(data_d
 
 
 def test_a_model_with_nonfinite_weights_is_never_kept_as_best(data_dir: Path, model_file: Path, tmp_path, caplog):
-    trainer = Trainer(make_config(data_dir, model_file, tmp_path / "run"), progress=False)
+    trainer = Trainer(make_config(data_dir, model_file, tmp_path / "run"), progress=False).setup()
     with torch.no_grad():
         trainer.model.head.W[0, 0, 0] = math.inf
     with caplog.at_level("WARNING"):
-        trainer._update_best(0, 0.9)
+        trainer._keep_if_best(0, 0.9)
     assert not (tmp_path / "run" / "best").exists() and trainer.state.best == []
     assert "not kept as a best model" in caplog.text
 

@@ -89,7 +89,7 @@ def _anticipated(e: BaseException) -> bool:
     import yaml
 
     from ..data.decode import DecodeError
-    from ..engine.trainer import NonFiniteError
+    from ..engine.step import NonFiniteError
 
     return isinstance(e, (DecodeError, NonFiniteError, torch.OutOfMemoryError, yaml.YAMLError, csv.Error))
 

@@ -91,7 +91,7 @@ def _evaluate_zero_shot(args: argparse.Namespace, data, batch_size: int) -> int:
     from ..engine.report import print_table
     from ..engine.zero_shot import evaluate_zero_shot
     from ..utils import atomic_write_text
-    from ..zero_shot import load_zero_shot_split
+    from ..class_splits import load_zero_shot_split
 
     ckpt = resolve_checkpoint(args.checkpoint)
     device = resolve_device(args.device, 0)

@@ -1,18 +1,24 @@
-"""Training and evaluation engine: config, trainer, evaluation, checkpoints and resume, DDP, losses, reports.
+"""Training and evaluation engine: the training recipe and the library pieces it wires together.
 
-- :func:`train` runs a :class:`TrainConfig` (``msqnet train``); :class:`TrainResult` says what it produced.
+- :class:`Trainer` / :func:`train` run a :class:`TrainConfig` (``msqnet train``); :class:`TrainResult`
+  says what it produced.
 - :func:`evaluate_split` / :func:`evaluate_checkpoint` score a split and compute its metrics once
   over every clip (``msqnet evaluate``); :mod:`msqnet.engine.report` writes the report folder.
+- :mod:`msqnet.engine.step`: one optimisation step and what a non-finite one does.
+- :mod:`msqnet.engine.checkpoint_keeper`: last/previous training states, best-N models, ``best``.
+- :mod:`msqnet.engine.state`: the verified training-state folder format.
+- :mod:`msqnet.engine.metrics_log`: ``metrics.jsonl`` and TensorBoard.
 - :mod:`msqnet.engine.frozen_cache`: the frozen encoders' outputs computed once per split (``cache_frozen``).
-- :mod:`msqnet.engine.state`: atomic, verified training-state checkpoints and ``--resume auto``.
-- :mod:`msqnet.engine.distributed`: ``torchrun`` process groups, sharded sampling, gathering.
+- :mod:`msqnet.engine.distributed`: ``torchrun`` process groups and gathering.
 """
+from .checkpoint_keeper import CheckpointKeeper, find_resume_state
 from .config import LossConfig, OptimConfig, ScheduleConfig, TrainConfig, load_train_config
 from .evaluate import EvalResult, evaluate_checkpoint, evaluate_split, predict_dataset
-from .losses import AsymmetricLoss, build_loss
-from .optim import LRSchedule, build_optimizer
-from .state import TrainingState, find_resume_state, load_training_state, save_training_state
 from .frozen_cache import CachedClipDataset, FrozenFrameCache
+from .losses import AsymmetricLoss, build_loss
+from .metrics_log import MetricsLog, read_metrics_log
+from .optim import LRSchedule, build_optimizer
+from .state import TrainingState, load_training_state, write_training_state
 from .trainer import Trainer, TrainResult, train
 
 __all__ = [
@@ -24,6 +30,10 @@ __all__ = [
     "train",
     "Trainer",
     "TrainResult",
+    "CheckpointKeeper",
+    "find_resume_state",
+    "MetricsLog",
+    "read_metrics_log",
     "FrozenFrameCache",
     "CachedClipDataset",
     "EvalResult",
@@ -35,7 +45,6 @@ __all__ = [
     "build_optimizer",
     "LRSchedule",
     "TrainingState",
-    "save_training_state",
+    "write_training_state",
     "load_training_state",
-    "find_resume_state",
 ]

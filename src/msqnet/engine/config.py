@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Mapping
 
-from ..config import ConfigError, load_config
+from ..config import ConfigError, load_config, to_dict
 from ..data.config import DataConfig
 from ..data.sampling import SamplingConfig
 from ..data.transforms import TransformConfig
 
-__all__ = ["OptimConfig", "ScheduleConfig", "LossConfig", "TrainConfig", "load_train_config"]
+__all__ = ["OptimConfig", "ScheduleConfig", "LossConfig", "TrainConfig", "load_train_config", "RESUME_FIELDS",
+           "resume_changes"]
+
+
+# Config fields a resumed run must share with the run it continues (they define the data position,
+# the model or the sample stream); other changes (epochs, eval, logging) are allowed and logged.
+RESUME_FIELDS = ("model", "model_overrides", "data", "train_split", "sampling", "transform", "batch_size",
+                 "grad_accum", "clips_per_epoch", "seed", "zero_shot")
+# Data fields that may change on resume: the dataset may have moved to another disk.
+_MOVABLE_DATA_FIELDS = ("root", "annotations")
 
 
 @dataclass
@@ -264,6 +273,13 @@ class TrainConfig:
         except ValueError as e:
             raise ConfigError(f"metrics: {e}") from None
 
+    def best_metric(self, multi_label: bool) -> str:
+        """The metrics key that picks the best checkpoints: ``metric``; ``auto`` = ``map`` for
+        multi-label data, ``top1`` for single-label data."""
+        if self.metric == "auto":
+            return "map" if multi_label else "top1"
+        return self.metric
+
     @property
     def effective_eval_batch_size(self) -> int:
         """Clips per evaluation batch."""
@@ -273,3 +289,19 @@ class TrainConfig:
 def load_train_config(path: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
     """Read a training config file, apply ``key=value`` overrides and validate it."""
     return load_config(TrainConfig, path, overrides)
+
+
+def resume_changes(saved: Mapping[str, Any], cfg: TrainConfig) -> tuple[list[str], list[str]]:
+    """How ``cfg`` differs from the config a run was saved with (plain data): the changed fields that
+    define the run (``RESUME_FIELDS``: a resume must keep them) and the other changed fields."""
+    new = to_dict(cfg)
+
+    def defining(config: Mapping[str, Any], key: str) -> Any:
+        value = config.get(key)
+        if key == "data" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in _MOVABLE_DATA_FIELDS}
+        return value
+
+    changed = [k for k in RESUME_FIELDS if defining(saved, k) != defining(new, k)]
+    others = sorted(k for k in new if k not in RESUME_FIELDS and saved.get(k) != new[k])
+    return changed, others

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -32,12 +31,13 @@ from ..data.views import TestView
 from ..metrics import chance_levels, compute_metrics, default_metric_names, per_class_average_precision
 from ..models.msqnet import FrozenFrames
 from ..precision import autocast
+from ..run_dir import RunDir
 from .distributed import all_gather_objects, is_distributed, rank_and_world_size
+from .metrics_log import read_metrics_log
 
 __all__ = [
     "EvalResult",
     "autocast",
-    "resolve_metric_key",
     "score_clips",
     "predict_dataset",
     "score_clips_label_sets",
@@ -87,13 +87,6 @@ class EvalResult:
     def num_clips(self) -> int:
         """Clips scored."""
         return len(self.uids)
-
-
-def resolve_metric_key(metric: str, multi_label: bool) -> str:
-    """The best-checkpoint metric: ``auto`` = ``map`` (multi-label) or ``top1`` (single-label)."""
-    if metric == "auto":
-        return "map" if multi_label else "top1"
-    return metric
 
 
 def _to_probabilities(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
@@ -322,14 +315,6 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
                             f"with best/ or checkpoints/last/")
 
 
-def _run_dir_of(checkpoint: Path) -> Path | None:
-    """The run folder a checkpoint lives in (the nearest parent holding ``metrics.jsonl``)."""
-    for parent in (checkpoint, *list(checkpoint.resolve().parents)[:3]):
-        if (parent / "metrics.jsonl").is_file():
-            return parent
-    return None
-
-
 def read_eval_data_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> tuple[Any, Any | None]:
     """``(DataConfig, TrainConfig or None)`` from a data config file or a whole training config file."""
     from ..config import ConfigError, apply_overrides, from_dict, read_config_file
@@ -385,10 +370,8 @@ def evaluate_checkpoint(
     if out_dir is not None and main:
         from .report import write_report
 
-        from .trainer import read_metrics_log
-
-        run = _run_dir_of(ckpt)
-        history = read_metrics_log(run / "metrics.jsonl") if run is not None else None
+        run = RunDir.containing(ckpt)
+        history = read_metrics_log(run.metrics_log) if run is not None else None
         write_report(
             out_dir, metrics=result.metrics, scores=result.scores, targets=result.targets,
             class_names=ds.class_names, history=history, split_name=split, segments=ds.segments,
@@ -427,8 +410,3 @@ def write_scores_csv(path: str | os.PathLike, ids: Sequence[str], scores: np.nda
     for uid, row in zip(ids, scores):
         writer.writerow([uid, *(repr(float(v)) for v in row)])
     atomic_write_text(path, buf.getvalue())
-
-
-def is_finite(value: float) -> bool:
-    """Whether a metric value is a real number (not NaN / inf)."""
-    return isinstance(value, (int, float)) and math.isfinite(value)

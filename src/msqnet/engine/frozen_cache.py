@@ -28,10 +28,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
@@ -44,7 +42,8 @@ from ..models.msqnet import FrozenFrames, MSQNet
 from ..utils import atomic_write_bytes
 from .distributed import all_gather_objects, rank_and_world_size
 
-__all__ = ["FrozenFrameCache", "CachedClipDataset", "cached_frozen_frames", "collate_cached"]
+__all__ = ["FrozenFrameCache", "CachedClipDataset", "cached_frozen_frames", "cached_clip_dataset", "collate_cached",
+           "augmentations_lost"]
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +213,25 @@ def cached_frozen_frames(model: MSQNet, split: Any, folder: str | Path, *, sampl
             f"{time.perf_counter() - start:.1f} s" + (f"; {unread} unreadable clip(s) left out" if unread else ""))
     barrier()
     return cache
+
+
+def cached_clip_dataset(model: MSQNet, split: Any, folder: str | Path, *, sampling: SamplingConfig,
+                        transform: TransformConfig, train: bool, multi_label: bool = True, seed: int = 0,
+                        **build: Any) -> CachedClipDataset:
+    """The clips of ``split`` as the frozen encoders' outputs, loaded from ``folder`` or built there
+    first (``cached_frozen_frames``, which takes ``build``'s settings). Training clips are mirrored
+    with ``transform.hflip``; test views never are."""
+    cache = cached_frozen_frames(model, split, folder, sampling=sampling, transform=transform, train=train,
+                                 seed=seed, **build)
+    return CachedClipDataset(cache, split.records, split.num_classes, sampling=sampling,
+                             hflip=train and transform.hflip, multi_label=multi_label, seed=seed)
+
+
+def augmentations_lost(transform: TransformConfig) -> list[str]:
+    """The ``transform`` settings a cached training run cannot apply (it reads cached test views)."""
+    return [name for name, on in (("train_crop", transform.train_crop != "center"),
+                                  ("color_jitter_prob", transform.color_jitter_prob > 0),
+                                  ("grayscale_prob", transform.grayscale_prob > 0)) if on]
 
 
 def _is_frozen(model: MSQNet, name: str) -> bool:

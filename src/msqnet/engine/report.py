@@ -18,14 +18,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..metrics import per_class_average_precision
+from ..utils import atomic_folder
 
 __all__ = [
     "REPORT_KIND",
@@ -166,9 +165,7 @@ def write_report(
         segment_ids=segment_ids, extra=extra,
     )
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
-    try:
+    with atomic_folder(out_dir) as staging:
         notes = report["notes"]
         plots = report["plots"]
         if _plot_training_curves(staging / TRAINING_CURVES_NAME, records, chance, split_name):
@@ -188,10 +185,6 @@ def write_report(
         text = json.dumps(report, indent=2, allow_nan=False, default=_json_default)
         (staging / METRICS_NAME).write_text(text + "\n", encoding="utf-8")
         (staging / SUMMARY_NAME).write_text(_summary_markdown(report), encoding="utf-8")
-        _swap_into_place(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out_dir
 
 
@@ -587,23 +580,3 @@ def _plot_training_curves(
         ax.legend(fontsize=8)
     fig.savefig(path)
     return True
-
-
-# ----------------------------------------------------------------------------------------------------
-# atomic replacement
-
-
-def _swap_into_place(staging: Path, out_dir: Path) -> None:
-    """Rename the finished ``staging`` folder to ``out_dir``, removing an earlier report there.
-
-    A folder cannot be renamed over a non-empty one, so the old report is first renamed aside; a crash
-    between the two renames leaves it, complete, at ``.<name>.old-*/<name>`` beside ``out_dir``.
-    """
-    staging.chmod(0o755)  # mkdtemp makes it owner-only; a report folder is ordinary
-    if not out_dir.exists():
-        os.replace(staging, out_dir)
-        return
-    old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
-    os.replace(out_dir, old / out_dir.name)
-    os.replace(staging, out_dir)
-    shutil.rmtree(old, ignore_errors=True)

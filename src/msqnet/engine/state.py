@@ -1,23 +1,19 @@
-"""Training-state checkpoints: everything a run needs to continue bit for bit, written atomically.
+"""Training states: everything a run needs to continue bit for bit, in one verified folder.
 
 A training state is a folder that is also a model checkpoint (``load_model`` and ``msqnet
 evaluate`` read it), with the optimiser, gradient scaler, RNG states, data position and best-N
 bookkeeping beside the weights::
 
-    <run>/checkpoints/last/        the newest state
-        config.json  model.safetensors  classes.txt     (msqnet.checkpoint.save_model)
-        optimizer.safetensors                           optimiser tensors (Adam moments, steps)
-        rng.safetensors                                 torch / CUDA / loader generator states, per rank
-        trainer_state.json                              the rest, a SHA-256 of every file and of itself
-    <run>/checkpoints/previous/    the state before it
+    config.json  model.safetensors  classes.txt     (msqnet.checkpoint.save_model)
+    optimizer.safetensors                           optimiser tensors (Adam moments, steps)
+    rng.safetensors                                 torch / CUDA / loader generator states, per rank
+    trainer_state.json                              the rest, a SHA-256 of every file and of itself
 
 Nothing is pickled: tensors go to safetensors, everything else to JSON. ``trainer_state.json`` carries
 the SHA-256 of its own content (canonical JSON without that field), so an edited or bit-flipped
 document is refused like a corrupt weight file, and a document with unknown or missing keys is
-refused too: ``--resume auto`` then falls back to the previous state with a warning. A save writes a temporary
-folder, reads it back and checks every checksum, and only then moves ``last`` to ``previous`` and
-the new folder to ``last``; a failed or interrupted save leaves the earlier states as they were, and
-a kill between the two renames leaves ``previous`` for ``--resume auto`` to find.
+refused too. Which states a run keeps (``checkpoints/last`` and ``previous``), how they replace each
+other atomically and which one ``--resume auto`` picks is ``msqnet.engine.checkpoint_keeper``'s job.
 """
 from __future__ import annotations
 
@@ -26,8 +22,6 @@ import json
 import logging
 import os
 import random
-import shutil
-import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -39,7 +33,7 @@ from safetensors.torch import load_file, save_file
 
 from ..checkpoint import CheckpointError, check_weight_shapes, read_checkpoint_config, save_model, weight_shapes
 from ..config import ConfigError, from_dict
-from ..utils import InputFileError, read_text
+from ..utils import InputFileError, fsync_dir, read_text
 
 __all__ = [
     "TrainingState",
@@ -47,10 +41,10 @@ __all__ = [
     "STATE_FORMAT",
     "capture_rng",
     "restore_rng",
-    "save_training_state",
+    "write_training_state",
     "load_training_state",
     "verify_training_state",
-    "find_resume_state",
+    "state_position",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,7 +55,6 @@ STATE_NAME = "trainer_state.json"
 OPTIM_NAME = "optimizer.safetensors"
 RNG_NAME = "rng.safetensors"
 MODEL_FILES = ("config.json", "model.safetensors", "classes.txt")
-LAST, PREVIOUS = "last", "previous"
 
 
 @dataclass
@@ -136,19 +129,6 @@ def _fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
 def _document_checksum(doc: dict[str, Any]) -> str:
     """SHA-256 of a state document's canonical JSON, without its own ``checksum`` field."""
     body = {k: v for k, v in doc.items() if k != "checksum"}
@@ -182,8 +162,8 @@ def _join_optimizer_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]
     return {"state": state, "param_groups": groups}
 
 
-def save_training_state(
-    ckpt_dir: str | os.PathLike,
+def write_training_state(
+    folder: str | os.PathLike,
     *,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -192,55 +172,41 @@ def save_training_state(
     rng: list[RNGState],
     loader_generator: torch.Generator | None = None,
     model_extra: dict[str, Any] | None = None,
-) -> Path:
-    """Write the training state as ``<ckpt_dir>/last`` (the old one becomes ``previous``); returns its path.
+) -> None:
+    """Write a training state into the empty ``folder``, fsync it, read it back and verify it.
 
     ``rng`` holds every process's RNG states in rank order; ``model_extra`` goes into the model's
-    ``config.json`` (what its model card is written from). The folder is written under a
-    temporary name, fsynced, read back and verified before it replaces ``last``.
+    ``config.json`` (what its model card is written from). A short write (full disk, ...) raises
+    here; ``msqnet.engine.checkpoint_keeper`` writes into a staging folder, so nothing was replaced.
     """
-    ckpt_dir = Path(ckpt_dir)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    tmp = ckpt_dir / f".{LAST}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        save_model(model, tmp, extra={**(model_extra or {}), "training_state": True})
-        opt_tensors, opt_meta = _split_optimizer_state(optimizer.state_dict())
-        save_file(opt_tensors, str(tmp / OPTIM_NAME), metadata={"format": STATE_FORMAT})
-        rng_tensors: dict[str, torch.Tensor] = {}
-        for r, s in enumerate(rng):
-            rng_tensors[f"rank{r}.torch"] = s.torch
-            for d, c in enumerate(s.cuda):
-                rng_tensors[f"rank{r}.cuda{d}"] = c
-        if loader_generator is not None:
-            rng_tensors["loader_generator"] = loader_generator.get_state()
-        save_file(rng_tensors, str(tmp / RNG_NAME), metadata={"format": STATE_FORMAT})
-        files = {name: _sha256(tmp / name) for name in (*MODEL_FILES, OPTIM_NAME, RNG_NAME)}
-        doc = {
-            "format": STATE_FORMAT,
-            "format_version": STATE_VERSION,
-            "state": asdict(state),
-            "optimizer": opt_meta,
-            "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
-            "rng": [{"python": s.python, "numpy": s.numpy, "num_cuda": len(s.cuda)} for s in rng],
-            "files": files,
-        }
-        doc["checksum"] = _document_checksum(doc)
-        (tmp / STATE_NAME).write_text(json.dumps(doc) + "\n", encoding="utf-8")
-        for name in (*MODEL_FILES, OPTIM_NAME, RNG_NAME, STATE_NAME):
-            _fsync_file(tmp / name)
-        _fsync_dir(tmp)
-        verify_training_state(tmp)  # a short write (full disk, ...) stops here, before anything is replaced
-        last, previous = ckpt_dir / LAST, ckpt_dir / PREVIOUS
-        if last.exists():
-            if previous.exists():
-                shutil.rmtree(previous)
-            os.replace(last, previous)
-        os.replace(tmp, last)
-        _fsync_dir(ckpt_dir)
-        return last
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    folder = Path(folder)
+    save_model(model, folder, extra={**(model_extra or {}), "training_state": True})
+    opt_tensors, opt_meta = _split_optimizer_state(optimizer.state_dict())
+    save_file(opt_tensors, str(folder / OPTIM_NAME), metadata={"format": STATE_FORMAT})
+    rng_tensors: dict[str, torch.Tensor] = {}
+    for r, s in enumerate(rng):
+        rng_tensors[f"rank{r}.torch"] = s.torch
+        for d, c in enumerate(s.cuda):
+            rng_tensors[f"rank{r}.cuda{d}"] = c
+    if loader_generator is not None:
+        rng_tensors["loader_generator"] = loader_generator.get_state()
+    save_file(rng_tensors, str(folder / RNG_NAME), metadata={"format": STATE_FORMAT})
+    files = {name: _sha256(folder / name) for name in (*MODEL_FILES, OPTIM_NAME, RNG_NAME)}
+    doc = {
+        "format": STATE_FORMAT,
+        "format_version": STATE_VERSION,
+        "state": asdict(state),
+        "optimizer": opt_meta,
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+        "rng": [{"python": s.python, "numpy": s.numpy, "num_cuda": len(s.cuda)} for s in rng],
+        "files": files,
+    }
+    doc["checksum"] = _document_checksum(doc)
+    (folder / STATE_NAME).write_text(json.dumps(doc) + "\n", encoding="utf-8")
+    for name in (*MODEL_FILES, OPTIM_NAME, RNG_NAME, STATE_NAME):
+        _fsync_file(folder / name)
+    fsync_dir(folder)
+    verify_training_state(folder)
 
 
 def verify_training_state(path: str | os.PathLike) -> dict[str, Any]:
@@ -380,32 +346,7 @@ def load_training_state(
     return state, rng
 
 
-def _state_key(doc: dict[str, Any]) -> tuple[int, int, int]:
+def state_position(doc: dict[str, Any]) -> tuple[int, int, int]:
+    """How far a verified state document's run had got: ``(global step, epoch, step in the epoch)``."""
     s = doc["state"]
     return int(s["global_step"]), int(s["epoch"]), int(s["step_in_epoch"])
-
-
-def find_resume_state(run_dir: str | os.PathLike) -> Path | None:
-    """The newest valid training state of a run (``last``, else ``previous``); ``None`` when it has none.
-
-    A corrupt state is skipped with a warning when a valid one remains; when every state the run
-    has is corrupt, ``CheckpointError`` lists them (nothing is deleted or overwritten).
-    """
-    ckpt_dir = Path(run_dir) / "checkpoints"
-    found: list[tuple[tuple[int, int, int], Path]] = []
-    problems: list[str] = []
-    for name in (LAST, PREVIOUS):
-        candidate = ckpt_dir / name
-        if not candidate.exists():
-            continue
-        try:
-            found.append((_state_key(verify_training_state(candidate)), candidate))
-        except CheckpointError as e:
-            problems.append(str(e))
-    if not found:
-        if problems:
-            raise CheckpointError("no valid training state to resume from: " + "; ".join(problems))
-        return None
-    for p in problems:
-        log.warning("skipping a corrupt training state: %s", p)
-    return max(found, key=lambda x: x[0])[1]

@@ -25,7 +25,7 @@ from ..data.records import multi_hot
 from ..data.sampling import SamplingConfig
 from ..data.transforms import TransformConfig
 from ..metrics import chance_map, mean_average_precision
-from ..zero_shot import ZeroShotSplit, harmonic_mean
+from ..class_splits import ZeroShotSplit, harmonic_mean
 from .evaluate import predict_dataset, predict_dataset_label_sets, view_configs
 
 __all__ = ["ZeroShotResult", "evaluate_zero_shot"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, TypeVar
+
+import numpy as np
 
 from ...config import ConfigError, from_dict
 from ...utils import read_text
@@ -84,6 +86,19 @@ class DatasetSplit:
     def num_classes(self) -> int:
         """Number of classes (length of ``class_names``)."""
         return len(self.class_names)
+
+    def hold_out(self, fraction: float, *, seed: int, name: str) -> tuple[DatasetSplit, DatasetSplit]:
+        """This split without a seeded random ``fraction`` of its clips, and those clips as a split ``name``
+        (both in annotation order)."""
+        records = self.records
+        count = round(len(records) * fraction)
+        if not 1 <= count < len(records):
+            raise ValueError(f"{fraction} of {len(records)} {self.name} clips leaves no clip to "
+                             f"{'hold out' if count < 1 else 'keep'}")
+        order = np.random.default_rng([seed, len(records)]).permutation(len(records))
+        held = set(order[:count].tolist())
+        return (replace(self, records=[r for i, r in enumerate(records) if i not in held]),
+                replace(self, name=name, records=[records[i] for i in sorted(held)]))
 
 
 class ProblemLog:

@@ -1,5 +1,4 @@
-"""Zero-shot class splits: which classes a model trains on (seen) and which it must recognise from
-their names alone (unseen).
+"""Zero-shot class splits: which classes a model trains on (seen) and which it recognises from names alone.
 
 Split files are JSON: ``{"name", "dataset", "num_classes", "seen": [...], "unseen": [...]}`` with class
 ids (ints, the dataset's class order) or class names. The package ships the reference's deterministic
