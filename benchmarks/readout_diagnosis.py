@@ -52,7 +52,7 @@ def main() -> None:
     from msqnet.data.config import DataConfig
     from msqnet.data.dataset import ClipDataset
     from msqnet.data.datasets import load_split
-    from msqnet.engine.evaluate import view_configs
+    from msqnet.engine.inference import view_configs
     from msqnet.engine.report import print_table
     from msqnet.models import create_model
 

@@ -39,6 +39,7 @@ __all__ = [
     "save_model",
     "load_model",
     "model_folder_of",
+    "require_model_folder",
     "read_checkpoint_config",
     "weight_shapes",
     "check_weight_shapes",
@@ -268,6 +269,15 @@ def model_folder_of(path: str | os.PathLike, *, cache_dir: str | os.PathLike | N
     if (path / CONFIG_NAME).is_file():
         return path
     return RunDir(path).model_folder() or path
+
+
+def require_model_folder(path: str | os.PathLike) -> Path:
+    """:func:`model_folder_of`, which must hold a checkpoint (else a FileNotFoundError saying what was expected)."""
+    folder = model_folder_of(path)
+    if (folder / CONFIG_NAME).is_file():
+        return folder
+    raise FileNotFoundError(f"{folder}: not a model folder (config.json + model.safetensors) nor a run folder "
+                            f"with best/ or checkpoints/last/")
 
 
 def load_model(ckpt_dir: str | os.PathLike, *, device: str | torch.device = "cpu",

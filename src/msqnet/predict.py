@@ -32,6 +32,7 @@ from .data.decode import DecodeError, probe
 from .data.loader import seed_worker
 from .data.timeline import WindowClips
 from .data.views import TestView, read_test_clips
+from .engine.inference import score_clips
 from .precision import resolve_precision
 
 __all__ = ["WindowScores", "Prediction", "Scorer", "model_scorer", "VideoClips", "iter_predictions", "predict"]
@@ -106,8 +107,6 @@ def model_scorer(model, labels: Sequence[str] | None = None, *, device: torch.de
     """The ``Scorer`` of ``model`` (an MSQNet, or an :class:`~msqnet.export.OnnxRuntimeModel`) for
     ``labels`` (default: its training classes), in eval mode and ``precision`` (``auto``: bf16 where
     the hardware multiplies it natively, else fp32; ``bf16``; ``fp32``)."""
-    from .engine.evaluate import score_clips
-
     model.eval()
     device, precision = _device_and_precision(model, precision, device)
     label_embed = None if labels is None else model.embed_labels(list(labels))

@@ -15,7 +15,8 @@ from msqnet.data.dataset import ClipDataset
 from msqnet.data.datasets import load_split
 from msqnet.data.sampling import SamplingConfig
 from msqnet.data.transforms import TransformConfig
-from msqnet.engine.evaluate import evaluate_split, predict_dataset
+from msqnet.engine.evaluate import evaluate_split
+from msqnet.engine.inference import predict_dataset
 from msqnet.metrics import compute_metrics
 from msqnet.models import create_model
 from msqnet.metrics import chance_map

@@ -104,7 +104,7 @@ def test_a_bad_zero_shot_split_is_a_config_error(synth_dir, open_vocab_model_fil
 
 def test_zero_shot_evaluation_encodes_each_clip_once_for_every_label_set(zero_shot_run, synth_dir):
     from msqnet.data.dataset import ClipDataset
-    from msqnet.engine.evaluate import predict_dataset
+    from msqnet.engine.inference import predict_dataset
 
     model = load_model(zero_shot_run.best_model)
     split = load_split(DataConfig(format="generic", annotations=str(synth_dir)), "test_seen")

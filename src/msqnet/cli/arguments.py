@@ -1,10 +1,17 @@
-"""Argument types for the command line: numbers checked when parsed, so ``--batch-size 0`` or
-``--window inf`` are refused up front (``msqnet <cmd>: error: argument --window: ...``)."""
+"""Arguments shared by the commands: numbers checked when parsed, and the test-view options.
+
+Numbers are checked when parsed, so ``--batch-size 0`` or ``--window inf`` are refused up front
+(``msqnet <cmd>: error: argument --window: ...``).
+"""
 from __future__ import annotations
 
 import argparse
 import math
-__all__ = ["positive_int", "nonnegative_int", "positive_float", "finite_float"]
+import typing
+
+from ..data.sampling import Aggregate, Crops
+
+__all__ = ["positive_int", "nonnegative_int", "positive_float", "finite_float", "add_view_arguments", "view_changes"]
 
 
 def _number(kind: type, text: str) -> int | float:
@@ -45,3 +52,18 @@ def positive_int(text: str) -> int:
 def nonnegative_int(text: str) -> int:
     """An integer >= 0."""
     return _int_at_least(text, 0)
+
+
+def add_view_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--test-clips`` / ``--test-crops`` / ``--aggregate``: change the checkpoint's recorded test view."""
+    parser.add_argument("--test-clips", type=positive_int,
+                        help="temporal views per video (default: the checkpoint's test view)")
+    parser.add_argument("--test-crops", type=int, choices=typing.get_args(Crops),
+                        help="spatial views per temporal view (default: the checkpoint's test view)")
+    parser.add_argument("--aggregate", choices=typing.get_args(Aggregate),
+                        help="how view scores are combined (default: the checkpoint's test view)")
+
+
+def view_changes(args: argparse.Namespace) -> dict[str, object]:
+    """The test-view fields the command line changes (``--test-clips`` / ``--test-crops`` / ``--aggregate``)."""
+    return {"clips": args.test_clips, "crops": args.test_crops, "aggregate": args.aggregate}

@@ -15,8 +15,8 @@ The frame count T and the crop size S are not part of the view: they are the mod
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Mapping
 
 import torch
 
@@ -63,6 +63,11 @@ class TestView:
         """The test view of a training config's sampling and transform (short side made explicit)."""
         return cls(strategy=sampling.strategy, stride=sampling.stride, short_side=transform.resize_to,
                    clips=sampling.test_clips, crops=sampling.test_crops, aggregate=sampling.aggregate)
+
+    def changed(self, changes: Mapping[str, Any] | None) -> TestView:
+        """A copy with the given fields changed (``None`` values are left out: unset command-line flags)."""
+        changes = {k: v for k, v in (changes or {}).items() if v is not None}
+        return replace(self, **changes) if changes else self
 
     @property
     def num_views(self) -> int:

@@ -13,7 +13,8 @@
 """
 from .checkpoint_keeper import CheckpointKeeper, find_resume_state
 from .config import LossConfig, OptimConfig, ScheduleConfig, TrainConfig, load_train_config
-from .evaluate import EvalResult, evaluate_checkpoint, evaluate_split, predict_dataset
+from .evaluate import EvalResult, evaluate_checkpoint, evaluate_split
+from .inference import predict_dataset, score_clips
 from .frozen_cache import CachedClipDataset, FrozenFrameCache
 from .losses import AsymmetricLoss, build_loss
 from .metrics_log import MetricsLog, read_metrics_log
@@ -40,6 +41,7 @@ __all__ = [
     "evaluate_split",
     "evaluate_checkpoint",
     "predict_dataset",
+    "score_clips",
     "AsymmetricLoss",
     "build_loss",
     "build_optimizer",

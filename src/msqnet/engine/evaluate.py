@@ -1,55 +1,39 @@
-"""Evaluation: score every clip of a split (multi-view), gather across processes, compute metrics once.
+"""Evaluation: score every clip of a split and compute its metrics once over all of them; ``msqnet evaluate``.
 
-Scores are probabilities: sigmoid for multi-label models, softmax for single-label ones. A clip
-with several test views (``sampling.test_clips`` x ``sampling.test_crops``) gets each view's
-probabilities combined by ``sampling.aggregate`` (mean or max). Under DDP every process scores a
-shard (``DistributedSampler``, which pads the last shard with repeated clips); the shards are
-gathered with each clip's record index, the padding duplicates are dropped by index, and the rows
-are put back in annotation order, so the metrics are exactly those of a single-process run.
+``evaluate_split`` scores a split with a model (``msqnet.engine.inference``: multi-view, gathered
+across processes in annotation order, so the metrics equal a single-process run's) and computes the
+metrics, their chance levels and the per-class AP once. ``evaluate_checkpoint`` loads a checkpoint
+with its recorded test view, evaluates a split and writes the report folder and ``scores.csv``.
 """
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from torch.utils.data import Dataset
 
+from ..checkpoint import load_model, require_model_folder
+from ..data.config import DataConfig
 from ..data.dataset import ClipDataset
-from ..data.loader import ClipSampler, build_loader
+from ..data.datasets import DatasetSplit, load_split
 from ..data.records import multi_hot
-from ..data.sampling import SamplingConfig, aggregate_views
+from ..data.sampling import SamplingConfig
 from ..data.transforms import TransformConfig
-from ..data.views import TestView
 from ..metrics import chance_levels, compute_metrics, default_metric_names, per_class_average_precision
-from ..models.msqnet import FrozenFrames
-from ..precision import autocast
+from ..metrics.prediction_files import write_wide_csv
 from ..run_dir import RunDir
-from .distributed import all_gather_objects, is_distributed, rank_and_world_size
+from .distributed import is_main_process, resolve_device
+from .inference import predict_dataset, view_configs
 from .metrics_log import read_metrics_log
+from .report import write_report
 
-__all__ = [
-    "EvalResult",
-    "autocast",
-    "score_clips",
-    "predict_dataset",
-    "score_clips_label_sets",
-    "predict_dataset_label_sets",
-    "view_configs",
-    "changed_view",
-    "evaluate_split",
-    "resolve_checkpoint",
-    "read_eval_data_config",
-    "evaluate_checkpoint",
-    "write_scores_csv",
-]
+__all__ = ["EvalResult", "evaluate_split", "evaluate_checkpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -89,150 +73,9 @@ class EvalResult:
         return len(self.uids)
 
 
-def _to_probabilities(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
-    logits = logits.float()
-    return torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
-
-
-def score_clips(
-    model: torch.nn.Module,
-    clips: torch.Tensor | FrozenFrames,
-    *,
-    label_embed: torch.Tensor | None = None,
-    aggregate: str = "mean",
-    device: torch.device | str = "cpu",
-    precision: str = "fp32",
-) -> torch.Tensor:
-    """Probabilities ``(B, C)`` (float32, on ``device``) of a batch of clips ``(B, T, 3, S, S)`` or of
-    multi-view clips ``(B, V, T, 3, S, S)``, whose V views' probabilities are combined by ``aggregate``.
-
-    ``clips`` may also be the clips' cached frozen outputs (``FrozenFrames``, with or without the
-    view axis). Sigmoid for multi-label models, softmax for single-label ones; ``label_embed``
-    (C', E) scores another label set than the training classes.
-    """
-    return score_clips_label_sets(model, clips, [label_embed], aggregate=aggregate, device=device,
-                                  precision=precision)[0]
-
-
-@torch.inference_mode()
-def score_clips_label_sets(
-    model: torch.nn.Module,
-    clips: torch.Tensor | FrozenFrames,
-    label_sets: Sequence[torch.Tensor | None],
-    *,
-    aggregate: str = "mean",
-    device: torch.device | str = "cpu",
-    precision: str = "fp32",
-) -> list[torch.Tensor]:
-    """:func:`score_clips` for several label sets ((C_k, E) embeddings, or ``None`` for the training
-    classes): the clips are encoded once and decoded per set, giving ``(B, C_k)`` per set."""
-    device = torch.device(device)
-    video, frozen = (None, clips.to(device)) if isinstance(clips, FrozenFrames) else (clips.to(device), None)
-    views = 1
-    # Stacked test views go through the model as clips of their own: (B, V, T, ...) -> (B*V, T, ...).
-    if frozen is not None and frozen.num_views:
-        views, frozen = frozen.num_views, frozen.flatten_views()
-    elif video is not None and video.ndim == 6:
-        views, video = video.shape[1], video.flatten(0, 1)
-    with autocast(device, precision):
-        # One label set from a clip: the public forward, which any model (ONNX Runtime's too) has.
-        if len(label_sets) == 1 and frozen is None:
-            logits = [model(video, label_embed=label_sets[0]).logits]  # (B*V, C)
-        else:
-            encoded = model.encode(video, frozen=frozen)
-            logits = [model.decode(encoded, label_embed=e).logits for e in label_sets]  # (B*V, C_k) each
-    multi_label = bool(getattr(model, "multi_label", True))
-    probs = [_to_probabilities(x, multi_label) for x in logits]
-    return [aggregate_views(p.view(-1, views, p.shape[-1]), aggregate) for p in probs]  # (B, C_k) each
-
-
-def predict_dataset(
-    model: torch.nn.Module,
-    dataset: ClipDataset,
-    *,
-    batch_size: int,
-    num_workers: int = 0,
-    device: torch.device | str = "cpu",
-    precision: str = "fp32",
-    aggregate: str = "mean",
-    seed: int = 0,
-    progress: bool = True,
-    desc: str = "eval",
-    label_embed: torch.Tensor | None = None,
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Probabilities of every clip of ``dataset`` (test mode), gathered over processes.
-
-    Returns ``(scores (N, C), record indices (N,), skipped uids)`` with rows sorted by record
-    index and DistributedSampler's padding duplicates removed. ``label_embed`` (C', E) scores
-    another label set than the model's training classes (open-vocabulary models).
-    """
-    scores, index, skipped = predict_dataset_label_sets(
-        model, dataset, [label_embed], batch_size=batch_size, num_workers=num_workers, device=device,
-        precision=precision, aggregate=aggregate, seed=seed, progress=progress, desc=desc)
-    return scores[0], index, skipped
-
-
-@torch.inference_mode()
-def predict_dataset_label_sets(
-    model: torch.nn.Module,
-    dataset: ClipDataset,
-    label_sets: Sequence[torch.Tensor | None],
-    *,
-    batch_size: int,
-    num_workers: int = 0,
-    device: torch.device | str = "cpu",
-    precision: str = "fp32",
-    aggregate: str = "mean",
-    seed: int = 0,
-    progress: bool = True,
-    desc: str = "eval",
-) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
-    """:func:`predict_dataset` for several label sets at once: each clip is encoded once and decoded per set.
-
-    ``label_sets`` holds (C_k, E) label embeddings, or ``None`` for the training classes. Returns
-    ``([scores (N, C_k) per set], record indices (N,), skipped uids)``.
-    """
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    rank, world_size = rank_and_world_size()
-    loader = build_loader(dataset, batch_size=batch_size, num_workers=num_workers,
-                          sampler=ClipSampler(len(dataset), seed=seed, shuffle=False, rank=rank, world_size=world_size))
-    rows: list[list[np.ndarray]] = [[] for _ in label_sets]
-    indices: list[np.ndarray] = []
-    skipped: list[str] = []
-    show = progress and rank == 0
-    try:
-        for batch in tqdm(loader, desc=desc, disable=not show, leave=False, dynamic_ncols=True):
-            skipped += batch["skipped"]
-            if not batch["uid"]:
-                continue
-            clips = batch["frozen"] if "frozen" in batch else batch["video"]  # cached frozen outputs, or decoded clips
-            sets = score_clips_label_sets(model, clips, label_sets, aggregate=aggregate, device=device,
-                                          precision=precision)  # (B, C_k) each
-            for out, probs in zip(rows, sets):
-                out.append(probs.cpu().numpy().astype(np.float64))
-            indices.append(batch["index"].numpy())
-    finally:
-        model.train(was_training)
-    widths = [e.shape[0] if e is not None else len(getattr(model, "class_names", [])) for e in label_sets]
-    local = (
-        [np.concatenate(r) if r else np.zeros((0, w)) for r, w in zip(rows, widths)],
-        np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
-        skipped,
-    )
-    parts = all_gather_objects(local)
-    index = np.concatenate([p[1] for p in parts])
-    # Drop DistributedSampler's padding (a clip scored twice) and restore annotation order.
-    index, first = np.unique(index, return_index=True)
-    scores = [np.concatenate([p[0][k] for p in parts])[first] for k in range(len(label_sets))]
-    all_skipped = sorted({u for p in parts for u in p[2]})
-    return scores, index, all_skipped
-
-
 def evaluate_split(
     model: torch.nn.Module,
-    split: Any,
+    split: DatasetSplit,
     *,
     sampling: SamplingConfig | None = None,
     transform: TransformConfig | None = None,
@@ -245,7 +88,7 @@ def evaluate_split(
     data_format: str | None = None,
     seed: int = 0,
     progress: bool = True,
-    dataset: Any = None,
+    dataset: Dataset | None = None,
 ) -> EvalResult:
     """Score a whole ``DatasetSplit`` with ``model`` and compute its metrics once over every clip.
 
@@ -263,7 +106,7 @@ def evaluate_split(
             outputs); ``None`` = decode them (``ClipDataset``).
     """
     start = time.perf_counter()
-    names = list(getattr(model, "class_names", split.class_names))
+    names = list(model.class_names)
     if names != list(split.class_names):
         diff = next((i for i, (a, b) in enumerate(zip(names, split.class_names)) if a != b), min(len(names), len(split.class_names)))
         raise ValueError(
@@ -304,36 +147,9 @@ def evaluate_split(
     )
 
 
-def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """A model folder from a model folder, a training state, or a run folder (its ``best``, else ``last``)."""
-    from ..checkpoint import CONFIG_NAME, model_folder_of
-
-    path = model_folder_of(path)
-    if (path / CONFIG_NAME).is_file():
-        return path
-    raise FileNotFoundError(f"{path}: not a model folder (config.json + model.safetensors) nor a run folder "
-                            f"with best/ or checkpoints/last/")
-
-
-def read_eval_data_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> tuple[Any, Any | None]:
-    """``(DataConfig, TrainConfig or None)`` from a data config file or a whole training config file."""
-    from ..config import ConfigError, apply_overrides, from_dict, read_config_file
-    from ..data.config import DataConfig
-    from .config import TrainConfig
-
-    data = apply_overrides(read_config_file(path), list(overrides))
-    try:
-        if "data" in data:
-            train_cfg = from_dict(TrainConfig, data)
-            return train_cfg.data, train_cfg
-        return from_dict(DataConfig, data), None
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
-
-
 def evaluate_checkpoint(
     checkpoint: str | os.PathLike,
-    data: Any,
+    data: DataConfig,
     split: str,
     *,
     view_changes: Mapping[str, Any] | None = None,
@@ -352,24 +168,17 @@ def evaluate_checkpoint(
     (``msqnet.engine.report.write_report``) gets the run's training history when the checkpoint
     sits in a run folder, chance levels, and ``scores.csv`` (``id,<class>,...``: ``msqnet score`` reads it).
     """
-    from ..checkpoint import load_model
-    from ..data.datasets import load_split
-    from .distributed import resolve_device
-
-    ckpt = resolve_checkpoint(checkpoint)
+    ckpt = require_model_folder(checkpoint)
     dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
     model = load_model(ckpt, device=dev)
-    model.test_view = changed_view(model.test_view, view_changes)
+    model.test_view = model.test_view.changed(view_changes)
     sampling, transform = view_configs(model)
     log.info("test view: %s", model.test_view.describe(model.cfg.num_frames, model.cfg.image_size))
     ds = load_split(data, split)
     result = evaluate_split(model, ds, sampling=sampling, transform=transform, metrics=metrics, batch_size=batch_size,
                             num_workers=num_workers, device=dev, precision=precision, on_error=data.on_error,
                             data_format=data.format, progress=progress)
-    main = not is_distributed() or torch.distributed.get_rank() == 0
-    if out_dir is not None and main:
-        from .report import write_report
-
+    if out_dir is not None and is_main_process():
         run = RunDir.containing(ckpt)
         history = read_metrics_log(run.metrics_log) if run is not None else None
         write_report(
@@ -381,32 +190,5 @@ def evaluate_checkpoint(
                    "test_clips": sampling.test_clips, "test_crops": sampling.test_crops,
                    "aggregate": sampling.aggregate},
         )
-        write_scores_csv(Path(out_dir) / "scores.csv", result.uids, result.scores, ds.class_names)
+        write_wide_csv(Path(out_dir) / "scores.csv", result.uids, result.scores, ds.class_names)
     return result
-
-
-def view_configs(model, sampling: SamplingConfig | None = None,
-                 transform: TransformConfig | None = None) -> tuple[SamplingConfig, TransformConfig]:
-    """``(sampling, transform)`` of the model's test view (``model.test_view``) for its frame count and
-    size, each unless given."""
-    view = model.test_view
-    return (sampling or view.sampling_config(model.cfg.num_frames),
-            transform or view.transform_config(model.cfg.image_size))
-
-
-def changed_view(view: TestView, changes: Mapping[str, Any] | None) -> TestView:
-    """A copy of ``view`` with the given fields changed (``None`` values are left out: unset CLI flags)."""
-    changes = {k: v for k, v in (changes or {}).items() if v is not None}
-    return replace(view, **changes) if changes else view
-
-
-def write_scores_csv(path: str | os.PathLike, ids: Sequence[str], scores: np.ndarray, class_names: Sequence[str]) -> None:
-    """Write ``(N, C)`` scores as a wide CSV ``id,<class>,...`` (``msqnet score`` reads it), atomically."""
-    from ..utils import atomic_write_text
-
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["id", *class_names])
-    for uid, row in zip(ids, scores):
-        writer.writerow([uid, *(repr(float(v)) for v in row)])
-    atomic_write_text(path, buf.getvalue())

@@ -26,7 +26,7 @@ from ..data.sampling import SamplingConfig
 from ..data.transforms import TransformConfig
 from ..metrics import chance_map, mean_average_precision
 from ..class_splits import ZeroShotSplit, harmonic_mean
-from .evaluate import predict_dataset, predict_dataset_label_sets, view_configs
+from .inference import predict_dataset, predict_dataset_label_sets, view_configs
 
 __all__ = ["ZeroShotResult", "evaluate_zero_shot"]
 

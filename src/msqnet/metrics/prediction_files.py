@@ -10,6 +10,8 @@ Every malformed line raises ``ValueError`` naming the file, the line and what wa
 """
 from __future__ import annotations
 
+import csv
+import io
 import math
 import os
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ __all__ = [
     "read_charades_submission",
     "read_csv_predictions",
     "write_charades_submission",
+    "write_wide_csv",
 ]
 
 
@@ -173,3 +176,13 @@ def write_charades_submission(path: str | os.PathLike, ids: Iterable[str], score
         raise ValueError(f"ids must be non-empty and without whitespace, got {bad[0]!r}")
     lines = [f"{i} " + " ".join(repr(float(v)) for v in row) for i, row in zip(ids, s)]
     atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def write_wide_csv(path: str | os.PathLike, ids: Sequence[str], scores: np.ndarray, class_names: Sequence[str]) -> None:
+    """Write ``(N, C)`` scores as a wide CSV ``id,<class>,...`` (what ``read_csv_predictions`` reads), atomically."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["id", *class_names])
+    for uid, row in zip(ids, scores):
+        writer.writerow([uid, *(repr(float(v)) for v in row)])
+    atomic_write_text(path, buf.getvalue())
