@@ -68,7 +68,7 @@ def random_zero_shot_splits(data: Path, out: Path, count: int) -> list[Path]:
 def run_one(name: str, changes: list[str], seed: int, zero_shot: Path, data: Path, out: Path,
             extra: list[str]) -> dict:
     """Train one variant with one seed and score both test splits (from the shared cache of test views)."""
-    from msqnet.config import load_config
+    from msqnet.config_loader import load_config
     from msqnet.data.datasets import load_split
     from msqnet.demo import _recipe_path
     from msqnet.engine.config import TrainConfig

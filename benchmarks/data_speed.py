@@ -34,8 +34,8 @@ from msqnet.data.dataset import ClipDataset
 from msqnet.data.loader import ClipSampler, build_loader
 from msqnet.data.decode import decode_plan, probe
 from msqnet.data.records import ClipRecord
-from msqnet.data.sampling import SamplingConfig, multiview_indices, sample_indices
-from msqnet.data.transforms import TransformConfig
+from msqnet.data.config import SamplingConfig, TransformConfig
+from msqnet.data.sampling import multiview_indices, sample_indices
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 

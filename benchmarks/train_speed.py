@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+import typing
 import warnings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -28,6 +29,7 @@ from msqnet.engine.config import LossConfig, OptimConfig
 from msqnet.engine.optim import build_optimizer
 from msqnet.engine.step import forward_backward, optimizer_step
 from msqnet.models import create_model
+from msqnet.precision import Precision
 
 NUM_CLASSES = 140  # Animal Kingdom's label set size
 
@@ -81,7 +83,7 @@ def clips_per_second(model, *, batch: int, steps: int, warmup: int, cached: bool
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    p.add_argument("--precision", choices=typing.get_args(Precision), default="fp32")
     p.add_argument("--steps", type=int, default=3, help="timed steps per row")
     p.add_argument("--warmup", type=int, default=1, help="untimed steps per row")
     p.add_argument("--lite-batch", type=int, default=16)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from msqnet.config import ConfigError, apply_overrides, from_dict, load_config, to_dict
+from msqnet.config_loader import ConfigError, apply_overrides, from_dict, load_config, to_dict
 from msqnet.models import ModelConfig, get_model_config, list_presets
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from msqnet.config import load_config
+from msqnet.config_loader import load_config
 from msqnet.demo import _recipe_path
 from msqnet.engine.config import TrainConfig
 from msqnet.engine.trainer import train

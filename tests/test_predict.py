@@ -132,7 +132,7 @@ def test_empty_or_duplicate_label_lists_are_errors(open_vocab_ckpt, shared_video
 
 def test_checkpoint_trained_on_the_synthetic_benchmark_scores_real_videos_with_unseen_names(tmp_path, shared_videos):
     """Train briefly on rendered data, then predict real videos with seen and never-trained class names."""
-    from msqnet.config import from_dict, write_config_file
+    from msqnet.config_loader import from_dict, write_config_file
     from msqnet.engine.config import TrainConfig
     from msqnet.engine.trainer import train
     from msqnet.synth import SynthConfig, generate_dataset

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .card import is_open_vocabulary
-from .config import to_dict
+from .config_loader import to_dict
 
 __all__ = ["PageResult", "analyse_video", "build_app", "serve", "VIDEO_SUFFIXES"]
 

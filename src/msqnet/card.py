@@ -61,7 +61,7 @@ def is_open_vocabulary(model_cfg: Mapping[str, Any]) -> bool:
 def _as_dict(value: Any) -> Any:
     """A config dataclass as plain data (checkpoint readers give the model as a ModelConfig)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        from .config import to_dict
+        from .config_loader import to_dict
 
         return to_dict(value)
     return value
@@ -76,7 +76,7 @@ def _dataset_name(data: Mapping[str, Any]) -> str:
 
 def _test_view(meta: Mapping[str, Any]) -> str:
     """The test-time view recorded with the checkpoint (``test_view``), in words."""
-    from .config import from_dict
+    from .config_loader import from_dict
     from .data.views import TestView
 
     model = _as_dict(meta["model"])

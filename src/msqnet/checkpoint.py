@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from . import __version__
 from .card import model_card
-from .config import ConfigError, from_dict, to_dict
+from .config_loader import ConfigError, from_dict, to_dict
 from .data.views import TestView
 from .models.config import ModelConfig
 from .models.msqnet import MSQNet

@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 from .checkpoint import check_weight_shapes, save_model
-from .config import ConfigError
+from .config_loader import ConfigError
 from .utils import read_text
 from .models.config import DecoderConfig, LabelEmbedderConfig, ModelConfig, VideoEncoderConfig, VisualEmbedderConfig
 from .models.msqnet import MSQNet

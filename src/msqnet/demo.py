@@ -18,7 +18,7 @@ from typing import Sequence
 
 from .checkpoint import load_model
 from .class_splits import load_zero_shot_split
-from .config import load_config
+from .config_loader import load_config
 from .data.datasets import load_split
 from .data.records import multi_hot
 from .engine.config import TrainConfig

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import from_dict, to_dict
+from .config_loader import from_dict, to_dict
 from .data.views import TestView
 from .models.config import ModelConfig
 from .models.msqnet import MSQNet, mix_label_embeddings

@@ -1,4 +1,4 @@
-"""Inference precision: what ``auto`` means on this machine, and the autocast context for it.
+"""Numeric precision: the allowed values, what inference's ``auto`` means on this machine, and autocast.
 
 ``auto`` is bf16 where bf16 matrix products run in hardware (CUDA, or a CPU with AVX512-BF16 or
 AMX), fp32 elsewhere: on a CPU without them bf16 is emulated and slower than fp32.
@@ -6,12 +6,17 @@ AMX), fp32 elsewhere: on a CPU without them bf16 is emulated and slower than fp3
 from __future__ import annotations
 
 import contextlib
+import typing
+from typing import Literal
 
 import torch
 
-__all__ = ["PRECISIONS", "cpu_has_bf16", "resolve_precision", "autocast", "cast_for_inference"]
+__all__ = ["Precision", "InferencePrecision", "cpu_has_bf16", "resolve_precision", "autocast", "cast_for_inference"]
 
-PRECISIONS = ("auto", "bf16", "fp32")
+# Training and evaluation: fp32, or autocast to bf16 or fp16 (fp16 with a gradient scaler in training).
+Precision = Literal["fp32", "bf16", "fp16"]
+# Prediction: ``auto`` (bf16 where the hardware multiplies it natively, else fp32), bf16 or fp32.
+InferencePrecision = Literal["auto", "bf16", "fp32"]
 
 
 def cpu_has_bf16() -> bool:
@@ -23,8 +28,8 @@ def cpu_has_bf16() -> bool:
 
 def resolve_precision(precision: str, device: torch.device | str) -> str:
     """``auto`` -> ``bf16`` or ``fp32`` for ``device``; ``bf16``/``fp32`` pass through."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision: expected one of {list(PRECISIONS)}, got {precision!r}")
+    if precision not in typing.get_args(InferencePrecision):
+        raise ValueError(f"precision: expected one of {list(typing.get_args(InferencePrecision))}, got {precision!r}")
     if precision != "auto":
         return precision
     device = torch.device(device)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from msqnet.config import ConfigError
+from msqnet.config_loader import ConfigError
 from msqnet.data.config import DataConfig
 from msqnet.data.datasets import AnnotationError, load_split
 

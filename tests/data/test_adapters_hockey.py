@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from msqnet.config import ConfigError
+from msqnet.config_loader import ConfigError
 from msqnet.data.config import DataConfig
 from msqnet.data.datasets import AnnotationError, load_split
 from msqnet.data.datasets.hockey import HOCKEY_CLASSES

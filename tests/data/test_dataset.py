@@ -12,8 +12,7 @@ from msqnet.data.dataset import ClipDataset, SkipTally
 from msqnet.data.loader import ClipSampler, build_loader
 from msqnet.data.decode import DecodeError
 from msqnet.data.records import ClipRecord
-from msqnet.data.sampling import SamplingConfig
-from msqnet.data.transforms import TransformConfig
+from msqnet.data.config import SamplingConfig, TransformConfig
 
 NAMES = ["bikes.mp4", "carphone_pristine.mp4", "tree.avi", "vtest.avi"]
 TINY = TransformConfig(size=16, short_side=20)

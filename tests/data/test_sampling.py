@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from msqnet.config import ConfigError, from_dict
+from msqnet.config_loader import ConfigError, from_dict
 from msqnet.data.sampling import (
     SamplingConfig,
     aggregate_views,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from msqnet.config import ConfigError, from_dict
+from msqnet.config_loader import ConfigError, from_dict
 from msqnet.data.decode import read_frames
 from msqnet.data.transforms import (
     TransformConfig,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from msqnet.config import ConfigError, from_dict
+from msqnet.config_loader import ConfigError, from_dict
 from msqnet.data import ClipDataset, ClipRecord, SamplingConfig, TestView, TransformConfig, read_frames, read_test_clips
 from msqnet.data.transforms import center_crop, resize_short_side, three_crop
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from msqnet.config import to_dict, write_config_file
+from msqnet.config_loader import to_dict, write_config_file
 from msqnet.engine.config import TrainConfig
-from msqnet.config import from_dict
+from msqnet.config_loader import from_dict
 from msqnet.synth import SynthConfig, generate_dataset
 from ..models.tiny import tiny_config
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from msqnet.checkpoint import CheckpointError
-from msqnet.config import ConfigError
+from msqnet.config_loader import ConfigError
 from msqnet.engine import state as state_mod
 from msqnet.engine.checkpoint_keeper import CheckpointKeeper, find_resume_state, point_link
 from msqnet.engine.state import capture_rng

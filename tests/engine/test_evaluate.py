@@ -13,8 +13,7 @@ from msqnet.checkpoint import save_model
 from msqnet.data.config import DataConfig
 from msqnet.data.dataset import ClipDataset
 from msqnet.data.datasets import load_split
-from msqnet.data.sampling import SamplingConfig
-from msqnet.data.transforms import TransformConfig
+from msqnet.data.config import SamplingConfig, TransformConfig
 from msqnet.engine.evaluate import evaluate_split
 from msqnet.engine.inference import predict_dataset
 from msqnet.metrics import compute_metrics

@@ -113,7 +113,7 @@ def test_clips_unreadable_when_caching_are_left_out_and_counted(tmp_path, synth_
 
 
 def test_a_model_with_nothing_frozen_refuses_the_cache(tmp_path, synth_dir, tiny_model_file):
-    from msqnet.config import ConfigError
+    from msqnet.config_loader import ConfigError
 
     cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", cache_frozen=True,
                       model_overrides=["visual_embedder.kind=none", "query=text"])

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from msqnet.config import ConfigError
+from msqnet.config_loader import ConfigError
 from msqnet.engine.config import LossConfig
 from msqnet.engine.losses import AsymmetricLoss, build_loss, resolve_loss_name
 

@@ -13,7 +13,7 @@ import pytest
 import msqnet
 from msqnet.checkpoint import CheckpointError, load_model, read_checkpoint_config, save_model
 from msqnet.cli import main
-from msqnet.config import to_dict, write_config_file
+from msqnet.config_loader import to_dict, write_config_file
 from msqnet.data import TestView
 from msqnet.data.datasets import load_split
 from msqnet.engine.trainer import train

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from msqnet.config import ConfigError
+from msqnet.config_loader import ConfigError
 from msqnet.engine.config import TrainConfig, load_train_config
 
 from .conftest import REPO, make_config, run_cli, write_train_config

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from msqnet.checkpoint import load_model
-from msqnet.config import ConfigError
+from msqnet.config_loader import ConfigError
 from msqnet.data.datasets import load_split
 from msqnet.engine.trainer import Trainer, train
 

@@ -8,11 +8,10 @@ import pytest
 
 from msqnet.checkpoint import load_model
 from msqnet.cli import main
-from msqnet.config import ConfigError, write_config_file
+from msqnet.config_loader import ConfigError, write_config_file
 from msqnet.data.config import DataConfig
 from msqnet.data.datasets import load_split
-from msqnet.data.sampling import SamplingConfig
-from msqnet.data.transforms import TransformConfig
+from msqnet.data.config import SamplingConfig, TransformConfig
 from msqnet.engine.trainer import train
 from msqnet.engine.zero_shot import evaluate_zero_shot
 from msqnet.class_splits import load_zero_shot_split, restrict_split

@@ -7,7 +7,7 @@ from safetensors import safe_open
 
 import msqnet
 from msqnet.checkpoint import save_model
-from msqnet.config import ConfigError
+from msqnet.config_loader import ConfigError
 from msqnet.models import create_model
 from msqnet.models.efficientnet_lite import efficientnet_lite0
 

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from msqnet.config import ConfigError
+from msqnet.config_loader import ConfigError
 from msqnet.models.config import LabelEmbedderConfig
 from msqnet.models.text import build_label_embedder, minilm_path
 

@@ -1,7 +1,7 @@
 """Tiny real model configs for tests (random-init HF encoders, the real packaged MiniLM/EfficientNet)."""
 from __future__ import annotations
 
-from msqnet.config import from_dict
+from msqnet.config_loader import from_dict
 from msqnet.models import ModelConfig
 
 TINY_TSF = dict(patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)

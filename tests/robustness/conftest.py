@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from msqnet.cli import main
-from msqnet.config import write_config_file
+from msqnet.config_loader import write_config_file
 from msqnet.engine.trainer import train
 from msqnet.synth import SynthConfig, generate_dataset
 

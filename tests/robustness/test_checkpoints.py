@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from msqnet.config import write_config_file
+from msqnet.config_loader import write_config_file
 
 from ..engine.conftest import make_config, write_train_config
 from ..models.tiny import tiny_config

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from msqnet.config import ConfigError, from_dict
+from msqnet.config_loader import ConfigError, from_dict
 from msqnet.engine.config import TrainConfig
 from msqnet.models import ModelConfig
 from msqnet.synth import SynthConfig

@@ -14,7 +14,7 @@ import os
 import sys
 import traceback
 
-from ..config import ConfigError
+from ..config_loader import ConfigError
 
 __all__ = ["main", "build_parser", "describe_error", "DEBUG_ENV", "EXIT_ERROR", "EXIT_INTERNAL"]
 
@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "msqnet.cli.synth",
     "msqnet.cli.data",
     "msqnet.cli.train",
+    "msqnet.cli.evaluate",
     "msqnet.cli.share",
 )
 DEBUG_ENV = "MSQNET_DEBUG"

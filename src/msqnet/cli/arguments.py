@@ -9,7 +9,7 @@ import argparse
 import math
 import typing
 
-from ..data.sampling import Aggregate, Crops
+from ..data.config import Aggregate, Crops
 
 __all__ = ["positive_int", "nonnegative_int", "positive_float", "finite_float", "add_view_arguments", "view_changes"]
 

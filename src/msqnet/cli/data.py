@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from ..config import ConfigError, from_dict, read_config_file
+from ..config_loader import ConfigError, from_dict, read_config_file
 from ..data.config import DATA_FORMATS, DataConfig
 from ..data.datasets import available_splits
 from ..utils import json_text

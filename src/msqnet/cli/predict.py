@@ -6,11 +6,12 @@ import csv
 import io
 import os
 import sys
+import typing
 from pathlib import Path
 
-from ..precision import PRECISIONS
+from ..precision import InferencePrecision
 from ..utils import json_text, read_text
-from .arguments import finite_float, nonnegative_int, positive_float, positive_int
+from .arguments import add_view_arguments, finite_float, nonnegative_int, positive_float, positive_int, view_changes
 
 
 def clean_label_list(names: list[str]) -> list[str]:
@@ -141,8 +142,6 @@ def _sources(args: argparse.Namespace) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     from ..engine.distributed import init_distributed, shutdown_distributed
-    from ..engine.evaluate import changed_view
-    from .train import view_changes
 
     if args.stride is not None and args.window is None:
         raise ValueError("--stride needs --window")
@@ -160,7 +159,7 @@ def _run(args: argparse.Namespace) -> int:
     info = init_distributed(args.device)
     try:
         model = _load_backend(args.checkpoint, args.backend, args.precision, info.device)
-        model.test_view = changed_view(model.test_view, view_changes(args))
+        model.test_view = model.test_view.changed(view_changes(args))
         if info.is_main:
             print(f"test view: {model.test_view.describe(model.cfg.num_frames, model.cfg.image_size)}",
                   file=sys.stderr)
@@ -222,7 +221,6 @@ def _run_collected(args: argparse.Namespace, model, sources: list[str], labels: 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``predict``."""
-    from .train import add_view_arguments
 
     p = sub.add_parser(
         "predict", help="per-label probabilities for videos or frame folders",
@@ -252,7 +250,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-workers", type=nonnegative_int, default=2,
                    help="processes decoding videos while the model runs (default 2; 0: decode in this process)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+    p.add_argument("--precision", choices=typing.get_args(InferencePrecision), default="auto",
                    help="auto (default): bf16 on CUDA and on CPUs with AVX512-BF16/AMX, else fp32")
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                    help="torch (a checkpoint) or onnxruntime (a .onnx file from msqnet export)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import from_dict
+from ..config_loader import from_dict
 from ..synth.generate import DEFAULT_UNSEEN_ACTORS, DEFAULT_UNSEEN_CLASSES, SynthConfig, generate_dataset
 
 

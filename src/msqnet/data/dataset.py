@@ -13,8 +13,9 @@ print the total at the end of the epoch (``SkipTally``).
 from __future__ import annotations
 
 import logging
+import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -22,8 +23,9 @@ from torch.utils.data import Dataset
 
 from .decode import DecodeError, probe, read_frames, segment_frame_range
 from .records import ClipRecord
-from .sampling import SamplingConfig, sample_indices
-from .transforms import TransformConfig, build_train_transform
+from .config import OnError, SamplingConfig, TransformConfig
+from .sampling import sample_indices
+from .transforms import build_train_transform
 from .views import TestView, read_test_clips
 
 __all__ = ["ClipDataset", "SkipTally", "collate_clips", "sample_seeds", "clip_target"]
@@ -76,14 +78,14 @@ class ClipDataset(Dataset):
         transform: TransformConfig,
         train: bool,
         multi_label: bool = True,
-        on_error: Literal["raise", "skip"] = "raise",
+        on_error: OnError = "raise",
         seed: int = 0,
         decode_size: int | None = None,
     ) -> None:
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        if on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        if on_error not in typing.get_args(OnError):
+            raise ValueError(f"on_error: expected one of {list(typing.get_args(OnError))}, got {on_error!r}")
         self.records = list(records)
         self.num_classes = num_classes
         self.sampling = sampling

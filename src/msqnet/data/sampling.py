@@ -24,16 +24,15 @@ Multi-view testing takes K temporal clips (``multiview_indices``) times N spatia
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal, Sequence
+import typing
+from typing import Sequence
 
 import numpy as np
 import torch
 
-from ..config import ConfigError
+from .config import Aggregate, SamplingConfig, Strategy
 
 __all__ = [
-    "SamplingConfig",
     "tsn_indices",
     "uniform_indices",
     "dense_indices",
@@ -41,50 +40,6 @@ __all__ = [
     "multiview_indices",
     "aggregate_views",
 ]
-
-Strategy = Literal["tsn", "uniform", "dense"]
-
-
-@dataclass
-class SamplingConfig:
-    """How clips are sampled in training and test.
-
-    Args:
-        strategy: ``tsn`` | ``uniform`` | ``dense`` (see the module docstring).
-        num_frames: T, frames per clip.
-        stride: frame step of the ``dense`` strategy (ignored by the others).
-        test_clips: K temporal clips per video at test time.
-        test_crops: N spatial crops per clip at test time: 1 (centre) or 3 (left/centre/right or
-            top/centre/bottom along the long side).
-        aggregate: how the K x N view scores are combined: ``mean`` or ``max``.
-    """
-
-    strategy: Strategy = "tsn"
-    num_frames: int = 16
-    stride: int = 2
-    test_clips: int = 1
-    test_crops: Literal[1, 3] = 1
-    aggregate: Literal["mean", "max"] = "mean"
-
-    def __post_init__(self) -> None:
-        if self.strategy not in ("tsn", "uniform", "dense"):
-            raise ConfigError(f"strategy: expected one of ['tsn', 'uniform', 'dense'], got {self.strategy!r}")
-        if self.num_frames < 1:
-            raise ConfigError(f"num_frames: expected >= 1, got {self.num_frames}")
-        if self.stride < 1:
-            raise ConfigError(f"stride: expected >= 1, got {self.stride}")
-        if self.test_clips < 1:
-            raise ConfigError(f"test_clips: expected >= 1, got {self.test_clips}")
-        if self.test_crops not in (1, 3):
-            raise ConfigError(f"test_crops: expected 1 or 3, got {self.test_crops}")
-        if self.aggregate not in ("mean", "max"):
-            raise ConfigError(f"aggregate: expected 'mean' or 'max', got {self.aggregate!r}")
-
-    @property
-    def num_views(self) -> int:
-        """Views per video at test time (K clips x N crops)."""
-        return self.test_clips * self.test_crops
-
 
 def _check(num_frames: int, T: int) -> None:
     if num_frames < 1:
@@ -190,13 +145,13 @@ def multiview_indices(
         starts = np.linspace(0, num_frames - span, num_clips).round().astype(int)
         return [[int(s) + k * stride for k in range(T)] for s in starts]
     if strategy not in ("tsn", "uniform"):
-        raise ValueError(f"unknown sampling strategy {strategy!r}; expected tsn, uniform or dense")
+        raise ValueError(f"unknown sampling strategy {strategy!r}; expected one of {list(typing.get_args(Strategy))}")
     if num_frames < T:
         return [_repeat_in_order(range(num_frames), T)] * num_clips
     return [_segment_points(num_frames, T, (j + 0.5) / num_clips) for j in range(num_clips)]
 
 
-def aggregate_views(scores: torch.Tensor, how: Literal["mean", "max"]) -> torch.Tensor:
+def aggregate_views(scores: torch.Tensor, how: Aggregate) -> torch.Tensor:
     """Combine per-view scores ``(B, V, C) -> (B, C)``; pass probabilities, not logits, for ``max``."""
     if scores.ndim != 3:
         raise ValueError(f"expected view scores of shape (B, V, C), got {tuple(scores.shape)}")
@@ -204,4 +159,4 @@ def aggregate_views(scores: torch.Tensor, how: Literal["mean", "max"]) -> torch.
         return scores.mean(dim=1)
     if how == "max":
         return scores.amax(dim=1)
-    raise ValueError(f"aggregate must be 'mean' or 'max', got {how!r}")
+    raise ValueError(f"aggregate: expected one of {list(typing.get_args(Aggregate))}, got {how!r}")

@@ -12,16 +12,15 @@ rounded back.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable, Literal
+import typing
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from ..config import ConfigError
+from .config import Crops, TransformConfig
 
 __all__ = [
-    "TransformConfig",
     "build_train_transform",
     "build_test_transform",
     "resize_short_side",
@@ -35,68 +34,6 @@ __all__ = [
 
 TrainTransform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 TestTransform = Callable[[torch.Tensor], torch.Tensor]
-
-
-@dataclass
-class TransformConfig:
-    """Spatial and colour augmentation of clips.
-
-    Args:
-        size: side S of the square output frames.
-        short_side: frames are first resized so their short side is this (test: then centre crop
-            S). ``None`` means ``round(size * 8 / 7)`` (256 for 224).
-        train_crop: ``multiscale`` (TSN: crop side = short side x one of ``scales``, width and height
-            at most ``max_distort`` scale steps apart, at a corner or the centre), ``random_resized``
-            (Inception-style crop of ``area`` fraction and ``ratio`` aspect) or ``center``.
-        scales: multi-scale crop sides as fractions of the short side.
-        max_distort: largest index difference between the width and height scales.
-        area: fraction of the frame area a random resized crop covers, (min, max).
-        ratio: aspect ratio range (w / h) of a random resized crop.
-        hflip: flip clips horizontally with probability 0.5 in training. Turn off for label sets
-            whose meaning depends on left/right direction.
-        color_jitter: (brightness, contrast, saturation, hue) strengths; factors are drawn from
-            ``[1 - s, 1 + s]`` (hue: a shift in ``[-s, s]`` of a full turn). Zeros disable.
-        color_jitter_prob: probability that a clip gets colour jitter.
-        grayscale_prob: probability that a clip is turned to grayscale (kept as 3 channels).
-    """
-
-    size: int = 224
-    short_side: int | None = None
-    train_crop: Literal["multiscale", "random_resized", "center"] = "multiscale"
-    scales: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66)
-    max_distort: int = 1
-    area: tuple[float, float] = (0.25, 1.0)
-    ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    hflip: bool = True
-    color_jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.2, 0.1)
-    color_jitter_prob: float = 0.8
-    grayscale_prob: float = 0.2
-
-    def __post_init__(self) -> None:
-        if self.size < 1:
-            raise ConfigError(f"size: expected >= 1, got {self.size}")
-        if self.short_side is not None and self.short_side < self.size:
-            raise ConfigError(f"short_side: must be >= size ({self.size}), got {self.short_side}")
-        if self.train_crop not in ("multiscale", "random_resized", "center"):
-            raise ConfigError(
-                f"train_crop: expected one of ['multiscale', 'random_resized', 'center'], got {self.train_crop!r}"
-            )
-        if not self.scales or any(not 0 < s <= 1 for s in self.scales):
-            raise ConfigError(f"scales: expected fractions in (0, 1], got {list(self.scales)}")
-        if not 0 < self.area[0] <= self.area[1] <= 1:
-            raise ConfigError(f"area: expected 0 < min <= max <= 1, got {list(self.area)}")
-        if not 0 < self.ratio[0] <= self.ratio[1]:
-            raise ConfigError(f"ratio: expected 0 < min <= max, got {list(self.ratio)}")
-        if any(s < 0 for s in self.color_jitter) or self.color_jitter[3] > 0.5:
-            raise ConfigError(f"color_jitter: expected non-negative strengths, hue <= 0.5, got {list(self.color_jitter)}")
-        for name in ("color_jitter_prob", "grayscale_prob"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ConfigError(f"{name}: expected a probability in [0, 1], got {getattr(self, name)}")
-
-    @property
-    def resize_to(self) -> int:
-        """The short side frames are resized to before cropping."""
-        return self.short_side if self.short_side is not None else round(self.size * 8 / 7)
 
 
 # --- geometry ------------------------------------------------------------------------------------
@@ -284,11 +221,11 @@ def build_train_transform(cfg: TransformConfig) -> TrainTransform:
     return transform
 
 
-def build_test_transform(cfg: TransformConfig, *, num_crops: Literal[1, 3] = 1) -> TestTransform:
+def build_test_transform(cfg: TransformConfig, *, num_crops: Crops = 1) -> TestTransform:
     """Test transform: short side to ``cfg.resize_to``, then a centre crop ``(T, 3, S, S)``, or three
     crops along the long side ``(3, T, 3, S, S)`` when ``num_crops`` is 3."""
-    if num_crops not in (1, 3):
-        raise ValueError(f"num_crops must be 1 or 3, got {num_crops}")
+    if num_crops not in typing.get_args(Crops):
+        raise ValueError(f"num_crops: expected one of {list(typing.get_args(Crops))}, got {num_crops}")
 
     def transform(clip: torch.Tensor) -> torch.Tensor:
         clip = resize_short_side(clip, cfg.resize_to)

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Mapping
+from typing import Any, Mapping
 
 import torch
 
-from ..config import ConfigError
+from ..config_loader import ConfigError
 from .decode import read_frames
-from .sampling import SamplingConfig, Strategy, multiview_indices
-from .transforms import TransformConfig, build_test_transform
+from .config import Aggregate, Crops, SamplingConfig, Strategy, TransformConfig
+from .sampling import multiview_indices
+from .transforms import build_test_transform
 
 __all__ = ["TestView", "read_test_clips"]
 
@@ -49,8 +50,8 @@ class TestView:
     stride: int = 2
     short_side: int | None = None
     clips: int = 1
-    crops: Literal[1, 3] = 1
-    aggregate: Literal["mean", "max"] = "mean"
+    crops: Crops = 1
+    aggregate: Aggregate = "mean"
 
     def __post_init__(self) -> None:
         # The sampling config validates the shared fields with the same messages.

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..checkpoint import CheckpointError
-from ..config import ConfigError
+from ..config_loader import ConfigError
 from ..run_dir import RunDir
 from ..utils import atomic_folder
 from .state import state_position, verify_training_state, write_training_state

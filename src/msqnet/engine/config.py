@@ -11,15 +11,16 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-from ..config import ConfigError, load_config, to_dict
-from ..data.config import DataConfig
-from ..data.sampling import SamplingConfig
-from ..data.transforms import TransformConfig
+from ..config_loader import ConfigError, check_choices, load_config, to_dict
+from ..data.config import DataConfig, SamplingConfig, TransformConfig
+from ..precision import Precision
 
-__all__ = ["OptimConfig", "ScheduleConfig", "LossConfig", "TrainConfig", "load_train_config", "RESUME_FIELDS",
+__all__ = ["NonFinite", "OptimConfig", "ScheduleConfig", "LossConfig", "TrainConfig", "load_train_config", "RESUME_FIELDS",
            "resume_changes"]
 
 
+# What a non-finite loss or gradient does (``nonfinite``): stop the run, or skip the step and count it.
+NonFinite = Literal["raise", "skip"]
 # Config fields a resumed run must share with the run it continues (they define the data position,
 # the model or the sample stream); other changes (epochs, eval, logging) are allowed and logged.
 RESUME_FIELDS = ("model", "model_overrides", "data", "train_split", "sampling", "transform", "batch_size",
@@ -52,8 +53,7 @@ class OptimConfig:
     eps: float = 1e-8
 
     def __post_init__(self) -> None:
-        if self.name not in ("adam", "adamw"):
-            raise ConfigError(f"optim.name: expected 'adam' or 'adamw', got {self.name!r}")
+        check_choices(self)
         if self.lr <= 0 or (self.encoder_lr is not None and self.encoder_lr < 0):
             raise ConfigError(f"optim: learning rates must be positive, got lr={self.lr}, encoder_lr={self.encoder_lr}")
         if self.weight_decay < 0:
@@ -88,8 +88,7 @@ class ScheduleConfig:
     restart_mult: int = 1
 
     def __post_init__(self) -> None:
-        if self.name not in ("cosine", "warm_restarts", "constant"):
-            raise ConfigError(f"schedule.name: expected one of ['cosine', 'warm_restarts', 'constant'], got {self.name!r}")
+        check_choices(self)
         if self.warmup_epochs < 0 or self.warmup_steps < 0:
             raise ConfigError("schedule: warmup_epochs and warmup_steps must be >= 0")
         if not 0 <= self.min_lr_ratio <= 1:
@@ -120,8 +119,7 @@ class LossConfig:
     clip: float = 0.05
 
     def __post_init__(self) -> None:
-        if self.name not in ("auto", "bce", "ce", "asymmetric"):
-            raise ConfigError(f"loss.name: expected one of ['auto', 'bce', 'ce', 'asymmetric'], got {self.name!r}")
+        check_choices(self)
         if not 0 <= self.label_smoothing < 1 or not 0 <= self.clip < 1:
             raise ConfigError("loss: label_smoothing and clip must be in [0, 1)")
         if self.gamma_pos < 0 or self.gamma_neg < 0:
@@ -208,8 +206,8 @@ class TrainConfig:
     eval_batch_size: int | None = None
     grad_accum: int = 1
     clip_grad_norm: float | None = None
-    nonfinite: Literal["raise", "skip"] = "raise"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    nonfinite: NonFinite = "raise"
+    precision: Precision = "fp32"
     cache_frozen: bool = False
     cache_frames: int | None = None
     cache_dir: str | None = None
@@ -230,6 +228,7 @@ class TrainConfig:
     zero_shot: str | None = None
 
     def __post_init__(self) -> None:
+        check_choices(self)
         positive = ("epochs", "batch_size", "grad_accum", "log_every", "keep_best")
         for name in positive:
             if getattr(self, name) < 1:
@@ -250,10 +249,6 @@ class TrainConfig:
             raise ConfigError(f"eval_batch_size: expected >= 1, got {self.eval_batch_size}")
         if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
             raise ConfigError(f"clip_grad_norm: expected > 0 or null, got {self.clip_grad_norm}")
-        if self.nonfinite not in ("raise", "skip"):
-            raise ConfigError(f"nonfinite: expected 'raise' or 'skip', got {self.nonfinite!r}")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ConfigError(f"precision: expected one of ['fp32', 'bf16', 'fp16'], got {self.precision!r}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads: expected >= 1 or null, got {self.threads}")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):

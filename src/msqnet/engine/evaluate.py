@@ -19,12 +19,10 @@ import torch
 from torch.utils.data import Dataset
 
 from ..checkpoint import load_model, require_model_folder
-from ..data.config import DataConfig
+from ..data.config import DataConfig, SamplingConfig, TransformConfig
 from ..data.dataset import ClipDataset
 from ..data.datasets import DatasetSplit, load_split
 from ..data.records import multi_hot
-from ..data.sampling import SamplingConfig
-from ..data.transforms import TransformConfig
 from ..metrics import chance_levels, compute_metrics, default_metric_names, per_class_average_precision
 from ..metrics.prediction_files import write_wide_csv
 from ..run_dir import RunDir

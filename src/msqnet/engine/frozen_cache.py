@@ -33,11 +33,11 @@ from safetensors import safe_open
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ..config import to_dict
+from ..config_loader import to_dict
 from ..data.dataset import ClipDataset, clip_target, sample_seeds
 from ..data.loader import ClipSampler, build_loader
-from ..data.sampling import SamplingConfig, sample_indices
-from ..data.transforms import TransformConfig
+from ..data.config import SamplingConfig, TransformConfig
+from ..data.sampling import sample_indices
 from ..models.msqnet import FrozenFrames, MSQNet
 from ..utils import atomic_write_bytes
 from .distributed import all_gather_objects, rank_and_world_size

@@ -18,8 +18,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.loader import ClipSampler, build_loader
-from ..data.sampling import SamplingConfig, aggregate_views
-from ..data.transforms import TransformConfig
+from ..data.config import SamplingConfig, TransformConfig
+from ..data.sampling import aggregate_views
 from ..models.msqnet import FrozenFrames
 from ..precision import autocast
 from .distributed import all_gather_objects, rank_and_world_size

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ConfigError
+from ..config_loader import ConfigError
 from .config import LossConfig
 
 __all__ = ["AsymmetricLoss", "build_loss", "resolve_loss_name"]

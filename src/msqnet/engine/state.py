@@ -32,7 +32,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..checkpoint import CheckpointError, check_weight_shapes, read_checkpoint_config, save_model, weight_shapes
-from ..config import ConfigError, from_dict
+from ..config_loader import ConfigError, from_dict
 from ..utils import InputFileError, fsync_dir, read_text
 
 __all__ = [

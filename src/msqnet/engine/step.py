@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Literal, Sequence
+from typing import Sequence
 
 import torch
 
 from ..models.msqnet import FrozenFrames
 from ..precision import autocast
+from .config import NonFinite
 
 __all__ = ["NonFiniteError", "NonFiniteGuard", "forward_backward", "gradient_norm", "optimizer_step",
            "MAX_CONSECUTIVE_NONFINITE"]
@@ -100,7 +101,7 @@ class NonFiniteGuard:
         mode: ``raise`` or ``skip`` (``TrainConfig.nonfinite``).
     """
 
-    def __init__(self, mode: Literal["raise", "skip"]):
+    def __init__(self, mode: NonFinite):
         self.mode = mode
         self.in_a_row = 0
 

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 from ..card import training_card_data
 from ..checkpoint import save_model
 from ..class_splits import load_zero_shot_split, restrict_split
-from ..config import ConfigError, to_dict, write_config_file
+from ..config_loader import ConfigError, to_dict, write_config_file
 from ..data.dataset import ClipDataset, SkipTally
 from ..data.datasets import load_split
 from ..data.loader import ClipSampler, build_loader

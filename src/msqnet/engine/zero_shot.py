@@ -14,21 +14,24 @@ open-vocabulary head has to beat.
 """
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from ..data.dataset import ClipDataset
 from ..data.records import multi_hot
-from ..data.sampling import SamplingConfig
-from ..data.transforms import TransformConfig
+from ..data.config import SamplingConfig, TransformConfig
 from ..metrics import chance_map, mean_average_precision
 from ..class_splits import ZeroShotSplit, harmonic_mean
 from .inference import predict_dataset, predict_dataset_label_sets, view_configs
 
-__all__ = ["ZeroShotResult", "evaluate_zero_shot"]
+__all__ = ["Protocol", "ZeroShotResult", "evaluate_zero_shot"]
+
+# ``zsl``: seen and unseen classes queried and ranked apart; ``gzsl``: all classes queried together.
+Protocol = Literal["zsl", "gzsl"]
 
 
 @dataclass
@@ -67,7 +70,7 @@ def evaluate_zero_shot(
     *,
     sampling: SamplingConfig | None = None,
     transform: TransformConfig | None = None,
-    protocol: str = "zsl",
+    protocol: Protocol = "zsl",
     batch_size: int = 8,
     num_workers: int = 0,
     device: torch.device | str = "cpu",
@@ -82,8 +85,8 @@ def evaluate_zero_shot(
     ``dataset``: the split's clips as a ready dataset (e.g. ``CachedClipDataset`` of cached frozen
     outputs of that view); ``None`` = decode them.
     """
-    if protocol not in ("zsl", "gzsl"):
-        raise ValueError(f"protocol: expected 'zsl' or 'gzsl', got {protocol!r}")
+    if protocol not in typing.get_args(Protocol):
+        raise ValueError(f"protocol: expected one of {list(typing.get_args(Protocol))}, got {protocol!r}")
     sampling, transform = view_configs(model, sampling, transform)
     names = list(split.class_names)
     seen_names, unseen_names = zs.names(names)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..config import ConfigError
+from ..config_loader import ConfigError
 
 __all__ = [
     "FrameTransformerConfig",
@@ -105,7 +105,7 @@ class VideoEncoderConfig:
 
     def __post_init__(self) -> None:
         if self.kind == "frame_transformer":  # our own encoder: its config is typed, so check it now
-            from ..config import from_dict
+            from ..config_loader import from_dict
 
             from_dict(FrameTransformerConfig, self.config, where="video_encoder.config")
 

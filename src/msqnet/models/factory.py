@@ -6,7 +6,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
-from ..config import apply_overrides, from_dict, read_config_file, ConfigError
+from ..config_loader import apply_overrides, from_dict, read_config_file, ConfigError
 from .config import ModelConfig
 from .msqnet import MSQNet
 

@@ -19,7 +19,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from ..config import from_dict
+from ..config_loader import from_dict
 from .config import FrameTransformerConfig, VideoEncoderConfig
 from .efficientnet_lite import efficientnet_lite0, feature_size, fuse_batchnorm
 from .normalize import Normalize

@@ -26,7 +26,7 @@ from einops import rearrange
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from ..config import ConfigError
+from ..config_loader import ConfigError
 from .config import LabelEmbedderConfig
 
 __all__ = ["LabelEmbedder", "ClipLabelEmbedder", "MiniLMLabelEmbedder", "build_label_embedder", "minilm_path"]

@@ -15,7 +15,7 @@ from einops import rearrange
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
-from ..config import ConfigError
+from ..config_loader import ConfigError
 from .config import CLIP_MEAN, VisualEmbedderConfig
 from .efficientnet_lite import EFFICIENTNET_LITE_MEAN, EfficientNetLite, efficientnet_lite0
 from .normalize import Normalize

@@ -41,7 +41,7 @@ import PIL
 from tqdm import tqdm
 
 from .. import __version__
-from ..config import ConfigError
+from ..config_loader import ConfigError
 from ..metrics.chance import chance_map
 from ..utils import atomic_write_text
 from .actions import ACTION_CLASSES, CLASS_NAMES, INTERACTIONS

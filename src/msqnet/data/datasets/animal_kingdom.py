@@ -20,24 +20,22 @@ Annotation files (``annotations`` = the folder holding them, or one clip table):
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from ...utils import read_csv_rows, read_text
+from ..options import AnimalKingdomOptions
 from ..records import ClipRecord
 from .base import (
     DatasetSplit,
     ProblemLog,
     annotation_dir,
     fail,
-    parse_options,
     read_class_list,
     require_split,
     resolve_source,
 )
 
-__all__ = ["AnimalKingdomOptions", "load", "splits", "read_action_classes", "read_segments"]
+__all__ = ["load", "splits", "read_action_classes", "read_segments"]
 
 SPLITS = ("train", "test")
 METADATA_TABLE = "AR_metadata_AR.csv"
@@ -46,19 +44,6 @@ SEGMENT_TABLE = "df_action_AR_count.csv"
 PER_FRAME_HEADER = ["original_vido_id", "video_id", "frame_id", "path", "labels"]
 # Split name -> file stems that hold it (the official release calls its test split "val").
 _SPLIT_STEMS = {"train": ("train",), "test": ("test", "val")}
-
-
-@dataclass
-class AnimalKingdomOptions:
-    """Options of the Animal Kingdom format.
-
-    Args:
-        source: ``frames`` (``<root>/<video_id>/`` image folders) or ``video`` (``<root>/<video_id><video_ext>``).
-        video_ext: file extension of the videos with ``source: video``.
-    """
-
-    source: Literal["frames", "video"] = "frames"
-    video_ext: str = ".mp4"
 
 
 def splits(cfg) -> list[str]:
@@ -330,7 +315,7 @@ def _read_per_frame(reader: _Reader) -> None:
 def load(cfg, split: str) -> DatasetSplit:
     """Load the train or test split of Animal Kingdom action recognition."""
     require_split("animal_kingdom", split, SPLITS)
-    opts = parse_options(AnimalKingdomOptions, cfg.options, "animal_kingdom")
+    opts = cfg.format_options()
     folder = annotation_dir(cfg.annotations)
     table, kind = _clip_table(Path(cfg.annotations), split)
     if cfg.classes and not Path(cfg.classes).name.lower().endswith(".csv"):

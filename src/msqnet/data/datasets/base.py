@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping, TypeVar
 
 import numpy as np
 
-from ...config import ConfigError, from_dict
+from ...config_loader import ConfigError, from_dict
 from ...utils import read_text
 from ..records import ClipRecord
 

@@ -19,9 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from ...utils import read_csv_rows
 from ..records import ClipRecord
@@ -30,14 +28,13 @@ from .base import (
     ProblemLog,
     annotation_dir,
     fail,
-    parse_options,
     read_class_list,
     read_lines,
     require_split,
     resolve_source,
 )
 
-__all__ = ["CharadesOptions", "load", "splits", "read_charades_classes"]
+__all__ = ["load", "splits", "read_charades_classes"]
 
 logger = logging.getLogger("msqnet.data")
 
@@ -45,26 +42,6 @@ SPLITS = ("train", "test")
 CLASS_FILE = "Charades_v1_classes.txt"
 META_COLUMNS = ("subject", "scene", "quality", "relevance", "verified", "length")
 _CODE = re.compile(r"^c(\d{3})$")
-
-
-@dataclass
-class CharadesOptions:
-    """Options of the Charades format.
-
-    Args:
-        segments: one record per action instance (trimmed, single label, with start / end)
-            instead of one per video.
-        keep_unlabeled_train: keep train videos that have no action (all-negative targets).
-        source: ``video`` (``<root>/<id><video_ext>``) or ``frames`` (``<root>/<id>/``).
-        video_ext: extension of the video files.
-        fps: frame rate of the frame folders (Charades' RGB frames are 24 fps); stored in ``meta``.
-    """
-
-    segments: bool = False
-    keep_unlabeled_train: bool = False
-    source: Literal["video", "frames"] = "video"
-    video_ext: str = ".mp4"
-    fps: float = 24.0
 
 
 def splits(cfg) -> list[str]:
@@ -128,7 +105,7 @@ def _parse_actions(raw: str, by_code: dict[str, int], log: ProblemLog, file: Pat
 def load(cfg, split: str) -> DatasetSplit:
     """Load the train or test split of Charades (video-level labels, or trimmed segments)."""
     require_split("charades", split, SPLITS)
-    opts = parse_options(CharadesOptions, cfg.options, "charades")
+    opts = cfg.format_options()
     folder = annotation_dir(cfg.annotations)
     file = _split_csv(Path(cfg.annotations), split)
     if cfg.classes and not Path(cfg.classes).name.startswith("Charades_v1_classes"):

@@ -22,11 +22,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...config import ConfigError
+from ...config_loader import ConfigError
 from ...utils import read_csv_rows, read_text
 from ..records import ClipRecord, parse_fps
 from .base import (
@@ -34,29 +33,16 @@ from .base import (
     ProblemLog,
     annotation_dir,
     fail,
-    parse_options,
     read_class_list,
     resolve_source,
 )
 
-__all__ = ["GenericOptions", "load", "splits", "CSV_COLUMNS", "JSONL_KEYS"]
+__all__ = ["load", "splits", "CSV_COLUMNS", "JSONL_KEYS"]
 
 CSV_COLUMNS = ("path", "labels", "id", "start", "end")
 JSONL_KEYS = ("path", "labels", "id", "start", "end", "meta")
 LABEL_SEPARATOR = ";"
 _INT = re.compile(r"^[+-]?\d+$")
-
-
-@dataclass
-class GenericOptions:
-    """Options of the generic format.
-
-    Args:
-        multi_label: clips carry any number of labels (default); ``false`` requires exactly one
-            label per clip and makes the split single-label (softmax / cross-entropy).
-    """
-
-    multi_label: bool = True
 
 
 def _split_names(folder: Path) -> list[str]:
@@ -280,7 +266,7 @@ def _parse_jsonl(builder: _Builder) -> int:
 
 def load(cfg, split: str) -> DatasetSplit:
     """Load one split of a generic CSV / JSONL dataset."""
-    opts = parse_options(GenericOptions, cfg.options, "generic")
+    opts = cfg.format_options()
     file = split_file(cfg.annotations, split)
     folder = annotation_dir(cfg.annotations)
     class_names, descriptions = read_classes(cfg.classes, folder)

@@ -11,15 +11,13 @@ Video names keep their ``#()!&[]`` characters.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from ...config import ConfigError
+from ...config_loader import ConfigError
 from ..records import ClipRecord
-from .base import DatasetSplit, ProblemLog, fail, parse_options, read_lines, require_split, resolve_source
+from .base import DatasetSplit, ProblemLog, fail, read_lines, require_split, resolve_source
 
-__all__ = ["Hmdb51Options", "load", "splits"]
+__all__ = ["load", "splits"]
 
 SPLITS = ("train", "test")
 SPLIT_DIR = "testTrainMulti_7030_splits"
@@ -27,17 +25,6 @@ LABEL_MAP = "label_map.txt"
 FOLDS = (1, 2, 3)
 _SPLIT_ID = {"train": "1", "test": "2"}
 _FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<fold>\d+)\.txt$")
-
-
-@dataclass
-class Hmdb51Options:
-    """Options of the HMDB51 format.
-
-    Args:
-        source: ``video`` (``<root>/<class>/<name>.avi``) or ``frames`` (``<root>/<class>/<stem>/``).
-    """
-
-    source: Literal["video", "frames"] = "video"
 
 
 def splits(cfg) -> list[str]:
@@ -70,7 +57,7 @@ def _class_names(split_dir: Path, files: dict[str, Path], classes: str | None) -
 def load(cfg, split: str) -> DatasetSplit:
     """Load the train or test videos of HMDB51 split ``cfg.fold`` (1-3)."""
     require_split("hmdb51", split, SPLITS)
-    opts = parse_options(Hmdb51Options, cfg.options, "hmdb51")
+    opts = cfg.format_options()
     fold = 1 if cfg.fold is None else cfg.fold
     if fold not in FOLDS:
         raise ConfigError(f"fold: HMDB51 has splits {list(FOLDS)}, got {fold}")

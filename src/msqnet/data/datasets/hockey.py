@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
-from ...config import ConfigError
+from ...config_loader import ConfigError
 from ..decode import IMAGE_EXTENSIONS
 from ..records import ClipRecord
-from .base import DatasetSplit, ProblemLog, parse_options, read_class_list, read_lines, require_split, resolve_source
+from .base import DatasetSplit, ProblemLog, read_class_list, read_lines, require_split, resolve_source
 
-__all__ = ["HOCKEY_CLASSES", "HockeyOptions", "load", "splits"]
+__all__ = ["HOCKEY_CLASSES", "load", "splits"]
 
 SPLITS = ("train", "test")
 DEFAULT_TEST_PART = 6
@@ -31,23 +30,6 @@ HOCKEY_CLASSES = (
     "Goal", "Line Change", "Penalty", "Shot", "Save", "Play",
 )
 _LABEL_FILE = re.compile(r"^(?P<video>period(?P<period>\d+)-(?P<part>\d+)-gray)-label\.txt$")
-
-
-@dataclass
-class HockeyOptions:
-    """Options of the Hockey format.
-
-    Args:
-        window: frames per clip.
-        train_stride: frames between train window starts.
-        test_stride: frames between test window starts.
-        fps: frame rate of the frame folders (turns frame windows into seconds).
-    """
-
-    window: int = 30
-    train_stride: int = 10
-    test_stride: int = 45
-    fps: float = 30.0
 
 
 def splits(cfg) -> list[str]:
@@ -78,9 +60,7 @@ def _read_flags(file: Path, num_classes: int, log: ProblemLog) -> list[tuple[int
 def load(cfg, split: str) -> DatasetSplit:
     """Load the train or test windows of the Hockey dataset."""
     require_split("hockey", split, SPLITS)
-    opts = parse_options(HockeyOptions, cfg.options, "hockey")
-    if opts.window <= 0 or opts.train_stride <= 0 or opts.test_stride <= 0 or opts.fps <= 0:
-        raise ConfigError("format 'hockey': options.window, train_stride, test_stride and fps must be positive")
+    opts = cfg.format_options()
     test_part = DEFAULT_TEST_PART if cfg.fold is None else cfg.fold
     folder = Path(cfg.annotations)
     if not folder.is_dir():

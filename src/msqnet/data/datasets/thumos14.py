@@ -22,13 +22,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from ...config import ConfigError
+from ...config_loader import ConfigError
 from ...utils import read_text
 from ..records import ClipRecord, parse_fps
 from .base import (
@@ -36,7 +35,6 @@ from .base import (
     ProblemLog,
     annotation_dir,
     fail,
-    parse_options,
     read_class_list,
     read_lines,
     require_split,
@@ -44,8 +42,6 @@ from .base import (
 )
 
 __all__ = [
-    "Thumos14Options",
-    "MultiThumosOptions",
     "MULTITHUMOS_CLASSES",
     "load",
     "splits",
@@ -75,39 +71,6 @@ MULTITHUMOS_CLASSES = (
     "HammerThrowRelease", "PoleVaultPlantPole", "ShotPutBend", "DiscusWindUp", "DiscusRelease",
     "TalkToCamera", "CloseUpTalkToCamera", "NoHuman",
 )
-
-
-@dataclass
-class Thumos14Options:
-    """Options of the THUMOS14 format.
-
-    Args:
-        source: ``video`` (``<root>/<video><video_ext>``) or ``frames`` (``<root>/<video>/``).
-        video_ext: extension of the video files.
-    """
-
-    source: Literal["video", "frames"] = "video"
-    video_ext: str = ".mp4"
-
-
-@dataclass
-class MultiThumosOptions:
-    """Options of the MultiTHUMOS format.
-
-    Args:
-        window: window length in seconds; 0 = one record per whole video.
-        stride: seconds between window starts (default: ``window``, no overlap).
-        min_overlap: seconds an instance must overlap a window to label it (shorter instances
-            count when they lie wholly inside).
-        source: ``video`` or ``frames``, as for ``thumos14``.
-        video_ext: extension of the video files.
-    """
-
-    window: float = 8.0
-    stride: float | None = None
-    min_overlap: float = 0.5
-    source: Literal["video", "frames"] = "video"
-    video_ext: str = ".mp4"
 
 
 def splits(cfg) -> list[str]:
@@ -176,7 +139,7 @@ def _source(root: str, vid: str, opts, log: ProblemLog, file: Path, line: int | 
 def load(cfg, split: str) -> DatasetSplit:
     """Load THUMOS14's val or test instances as single-label trimmed clips."""
     require_split("thumos14", split, SPLITS)
-    opts = parse_options(Thumos14Options, cfg.options, "thumos14")
+    opts = cfg.format_options()
     annotations = Path(cfg.annotations)
     annotation_dir(cfg.annotations)  # existence check with a clear message
     files = _class_files(annotations, split)
@@ -258,7 +221,7 @@ def _windows(duration: float, window: float, stride: float) -> list[tuple[float,
 def load_multithumos(cfg, split: str) -> DatasetSplit:
     """Load MultiTHUMOS windows (multi-label, 65 classes) of the train (= val) or test videos."""
     require_split("multithumos", split, MULTITHUMOS_SUBSETS)
-    opts = parse_options(MultiThumosOptions, cfg.options, "multithumos")
+    opts = cfg.format_options()
     if opts.window < 0 or (opts.stride is not None and opts.stride <= 0) or opts.min_overlap < 0:
         raise ConfigError("format 'multithumos': options.window >= 0, options.stride > 0 and options.min_overlap >= 0 expected")
     stride = opts.stride or opts.window

@@ -1,12 +1,15 @@
-"""Typed configs: dataclasses validated at load, read from YAML/JSON files, overridden by ``key=value``.
+"""Loading typed configs: dataclasses read from YAML/JSON files, overridden by ``key=value``, validated.
 
 Every config in msqnet (model, data, training) is a plain dataclass. ``from_dict`` builds one from a
 mapping and rejects unknown keys and wrong types with a message naming the full key path and, when
-known, the file it came from, e.g. ``configs/ak.yaml: model.decoder.num_heads: expected int, got 'x'``.
+known, the file it came from, e.g. ``ak.yaml: model.decoder.num_heads: expected int, got 'x'``. A
+``Literal`` type is the one list of a field's allowed values: ``from_dict`` checks it, and
+``check_choices`` checks a dataclass built in code (its ``__post_init__`` calls it).
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -29,6 +32,7 @@ __all__ = [
     "load_config",
     "apply_overrides",
     "write_config_file",
+    "check_choices",
 ]
 
 
@@ -124,6 +128,28 @@ def _type_name(tp: Any) -> str:
     if typing.get_origin(tp) is Literal:
         return "one of " + str(list(typing.get_args(tp)))
     return getattr(tp, "__name__", str(tp))
+
+
+@functools.lru_cache(maxsize=None)
+def _choice_fields(cls: type) -> tuple[tuple[str, tuple[Any, ...], bool], ...]:
+    """``(field, allowed values, None allowed)`` of every ``Literal``-typed field of dataclass ``cls``."""
+    out = []
+    for name, tp in typing.get_type_hints(cls).items():
+        args = typing.get_args(tp)
+        optional = typing.get_origin(tp) in (Union, types.UnionType) and type(None) in args
+        literal = next((a for a in (args if optional else (tp,)) if typing.get_origin(a) is Literal), None)
+        if literal is not None:
+            out.append((name, typing.get_args(literal), optional))
+    return tuple(out)
+
+
+def check_choices(cfg: Any) -> None:
+    """Raise ConfigError naming the field when a ``Literal``-typed field of the dataclass ``cfg`` holds a
+    value its type does not list (the check ``from_dict`` makes, for configs built in code)."""
+    for name, allowed, optional in _choice_fields(type(cfg)):
+        value = getattr(cfg, name)
+        if value not in allowed and not (optional and value is None):
+            raise ConfigError(f"{name}: expected one of {list(allowed)}, got {value!r}")
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T:
