@@ -1,5 +1,5 @@
 """Ablations on the synthetic benchmark: what each part of the model buys, measured on the demo's data
-and budget. Every run is the demo's recipe (``msqnet/recipes/demo.yaml``) with one change, trained with
+and budget. Every run is the demo's recipe (``msqnet/presets/recipes/demo.yaml``) with one change, trained with
 two seeds, and scored on ``test_seen`` and ``test_unseen_actor`` (macro mAP of the seen classes):
 
 | run | change |
@@ -68,23 +68,22 @@ def random_zero_shot_splits(data: Path, out: Path, count: int) -> list[Path]:
 def run_one(name: str, changes: list[str], seed: int, zero_shot: Path, data: Path, out: Path,
             extra: list[str]) -> dict:
     """Train one variant with one seed and score both test splits (from the shared cache of test views)."""
-    from msqnet.config_loader import load_config
     from msqnet.data.datasets import load_split
-    from msqnet.demo import _recipe_path
-    from msqnet.engine.config import TrainConfig
+    from msqnet.demo import DEMO_RECIPE
+    from msqnet.engine.config import load_train_config
     from msqnet.engine.frozen_cache import CachedClipDataset, cached_frozen_frames
     from msqnet.engine.trainer import train
     from msqnet.engine.zero_shot import evaluate_zero_shot
     from msqnet.class_splits import load_zero_shot_split
 
-    recipe = load_config(TrainConfig, _recipe_path())
+    recipe = load_train_config(DEMO_RECIPE)
     model_overrides = [*recipe.model_overrides, *changes]
     frames = next((int(c.split("=")[1]) for c in changes if c.startswith("num_frames=")), None)
     tag = f"{name}-{zero_shot.stem}-seed{seed}"
     overrides = [f"data.annotations={data}", f"output_dir={out / 'runs' / tag}", f"cache_dir={out / 'cache'}",
                  f"model_overrides={json.dumps(model_overrides)}", f"zero_shot={zero_shot}", f"seed={seed}",
                  *([f"sampling.num_frames={frames}"] if frames else []), *extra]
-    cfg = load_config(TrainConfig, _recipe_path(), overrides)
+    cfg = load_train_config(DEMO_RECIPE, overrides)
     start = time.perf_counter()
     result = train(cfg, resume="auto", progress=False)
     row = {"run": name, "split": zero_shot.stem, "seed": seed, "train_s": round(time.perf_counter() - start, 1)}

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from msqnet.config_loader import load_config
-from msqnet.demo import _recipe_path
-from msqnet.engine.config import TrainConfig
+from msqnet.demo import DEMO_RECIPE
+from msqnet.engine.config import load_train_config
 from msqnet.engine.trainer import train
 from msqnet.synth import SynthConfig, generate_dataset
 
@@ -39,7 +38,7 @@ def _train_lite(data: Path, out: Path, frames: int) -> float:
     if frames != 8:
         overrides += [f"sampling.num_frames={frames}",
                       f"model_overrides=[head=text,trainable_label_embeddings=false,image_size=64,num_frames={frames}]"]
-    result = train(load_config(TrainConfig, _recipe_path(), overrides), progress=False)
+    result = train(load_train_config(DEMO_RECIPE, overrides), progress=False)
     return result.final_metrics["test_seen"]["map"]
 
 

@@ -4,7 +4,9 @@ Every config in msqnet (model, data, training) is a plain dataclass. ``from_dict
 mapping and rejects unknown keys and wrong types with a message naming the full key path and, when
 known, the file it came from, e.g. ``ak.yaml: model.decoder.num_heads: expected int, got 'x'``. A
 ``Literal`` type is the one list of a field's allowed values: ``from_dict`` checks it, and
-``check_choices`` checks a dataclass built in code (its ``__post_init__`` calls it).
+``check_choices`` checks a dataclass built in code (its ``__post_init__`` calls it). A dataclass with
+a ``from_reference`` class method may be given by reference: ``model: msqnet-lite`` in a training
+config is the model preset of that name, resolved and validated when the config loads.
 """
 from __future__ import annotations
 
@@ -72,6 +74,11 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if dataclasses.is_dataclass(value) and isinstance(value, tp):
             return value
+        if isinstance(value, str) and hasattr(tp, "from_reference"):  # a config named by a preset or a file
+            try:
+                return tp.from_reference(value)
+            except ConfigError as e:
+                raise ConfigError(f"{where}: {e}") from None
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {_describe(value)}")
         return from_dict(tp, value, where=where)

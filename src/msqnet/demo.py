@@ -1,7 +1,7 @@
 """``msqnet demo``: the whole system on a laptop CPU in minutes.
 
 1. Render the synthetic actor-agnostic benchmark (``msqnet.synth``) unless it is already there.
-2. Train ``msqnet-lite`` with the open-vocabulary head on the seen classes (``recipes/demo.yaml``).
+2. Train ``msqnet-lite`` with the open-vocabulary head on the seen classes (the recipe ``demo``).
 3. Evaluate the best model on ``test_seen`` (actors of the training morphologies) and
    ``test_unseen_actor`` (morphologies never seen in training): mAP of the seen classes, and of the
    unseen classes scored from their names alone, each beside its chance level.
@@ -12,16 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
 from .checkpoint import load_model
 from .class_splits import load_zero_shot_split
-from .config_loader import load_config
 from .data.datasets import load_split
 from .data.records import multi_hot
-from .engine.config import TrainConfig
+from .engine.config import load_train_config
 from .engine.metrics_log import read_metrics_log
 from .engine.report import print_table, write_report
 from .engine.trainer import train
@@ -31,11 +29,13 @@ from .run_dir import RunDir
 from .synth import SynthConfig, generate_dataset
 from .utils import atomic_write_text, json_text
 
-__all__ = ["DemoResult", "run_demo", "DEMO_SPLITS"]
+__all__ = ["DemoResult", "run_demo", "DEMO_SPLITS", "DEMO_RECIPE"]
 
 log = logging.getLogger("msqnet.demo")
 
 DEMO_SPLITS = ("test_seen", "test_unseen_actor")
+# The packaged training recipe of the demo's run (``msqnet/presets/recipes/demo.yaml``).
+DEMO_RECIPE = "demo"
 
 
 @dataclass
@@ -56,10 +56,6 @@ class DemoResult:
     def unseen_table(self) -> str:
         """Per-class AP of the unseen (zero-shot) classes, beside each class's chance AP."""
         return print_table(self.unseen_rows, ["unseen class", *(k for k in self.unseen_rows[0] if k != "unseen class")])
-
-
-def _recipe_path() -> Path:
-    return Path(str(resources.files("msqnet") / "recipes" / "demo.yaml"))
 
 
 def _ensure_data(data_dir: Path, clips: int, test_clips: int, size: int, progress: bool) -> float:
@@ -91,7 +87,7 @@ def run_demo(
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     zs_file = data_dir / "splits" / "zero_shot.json"
     # The config is checked before minutes of rendering, so a bad override fails at once.
-    cfg = load_config(TrainConfig, _recipe_path(), [
+    cfg = load_train_config(DEMO_RECIPE, [
         f"data.annotations={data_dir}", f"output_dir={out_dir / 'run'}", f"zero_shot={zs_file}", *overrides,
     ])
     seconds: dict[str, float] = {}

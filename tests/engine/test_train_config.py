@@ -1,4 +1,4 @@
-"""TrainConfig: the shipped benchmark configs, the paper's recipe in them, overrides and clear errors."""
+"""TrainConfig: the packaged recipes, the paper's recipe in them, the model resolved at load, overrides and clear errors."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,29 +7,48 @@ import pytest
 
 from msqnet.config_loader import ConfigError
 from msqnet.engine.config import TrainConfig, load_train_config
+from msqnet.models import ModelConfig, get_model_config
+from msqnet.presets import list_recipes, recipe_file
 
-from .conftest import REPO, make_config, run_cli, write_train_config
+from .conftest import make_config, run_cli, write_train_config
 
-CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+RECIPES = list_recipes()
 BENCHMARKS = ["animal_kingdom", "charades", "thumos14", "hmdb51", "hockey"]
 
 
-def test_a_config_ships_for_every_benchmark_the_generic_format_and_the_synthetic_set():
-    names = {p.stem for p in CONFIGS}
-    assert set(BENCHMARKS) | {"generic", "synthetic"} <= names
+def test_a_recipe_ships_for_every_benchmark_the_generic_format_the_synthetic_set_and_the_demo():
+    assert set(BENCHMARKS) | {"generic", "synthetic", "demo"} <= set(RECIPES)
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
-def test_every_shipped_config_validates(path: Path):
-    cfg = load_train_config(path)
-    assert isinstance(cfg, TrainConfig)
+@pytest.mark.parametrize("name", RECIPES)
+def test_every_recipe_validates_with_its_model_resolved(name: str):
+    cfg = load_train_config(name)
+    assert isinstance(cfg, TrainConfig) and isinstance(cfg.model, ModelConfig)
     assert cfg.output_dir
+
+
+def test_a_recipe_file_loads_like_its_name():
+    assert load_train_config(recipe_file("hockey")) == load_train_config("hockey")
+
+
+def test_model_overrides_are_applied_and_validated_when_the_config_loads():
+    cfg = load_train_config("demo", ["model_overrides=[decoder.num_heads=2]"])
+    assert cfg.model.decoder.num_heads == 2 and cfg.model.name == "msqnet-lite"
+    with pytest.raises(ConfigError, match="model_overrides: .*decoder.num_heads: expected int"):
+        load_train_config("demo", ["model_overrides=[decoder.num_heads=many]"])
+    with pytest.raises(ConfigError, match="model: .*neither a model preset"):
+        load_train_config("demo", ["model=msqnet-huge"])
+
+
+def test_an_unknown_recipe_names_the_ones_there_are():
+    with pytest.raises(ConfigError, match="neither a training recipe .*demo.*nor a config file"):
+        load_train_config("no-such-recipe")
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
 def test_benchmark_configs_carry_the_papers_training_recipe(name: str):
-    cfg = load_train_config(REPO / "configs" / f"{name}.yaml")
-    assert cfg.model == "msqnet-b16"
+    cfg = load_train_config(name)
+    assert cfg.model == get_model_config("msqnet-b16")
     assert (cfg.optim.name, cfg.optim.lr, cfg.optim.weight_decay) == ("adam", 1e-5, 0.0)
     assert cfg.optim.encoder_lr in (None, 1e-5)
     assert (cfg.schedule.name, cfg.schedule.restart_epochs, cfg.schedule.restart_mult) == ("warm_restarts", 10, 1)
@@ -40,12 +59,12 @@ def test_benchmark_configs_carry_the_papers_training_recipe(name: str):
 
 def test_single_label_benchmarks_train_with_cross_entropy_and_report_top1():
     for name in ("thumos14", "hmdb51"):
-        cfg = load_train_config(REPO / "configs" / f"{name}.yaml")
+        cfg = load_train_config(name)
         assert cfg.loss.name == "ce" and cfg.metric == "top1"
 
 
 def test_overrides_reach_nested_keys():
-    cfg = load_train_config(REPO / "configs" / "animal_kingdom.yaml",
+    cfg = load_train_config("animal_kingdom",
                             ["optim.lr=0.001", "epochs=3", "data.root=/elsewhere", "eval_splits=[test, train]"])
     assert cfg.optim.lr == 0.001 and cfg.epochs == 3
     assert cfg.data.root == "/elsewhere" and cfg.eval_splits == ["test", "train"]
@@ -53,14 +72,14 @@ def test_overrides_reach_nested_keys():
 
 def test_an_unknown_key_is_an_error_naming_the_key_and_the_file():
     with pytest.raises(ConfigError) as e:
-        load_train_config(REPO / "configs" / "hockey.yaml", ["optim.learning_rate=0.1"])
+        load_train_config("hockey", ["optim.learning_rate=0.1"])
     msg = str(e.value)
     assert "hockey.yaml" in msg and "optim.learning_rate" in msg and "unknown key" in msg
 
 
 def test_a_wrong_type_is_an_error_naming_the_key():
     with pytest.raises(ConfigError, match=r"batch_size: expected int"):
-        load_train_config(REPO / "configs" / "hockey.yaml", ["batch_size=big"])
+        load_train_config("hockey", ["batch_size=big"])
 
 
 def test_invalid_values_are_rejected_with_the_reason(tmp_path: Path, synth_dir, tiny_model_file):

@@ -10,13 +10,15 @@ import yaml
 from ..config_loader import ConfigError, from_dict, read_config_file
 from ..data.config import DATA_FORMATS, DataConfig
 from ..data.datasets import available_splits
+from ..presets import recipe_file
 from ..utils import json_text
 from .arguments import positive_int
 
 __all__ = ["register", "build_data_config"]
 
 _EXAMPLES = """examples:
-  msqnet data check configs/ak.yaml --split test
+  msqnet data check my_run.yaml --split test                  # the data section of a training config
+  msqnet data check animal_kingdom --root /data/ak/image --annotations /data/ak/annotation --split train
   msqnet data check --format hmdb51 --root data/hmdb51/videos --annotations data/hmdb51 --split train --fold 2
   msqnet data check --format generic --annotations my_data/ --split train --sample 200 --json
 exit status: 0 no problems, 1 problems found, 2 unusable arguments or config"""
@@ -33,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("config", nargs="?", help="YAML/JSON file whose `data:` section (or whole content) is a data config")
+    p.add_argument("config", nargs="?", help="YAML/JSON file (or training recipe name) whose `data:` section (or whole "
+                                             "content) is a data config")
     p.add_argument("--format", choices=DATA_FORMATS, help="annotation format")
     p.add_argument("--root", help="folder holding the videos / frame folders")
     p.add_argument("--annotations", help="annotation file, or the folder holding the benchmark's annotation files")
@@ -56,7 +59,7 @@ def build_data_config(args: argparse.Namespace) -> DataConfig:
     data: dict[str, Any] = {}
     where = "command line"
     if args.config:
-        raw = read_config_file(args.config)
+        raw = read_config_file(recipe_file(args.config))
         section = raw.get("data")
         data = dict(section) if isinstance(section, dict) else dict(raw)
         where = f"{args.config}" + (": data" if isinstance(section, dict) else "")

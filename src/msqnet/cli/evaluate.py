@@ -10,6 +10,7 @@ from typing import Sequence
 
 from ..config_loader import ConfigError, apply_overrides, from_dict, read_config_file
 from ..precision import Precision
+from ..presets import recipe_file
 from ..utils import atomic_write_text, json_text
 from .arguments import add_view_arguments, nonnegative_int, positive_int, view_changes
 
@@ -17,10 +18,12 @@ log = logging.getLogger("msqnet.evaluate")
 
 
 def read_data_config(path: str | os.PathLike, overrides: Sequence[str] = ()):
-    """``(DataConfig, TrainConfig or None)`` from a data config file or a whole training config file."""
+    """``(DataConfig, TrainConfig or None)`` from a data config file, or a whole training config (a file or
+    a packaged recipe's name)."""
     from ..data.config import DataConfig
     from ..engine.config import TrainConfig
 
+    path = recipe_file(path)
     data = apply_overrides(read_config_file(path), list(overrides))
     try:
         if "data" in data:
@@ -122,8 +125,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="model folder, training state folder, run folder (uses its best/) or hub repo id "
                         "user/name[@revision]")
     e.add_argument("--data", required=True, metavar="CONFIG",
-                   help="data config file (format, root, annotations) or a training config (its data section; "
-                        "clips are built with the test view recorded in the checkpoint)")
+                   help="data config file (format, root, annotations) or a training config or recipe name (its "
+                        "data section; clips are built with the test view recorded in the checkpoint)")
     e.add_argument("--split", default="test", help="split to evaluate (default test)")
     e.add_argument("--metric", action="append", metavar="NAMES",
                    help="metric names, comma-separated or repeated (default: the dataset's standard ones)")

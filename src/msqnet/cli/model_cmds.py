@@ -1,4 +1,4 @@
-"""Model commands: ``convert-reference`` (reference weights -> checkpoint) and ``presets``."""
+"""Model commands: ``convert-reference`` (reference weights -> checkpoint) and ``presets`` (what is packaged)."""
 from __future__ import annotations
 
 import argparse
@@ -17,12 +17,20 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _presets(args: argparse.Namespace) -> int:
-    from ..models import get_model_config, list_presets
+    from ..engine.config import load_train_config
+    from ..models import get_model_config
+    from ..presets import list_presets, list_recipes
 
+    print("model presets (a training config's model:, create_model):")
     for name in list_presets():
         cfg = get_model_config(name)
-        print(f"{name:20s} {cfg.video_encoder.kind:11s} T={cfg.num_frames:<3d} {cfg.image_size}px  "
+        print(f"  {name:20s} {cfg.video_encoder.kind:17s} T={cfg.num_frames:<3d} {cfg.image_size}px  "
               f"labels={cfg.label_embedder.kind}  visual={cfg.visual_embedder.kind}  D={cfg.decoder.d_model}")
+    print("training recipes (msqnet train NAME, msqnet evaluate --data NAME):")
+    for name in list_recipes():
+        cfg = load_train_config(name)
+        print(f"  {name:20s} model {cfg.model.name:17s} data {cfg.data.format:15s} {cfg.epochs} epochs, "
+              f"batch {cfg.batch_size}, {cfg.optim.name} lr {cfg.optim.lr:g}")
     return 0
 
 
@@ -35,5 +43,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-heads", type=positive_int, default=8, help="attention heads of the reference nn.Transformer (default 8)")
     p.set_defaults(func=_convert)
 
-    p = sub.add_parser("presets", help="list the model presets")
+    p = sub.add_parser("presets", help="list the packaged model presets and training recipes")
     p.set_defaults(func=_presets)

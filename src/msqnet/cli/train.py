@@ -21,10 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train``."""
     p = subparsers.add_parser(
         "train", help="train a model from a training config",
-        description="Train MSQNet from a training config (configs/*.yaml). Launch under torchrun for DDP: "
-                    "torchrun --nproc_per_node N $(which msqnet) train CONFIG.",
+        description="Train MSQNet from a training config: a file, or a packaged recipe by name (msqnet presets "
+                    "lists them). Launch under torchrun for DDP: torchrun --nproc_per_node N $(which msqnet) train "
+                    "CONFIG.",
     )
-    p.add_argument("config", metavar="CONFIG", help="training config file (YAML/JSON)")
+    p.add_argument("config", metavar="CONFIG", help="training config file (YAML/JSON) or recipe name")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="config overrides, e.g. epochs=5 optim.lr=0.0001 data.root=/data/ak")
     p.add_argument("--resume", metavar="auto|PATH",

@@ -1,9 +1,10 @@
-"""Typed training configuration: one schema for every benchmark, presets are YAML files in ``configs/``.
+"""Typed training configuration: one schema for every benchmark; the recipes in ``msqnet/presets/recipes``.
 
-``msqnet train CONFIG key=value ...`` reads a file of this schema, applies the overrides and
-validates the result; an unknown key or a value of the wrong type is an error naming the key path
-and the file. Relative paths (``data.root``, ``data.annotations``, ``output_dir``, a ``model`` file)
-are relative to the working directory, as on the command line.
+``msqnet train CONFIG key=value ...`` reads a file of this schema (or a packaged recipe by name),
+applies the overrides and validates the whole run, its model included, before anything is built;
+an unknown key or a value of the wrong type is an error naming the key path and the file. Relative
+paths (``data.root``, ``data.annotations``, ``output_dir``, a ``model`` file) are relative to the
+working directory, as on the command line.
 """
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-from ..config_loader import ConfigError, check_choices, load_config, to_dict
+from ..config_loader import ConfigError, check_choices, from_dict, load_config, to_dict
 from ..data.config import DataConfig, SamplingConfig, TransformConfig
+from ..models.config import ModelConfig, get_model_config
 from ..precision import Precision
+from ..presets import recipe_file
 
 __all__ = ["NonFinite", "OptimConfig", "ScheduleConfig", "LossConfig", "TrainConfig", "load_train_config", "RESUME_FIELDS",
            "resume_changes"]
 
 
+# The model of a training config that names none.
+DEFAULT_MODEL = "msqnet-lite"
 # What a non-finite loss or gradient does (``nonfinite``): stop the run, or skip the step and count it.
 NonFinite = Literal["raise", "skip"]
 # Config fields a resumed run must share with the run it continues (they define the data position,
@@ -131,8 +136,10 @@ class TrainConfig:
     """One training run: model, data, optimisation, precision, checkpoints and logs.
 
     Args:
-        model: a model preset name (``msqnet presets``) or a model config file.
-        model_overrides: ``key=value`` edits of the model config, e.g. ``decoder.num_encoder_layers=2``.
+        model: the model: a model preset's name (``msqnet presets``), a model config file, or the
+            config itself (a mapping); resolved and validated when the training config loads.
+        model_overrides: ``key=value`` edits of the model config, e.g. ``decoder.num_encoder_layers=2``,
+            applied and validated when the training config loads.
         data: the dataset (format, root, annotations).
         train_split: split trained on.
         eval_splits: splits evaluated every ``eval_every`` epochs and at the end; the first one
@@ -191,7 +198,7 @@ class TrainConfig:
     """
 
     data: DataConfig
-    model: str = "msqnet-lite"
+    model: ModelConfig = field(default_factory=lambda: get_model_config(DEFAULT_MODEL))
     model_overrides: list[str] = field(default_factory=list)
     train_split: str = "train"
     eval_splits: list[str] = field(default_factory=lambda: ["test"])
@@ -260,6 +267,11 @@ class TrainConfig:
         for item in self.model_overrides:
             if "=" not in item:
                 raise ConfigError(f"model_overrides: {item!r} is not KEY=VALUE (e.g. decoder.num_encoder_layers=2)")
+        if self.model_overrides:
+            try:
+                self.model = get_model_config(self.model, self.model_overrides)
+            except ConfigError as e:
+                raise ConfigError(f"model_overrides: {e}") from None
         from ..metrics import parse_metric_names
 
         try:
@@ -281,15 +293,23 @@ class TrainConfig:
         return self.eval_batch_size or self.batch_size
 
 
-def load_train_config(path: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
-    """Read a training config file, apply ``key=value`` overrides and validate it."""
-    return load_config(TrainConfig, path, overrides)
+def load_train_config(name_or_path: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a training config (a recipe's name or a file), apply ``key=value`` overrides and validate it."""
+    return load_config(TrainConfig, recipe_file(name_or_path), overrides)
 
 
 def resume_changes(saved: Mapping[str, Any], cfg: TrainConfig) -> tuple[list[str], list[str]]:
     """How ``cfg`` differs from the config a run was saved with (plain data): the changed fields that
-    define the run (``RESUME_FIELDS``: a resume must keep them) and the other changed fields."""
+    define the run (``RESUME_FIELDS``: a resume must keep them) and the other changed fields.
+
+    The saved config is read with today's schema first, so a run saved with its model as a preset
+    name compares as the model that name resolves to.
+    """
     new = to_dict(cfg)
+    try:
+        saved = to_dict(from_dict(TrainConfig, saved))
+    except ConfigError:  # a config this msqnet cannot read: compare it as it was written
+        pass
 
     def defining(config: Mapping[str, Any], key: str) -> Any:
         value = config.get(key)

@@ -5,8 +5,10 @@ from .config import (
     ModelConfig,
     VideoEncoderConfig,
     VisualEmbedderConfig,
+    get_model_config,
 )
-from .factory import create_model, get_model_config, list_presets
+from ..presets import list_presets
+from .factory import create_model
 from .msqnet import MSQNet, MSQNetOutput
 
 __all__ = [

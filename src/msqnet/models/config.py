@@ -1,10 +1,12 @@
 """Typed model configuration: the architecture as plain data (presets are YAML files of this schema)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
-from ..config_loader import ConfigError
+from ..config_loader import ConfigError, apply_overrides, from_dict, load_config, to_dict
+from ..presets import model_preset_file
 
 __all__ = [
     "FrameTransformerConfig",
@@ -13,6 +15,7 @@ __all__ = [
     "VisualEmbedderConfig",
     "DecoderConfig",
     "ModelConfig",
+    "get_model_config",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "KINETICS_MEAN",
@@ -265,3 +268,20 @@ class ModelConfig:
             raise ConfigError("query: 'multimodal' needs a visual_embedder; use query: text with kind: none")
         if self.head == "text" and self.query == "learned":
             raise ConfigError("head: 'text' scores classes from their text; it cannot use query: learned")
+
+    @classmethod
+    def from_reference(cls, reference: str | os.PathLike) -> ModelConfig:
+        """The config a model preset's name or a YAML/JSON file holds (how a training config names its model)."""
+        return get_model_config(reference)
+
+
+def get_model_config(reference: str | os.PathLike | ModelConfig, overrides: Sequence[str] = ()) -> ModelConfig:
+    """A model config from a preset name, a YAML/JSON file or a ModelConfig, with ``key=value`` overrides
+    applied (e.g. ``decoder.num_encoder_layers=2``) and the result validated."""
+    cfg = reference if isinstance(reference, ModelConfig) else load_config(ModelConfig, model_preset_file(reference))
+    if not overrides:
+        return cfg
+    try:
+        return from_dict(ModelConfig, apply_overrides(to_dict(cfg), list(overrides)))
+    except ConfigError as e:
+        raise ConfigError(f"{cfg.name} with {list(overrides)}: {e}") from None
