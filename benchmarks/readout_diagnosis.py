@@ -32,7 +32,7 @@ def diagnose(model, video: torch.Tensor) -> dict[str, float]:
     """The spread after each readout stage for a batch of clips (B, T, 3, H, W)."""
     model.eval()
     tokens = model.video_encoder(video)
-    pooled = model.pool(tokens, model.cfg.num_frames)  # (B, T', Hv)
+    pooled = model.pool(tokens)  # (B, T', Hv)
     projected = model.memory_norm(model.token_proj(model.token_norm(pooled)))  # (B, T', D)
     code = model.pos_encoding.pe[:, : projected.shape[1]]
     memory = model.decoder.transformer.encoder(projected + code)  # (B, T', D); the identity without encoder layers

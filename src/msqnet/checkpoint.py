@@ -42,6 +42,7 @@ __all__ = [
     "require_model_folder",
     "read_checkpoint_config",
     "weight_shapes",
+    "read_weights",
     "check_weight_shapes",
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_FILES",
@@ -57,6 +58,10 @@ CARD_NAME = "README.md"
 CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, CLASSES_NAME, CARD_NAME)
 
 log = logging.getLogger(__name__)
+
+# Weight names of checkpoints written before the query builder was renamed (``queries`` with its
+# ``query_embed``), read under today's names.
+_RENAMED_WEIGHTS = (("queries.query_embed", "query_builder.label_embeddings"), ("queries.", "query_builder."))
 
 
 class CheckpointError(ValueError):
@@ -109,8 +114,8 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
         "msqnet_version": __version__,
         "model": to_dict(_self_contained_config(model)),
         "class_names": model.class_names,
-        "text_dim": model.queries.text_dim,
-        "multi_label": bool(getattr(model, "multi_label", True)),
+        "text_dim": model.query_builder.text_dim,
+        "multi_label": model.multi_label,
         "test_view": to_dict(view),
         "by_reference": excluded,
         **(extra or {}),
@@ -222,14 +227,30 @@ def _check_class_file(classes: Path, names: list[str], config: Path) -> None:
         raise CheckpointError(f"{classes}: disagrees with {config}: {what}; the checkpoint was edited or mixed up")
 
 
+def _current_name(name: str) -> str:
+    """A weight's name in today's model (checkpoints from before a rename hold the old one)."""
+    for old, new in _RENAMED_WEIGHTS:
+        if name.startswith(old):
+            return new + name[len(old):]
+    return name
+
+
 def weight_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
     """Tensor name -> shape from a safetensors file's header (no tensor is read)."""
     if not weights.is_file():
         raise CheckpointError(f"{weights}: missing")
     try:
         with safe_open(str(weights), framework="pt") as f:
-            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            return {_current_name(k): tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as e:  # safetensors raises its own error types for truncated/corrupt headers
+        raise CheckpointError(f"{weights}: cannot read weights ({e}); the file is corrupt or truncated") from None
+
+
+def read_weights(weights: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a model's weights file, under today's names."""
+    try:
+        return {_current_name(k): v for k, v in load_file(str(weights)).items()}
+    except Exception as e:  # safetensors raises its own error types for truncated/corrupt data
         raise CheckpointError(f"{weights}: cannot read weights ({e}); the file is corrupt or truncated") from None
 
 
@@ -298,17 +319,14 @@ def load_model(ckpt_dir: str | os.PathLike, *, device: str | torch.device = "cpu
             warnings.simplefilter("ignore")  # frozen parts copying their shipped weights into meta tensors
             skeleton = MSQNet(meta["model"], meta["class_names"], text_dim=meta["text_dim"])
         check_weight_shapes(skeleton, weights, shapes, by_ref, described_by=described_by)
-    try:
-        state = load_file(str(weights))
-    except Exception as e:  # safetensors raises its own error types for truncated/corrupt data
-        raise CheckpointError(f"{weights}: cannot read weights ({e}); the file is corrupt or truncated") from None
+    state = read_weights(weights)
     bad = [k for k, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
     if bad:
         raise CheckpointError(f"{weights}: tensor {bad[0]} holds NaN or infinite values ({len(bad)} tensor(s) do); "
                               f"the model diverged or the file is corrupt")
-    model = MSQNet(meta["model"], meta["class_names"], text_dim=meta["text_dim"])
+    model = MSQNet(meta["model"], meta["class_names"], text_dim=meta["text_dim"],
+                   multi_label=meta.get("multi_label", True))
     check_weight_shapes(model, weights, shapes, by_ref, described_by=described_by)
     model.load_state_dict(state, strict=False)  # exactly the checked tensors (frozen parts come from their source)
-    model.multi_label = bool(meta.get("multi_label", True))
     model.test_view = meta["test_view"]
     return model.to(device).eval()

@@ -30,8 +30,8 @@ REFERENCE_KEY_MAP: tuple[tuple[str, str], ...] = (
     ("backbone.", "video_encoder.backbone."),
     ("linear1.", "token_proj."),
     ("image_model.", "visual_embedder.encoder."),
-    ("linear2.", "queries.proj."),
-    ("query_embed", "queries.query_embed"),
+    ("linear2.", "query_builder.proj."),
+    ("query_embed", "query_builder.label_embeddings"),
     ("transformer.", "decoder.transformer."),
     ("group_linear.", "head."),
 )

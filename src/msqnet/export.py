@@ -120,7 +120,7 @@ def _export(model: MSQNet, out: Path, labels: Sequence[str] | None, opset: int |
     dynamic: dict = {"video": {0: batch} if batch is not None else {}}
     input_names = ["video"]
     if label_input:
-        args += (model.queries.query_embed.detach().clone(),)
+        args += (model.query_builder.label_embeddings.detach().clone(),)
         dynamic["label_embed"] = {0: torch.export.Dim("classes", min=1, max=1 << 20)}
         input_names.append("label_embed")
 
@@ -137,12 +137,12 @@ def _export(model: MSQNet, out: Path, labels: Sequence[str] | None, opset: int |
         "msqnet.class_names": json.dumps(list(model.class_names)),
         "msqnet.labels": json.dumps(names),
         "msqnet.label_input": json.dumps(label_input),
-        "msqnet.multi_label": json.dumps(bool(getattr(model, "multi_label", True))),
+        "msqnet.multi_label": json.dumps(model.multi_label),
         "msqnet.test_view": json.dumps(to_dict(model.test_view)),
         "msqnet.max_batch": str(max_batch),
     }
     if label_input:
-        meta["msqnet.training_label_embed"] = _encode_array(model.queries.query_embed)
+        meta["msqnet.training_label_embed"] = _encode_array(model.query_builder.label_embeddings)
     program.model.metadata_props.update(meta)
     proto = program.model_proto
     if proto.ByteSize() >= 2**31:

@@ -23,27 +23,27 @@ def _timesformer_tokens(b=2, t=4, n=6, d=3) -> VideoTokens:
 
 
 def test_temporal_pool_gives_one_token_per_frame():
-    pooled = TemporalPool()(_timesformer_tokens(), 4)
+    pooled = TemporalPool()(_timesformer_tokens())
     assert pooled.shape == (2, 4, 3)
     assert torch.equal(pooled[0, :, 0], torch.tensor([0.0, 1.0, 2.0, 3.0]))
 
 
 def test_temporal_pool_can_add_cls():
-    pooled = TemporalPool(add_cls=True)(_timesformer_tokens(), 4)
+    pooled = TemporalPool(add_cls=True)(_timesformer_tokens())
     assert torch.equal(pooled[0, :, 0], torch.tensor([100.0, 101.0, 102.0, 103.0]))
 
 
 def test_temporal_pool_handles_time_outermost_layout():
     b, t, n, d = 1, 3, 5, 2
     x = torch.arange(t).repeat_interleave(n).float().view(1, t * n, 1).expand(b, t * n, d)
-    pooled = TemporalPool()(VideoTokens(x, has_cls=False, num_time=t, num_space=n, time_innermost=False), t)
+    pooled = TemporalPool()(VideoTokens(x, has_cls=False, num_time=t, num_space=n, time_innermost=False))
     assert torch.equal(pooled[0, :, 0], torch.tensor([0.0, 1.0, 2.0]))
 
 
 def test_reference_pool_mixes_frames_as_the_reference_does():
     # Each reference bin averages a contiguous band of the token axis: with frames innermost every
     # bin sees all frames, so per-bin means are (nearly) the same instead of 0, 1, 2, 3.
-    pooled = ReferencePool()(_timesformer_tokens(), 4)
+    pooled = ReferencePool(4)(_timesformer_tokens())
     assert pooled.shape == (2, 4, 3)
     assert pooled[0, 1:, 0].std() < 0.5 and not torch.equal(pooled[0, :, 0], torch.arange(4.0))
 
@@ -88,7 +88,7 @@ def test_text_head_scores_any_number_of_classes_from_their_text():
 def test_multimodal_queries_share_one_video_shift():
     qb = QueryBuilder(mode="multimodal", label_embed=torch.randn(3, 5), visual_dim=2, d_model=4,
                       trainable=True, num_classes=3)
-    assert isinstance(qb.query_embed, torch.nn.Parameter) and qb.proj.in_features == 7
+    assert isinstance(qb.label_embeddings, torch.nn.Parameter) and qb.proj.in_features == 7
     v1, v2 = torch.zeros(1, 2), torch.ones(1, 2)
     q1, q2 = qb(1, v1), qb(1, v2)
     shift = q2 - q1  # W_v v is the same for every class
@@ -99,7 +99,7 @@ def test_multimodal_queries_share_one_video_shift():
 def test_text_queries_are_a_fixed_buffer_when_not_trainable():
     qb = QueryBuilder(mode="text", label_embed=torch.randn(3, 5), visual_dim=2, d_model=4, trainable=False,
                       num_classes=3)
-    assert "query_embed" in dict(qb.named_buffers()) and qb.proj.in_features == 5
+    assert "label_embeddings" in dict(qb.named_buffers()) and qb.proj.in_features == 5
     assert qb(2).shape == (2, 3, 4)
 
 

@@ -64,7 +64,7 @@ def test_precomputed_frozen_frames_give_the_same_logits():
 
 def test_label_embeddings_come_from_the_real_sentence_encoder():
     model = create_model(tiny_config(), CLASSES)
-    e = model.queries.query_embed.detach()
+    e = model.query_builder.label_embeddings.detach()
     assert e.shape == (5, 384)
     cos = torch.nn.functional.cosine_similarity
     assert cos(e[0], e[1], dim=0) > cos(e[0], e[4], dim=0)  # walking~running > walking~sleeping
@@ -81,7 +81,7 @@ def test_text_head_scores_class_names_never_trained():
     names = ["walking", "swimming", "flying"]
     out = model(torch.rand(2, 4, 3, 32, 32), label_embed=model.embed_labels(names))
     assert out.logits.shape == (2, 3)
-    assert torch.equal(model.embed_labels(["walking"])[0], model.queries.query_embed[0])
+    assert torch.equal(model.embed_labels(["walking"])[0], model.query_builder.label_embeddings[0])
 
 
 @pytest.mark.parametrize("family", ["timesformer", "lite"])
@@ -89,7 +89,7 @@ def test_save_load_round_trip_gives_identical_logits(family, tmp_path):
     torch.manual_seed(0)
     model = create_model(tiny_config(family), CLASSES).eval()
     with torch.no_grad():  # make sure trained (non-initial) values survive
-        model.queries.query_embed.add_(0.5)
+        model.query_builder.label_embeddings.add_(0.5)
     save_model(model, tmp_path / "ckpt")
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
         "README.md", "classes.txt", "config.json", "model.safetensors"]
@@ -97,6 +97,21 @@ def test_save_load_round_trip_gives_identical_logits(family, tmp_path):
     assert not loaded.training and loaded.class_names == CLASSES
     clip = torch.rand(2, 4, 3, 32, 32)
     assert torch.equal(model(clip).logits, loaded(clip).logits)
+
+
+def test_a_checkpoint_written_before_the_query_builder_was_renamed_still_loads(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    torch.manual_seed(0)
+    model = create_model(tiny_config(), CLASSES).eval()
+    save_model(model, tmp_path / "ckpt")
+    weights = tmp_path / "ckpt" / "model.safetensors"
+    old_names = {k.replace("query_builder.label_embeddings", "queries.query_embed").replace("query_builder.", "queries."): v
+                 for k, v in load_file(str(weights)).items()}
+    assert "queries.query_embed" in old_names and "queries.proj.weight" in old_names
+    save_file(old_names, str(weights), metadata={"format": "msqnet-model"})
+    clip = torch.rand(1, 4, 3, 32, 32)
+    assert torch.equal(model(clip).logits, load_model(tmp_path / "ckpt")(clip).logits)
 
 
 def test_frozen_pretrained_parts_are_stored_by_reference(tmp_path):
@@ -145,8 +160,8 @@ def test_from_pretrained_local_folders_build_the_paper_architecture(tmp_path, sh
         "decoder.d_model=16", "decoder.num_heads=2", "decoder.num_encoder_layers=1", "decoder.num_decoder_layers=1",
     ])
     model = create_model(cfg, CLASSES).eval()
-    assert model.queries.query_embed.shape == (5, 16)  # CLIP text width, no projection
-    assert model.queries.proj.in_features == 16 + 24  # text width + CLIP vision width
+    assert model.query_builder.label_embeddings.shape == (5, 16)  # CLIP text width, no projection
+    assert model.query_builder.proj.in_features == 16 + 24  # text width + CLIP vision width
     assert model.video_encoder.backbone.embeddings.time_embeddings.shape[1] == 4  # interpolated from 8
     clip = torch.rand(1, 4, 3, 32, 32)
     save_model(model, tmp_path / "ckpt")
@@ -157,7 +172,7 @@ def test_lite_preset_builds_offline_with_its_real_pretrained_parts():
     """The CPU default as shipped: MiniLM label text, frozen ImageNet EfficientNet-Lite0 frame features read
     by a small trainable space-time transformer, the clip's own video embedding in the queries."""
     model = create_model("msqnet-lite", CLASSES).eval()
-    assert model.queries.text_dim == 384 and model.visual_embedder is None
+    assert model.query_builder.text_dim == 384 and model.visual_embedder is None
     assert model.cfg.video_encoder.kind == "frame_transformer" and model.video_encoder.num_space == 7 * 7
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)

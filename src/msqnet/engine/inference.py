@@ -87,8 +87,7 @@ def score_clips_label_sets(
         else:
             encoded = model.encode(video, frozen=frozen)
             logits = [model.decode(encoded, label_embed=e).logits for e in label_sets]  # (B*V, C_k) each
-    multi_label = bool(getattr(model, "multi_label", True))
-    probs = [to_probabilities(x, multi_label) for x in logits]
+    probs = [to_probabilities(x, model.multi_label) for x in logits]
     return [aggregate_views(p.view(-1, views, p.shape[-1]), aggregate) for p in probs]  # (B, C_k) each
 
 
@@ -161,7 +160,7 @@ def predict_dataset_label_sets(
             indices.append(batch["index"].numpy())
     finally:
         model.train(was_training)
-    widths = [e.shape[0] if e is not None else len(getattr(model, "class_names", [])) for e in label_sets]
+    widths = [e.shape[0] if e is not None else len(model.class_names) for e in label_sets]
     local = (
         [np.concatenate(r) if r else np.zeros((0, w)) for r, w in zip(rows, widths)],
         np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),

@@ -31,7 +31,14 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..checkpoint import CheckpointError, check_weight_shapes, read_checkpoint_config, save_model, weight_shapes
+from ..checkpoint import (
+    CheckpointError,
+    check_weight_shapes,
+    read_checkpoint_config,
+    read_weights,
+    save_model,
+    weight_shapes,
+)
 from ..config_loader import ConfigError, from_dict
 from ..utils import InputFileError, fsync_dir, read_text
 
@@ -315,8 +322,8 @@ def load_training_state(
     weights_file = path / MODEL_FILES[1]
     check_weight_shapes(model, weights_file, weight_shapes(weights_file), tuple(meta.get("by_reference", [])),
                         described_by="the model this run builds (was the model config changed since the run started?)")
+    weights = read_weights(weights_file)
     try:
-        weights = load_file(str(weights_file))
         opt_tensors = load_file(str(path / OPTIM_NAME))
         rng_tensors = load_file(str(path / RNG_NAME))
     except (SafetensorError, OSError) as e:

@@ -256,8 +256,7 @@ class Trainer:
     def _setup_model(self) -> None:
         """The model for the training classes, its test view, on the device, in training mode."""
         cfg = self.cfg
-        self.model: MSQNet = create_model(cfg.model, self.train_split.class_names)
-        self.model.multi_label = self.multi_label
+        self.model: MSQNet = create_model(cfg.model, self.train_split.class_names, multi_label=self.multi_label)
         mc = self.model.cfg
         if mc.num_frames != cfg.sampling.num_frames:
             raise ConfigError(f"sampling.num_frames ({cfg.sampling.num_frames}) must equal the model's num_frames "

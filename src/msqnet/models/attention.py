@@ -17,6 +17,7 @@ and CLIP take ``sdpa`` themselves, and ``auto`` through HF's attention-function 
 """
 from __future__ import annotations
 
+import typing
 from typing import Literal
 
 import torch
@@ -27,10 +28,10 @@ from transformers import AttentionInterface, PreTrainedModel, TimesformerModel
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.models.timesformer.modeling_timesformer import TimesformerSelfAttention
 
+from .config import AttentionKind
+
 __all__ = ["AttentionKind", "attend", "FastTimesformerSelfAttention", "set_attention"]
 
-AttentionKind = Literal["auto", "sdpa", "eager"]
-KINDS = ("auto", "sdpa", "eager")
 _HF_AUTO = "msqnet_auto"  # our ``auto`` under HF's attention-function registry
 
 
@@ -111,8 +112,8 @@ def _timesformer_attention(old: nn.Module, kind: AttentionKind, config) -> nn.Mo
 
 def set_attention(module: nn.Module, kind: AttentionKind) -> nn.Module:
     """Switch every encoder attention inside ``module`` to ``kind`` (``auto``, ``sdpa``, ``eager``), in place."""
-    if kind not in KINDS:
-        raise ValueError(f"attention: expected one of {list(KINDS)}, got {kind!r}")
+    if kind not in typing.get_args(AttentionKind):
+        raise ValueError(f"attention: expected one of {list(typing.get_args(AttentionKind))}, got {kind!r}")
     hf_name = {"auto": _HF_AUTO, "sdpa": "sdpa", "eager": "eager"}[kind]
     for sub in module.modules():
         if isinstance(sub, TimesformerModel):

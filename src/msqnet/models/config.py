@@ -15,6 +15,10 @@ __all__ = [
     "VisualEmbedderConfig",
     "DecoderConfig",
     "ModelConfig",
+    "Pooling",
+    "AttentionKind",
+    "LabelEmbedderKind",
+    "VisualEmbedderKind",
     "get_model_config",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -23,6 +27,14 @@ __all__ = [
     "CLIP_MEAN",
     "CLIP_STD",
 ]
+
+# How the backbone's tokens become one token per frame (``msqnet.models.pooling``).
+Pooling = Literal["temporal", "reference"]
+# The frozen text encoder of the class names, and the frozen image encoder of the video embedding.
+LabelEmbedderKind = Literal["clip", "minilm"]
+VisualEmbedderKind = Literal["clip", "efficientnet_lite0", "video_encoder", "none"]
+# The encoders' attention implementation (``msqnet.models.attention``).
+AttentionKind = Literal["auto", "sdpa", "eager"]
 
 # Upper bounds of the sizes that set how much memory a model takes before any weight is loaded.
 MAX_FRAMES = 1024
@@ -128,7 +140,7 @@ class LabelEmbedderConfig:
         normalize: L2-normalise each embedding (before averaging over templates).
     """
 
-    kind: Literal["clip", "minilm"] = "clip"
+    kind: LabelEmbedderKind = "clip"
     pretrained: str | None = None
     tokenizer: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
@@ -153,7 +165,7 @@ class VisualEmbedderConfig:
         std: per-channel normalisation std.
     """
 
-    kind: Literal["clip", "efficientnet_lite0", "video_encoder", "none"] = "clip"
+    kind: VisualEmbedderKind = "clip"
     pretrained: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     image_size: int | None = None
@@ -240,14 +252,14 @@ class ModelConfig:
     label_embedder: LabelEmbedderConfig = field(default_factory=LabelEmbedderConfig)
     visual_embedder: VisualEmbedderConfig = field(default_factory=VisualEmbedderConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
-    pooling: Literal["temporal", "reference"] = "temporal"
+    pooling: Pooling = "temporal"
     pool_cls: bool = False
     query: Literal["multimodal", "text", "learned"] = "multimodal"
     head: Literal["group_linear", "text"] = "group_linear"
     trainable_label_embeddings: bool = True
     input_norm: bool = False
     video_residual: bool = False
-    attention: Literal["auto", "sdpa", "eager"] = "auto"
+    attention: AttentionKind = "auto"
 
     def __post_init__(self) -> None:
         # Bounded before anything is built: position tables grow with T and with image_size squared.

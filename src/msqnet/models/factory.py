@@ -11,13 +11,15 @@ __all__ = ["create_model"]
 
 
 def create_model(
-    config: str | os.PathLike | ModelConfig, class_names: Sequence[str], overrides: Sequence[str] = ()
+    config: str | os.PathLike | ModelConfig, class_names: Sequence[str], overrides: Sequence[str] = (), *,
+    multi_label: bool = True,
 ) -> MSQNet:
-    """Build MSQNet for ``class_names``: label embeddings from the frozen text encoder, then the model."""
+    """Build MSQNet for ``class_names`` (multi-label, or one label per clip): label embeddings from the
+    frozen text encoder, then the model."""
     from .text import build_label_embedder
 
     cfg = get_model_config(config, overrides)
     label_embed = None
     if cfg.query != "learned":
         label_embed = build_label_embedder(cfg.label_embedder)(list(class_names))  # (C, E)
-    return MSQNet(cfg, class_names, label_embed=label_embed)
+    return MSQNet(cfg, class_names, label_embed=label_embed, multi_label=multi_label)

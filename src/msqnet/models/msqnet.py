@@ -109,6 +109,8 @@ class MSQNet(nn.Module):
         label_embed: (C, E) label embeddings of ``class_names`` from the label embedder; ``None``
             only when ``text_dim`` is given and the weights will be loaded from a checkpoint.
         text_dim: E, when ``label_embed`` is not given.
+        multi_label: clips carry any number of the classes (scores are sigmoid probabilities), or
+            exactly one (softmax); the training data decides, and checkpoints record it.
     """
 
     def __init__(
@@ -118,6 +120,7 @@ class MSQNet(nn.Module):
         *,
         label_embed: torch.Tensor | None = None,
         text_dim: int | None = None,
+        multi_label: bool = True,
     ):
         super().__init__()
         from .visual import build_visual_embedder
@@ -135,7 +138,7 @@ class MSQNet(nn.Module):
 
         self.video_encoder = build_video_encoder(cfg.video_encoder, num_frames=cfg.num_frames, image_size=cfg.image_size)
         hidden = self.video_encoder.hidden_size
-        self.pool = build_pooling(cfg.pooling, add_cls=cfg.pool_cls)
+        self.pool = build_pooling(cfg.pooling, num_frames=cfg.num_frames, add_cls=cfg.pool_cls)
         # The reference's VideoMAE variant normalises pooled tokens (VideoMAE has no final norm here).
         self.token_norm = nn.LayerNorm(hidden) if cfg.video_encoder.kind == "videomae" else nn.Identity()
         self.token_proj = nn.Linear(hidden, d, bias=False)
@@ -147,7 +150,7 @@ class MSQNet(nn.Module):
         visual_dim = self.visual_embedder.out_dim if self.visual_embedder is not None else 0
         if cfg.visual_embedder.kind == "video_encoder":
             visual_dim = d  # the clip's own video embedding: its memory tokens, averaged
-        self.queries = QueryBuilder(
+        self.query_builder = QueryBuilder(
             mode=cfg.query,
             label_embed=label_embed,
             visual_dim=visual_dim,
@@ -160,9 +163,9 @@ class MSQNet(nn.Module):
         if cfg.head == "group_linear":
             self.head: nn.Module = GroupWiseLinear(num_classes, d)
         else:
-            self.head = TextConditionedHead(self.queries.text_dim, d)
+            self.head = TextConditionedHead(self.query_builder.text_dim, d)
         self._label_embedder = None  # built on demand (frozen, not part of the state dict)
-        self.multi_label = True  # sigmoid scores; single-label models (trained with CE) use softmax
+        self.multi_label = multi_label
         # How clips are built at test time (saved with the weights; the trainer sets the one it used).
         self.test_view = TestView()
         set_attention(self, cfg.attention)
@@ -189,7 +192,7 @@ class MSQNet(nn.Module):
                     f"this model (query={self.cfg.query}, head={self.cfg.head}) can only score its training classes; "
                     f"unknown: {unknown[:5]}. Open-vocabulary scoring needs head: text"
                 )
-        return mix_label_embeddings(names, self.class_names, self.queries.query_embed,
+        return mix_label_embeddings(names, self.class_names, self.query_builder.label_embeddings,
                                     lambda new: self.label_embedder()(new))
 
     @property
@@ -219,25 +222,25 @@ class MSQNet(nn.Module):
             tokens = self.video_encoder(video)
         else:
             raise ValueError("frozen= holds no frame features: this video encoder needs the clip")
-        x = self.pool(tokens, self.cfg.num_frames)  # (B, T', Hv)
+        x = self.pool(tokens)  # (B, T', Hv)
         x = self.memory_norm(self.token_proj(self.token_norm(x)))  # (B, T', D)
         video_embedding = x.mean(dim=1)  # (B, D): the clip's own, trained, video-level embedding
         x = self.pos_encoding(x)
         visual_embedding = None
         if self.cfg.visual_embedder.kind == "video_encoder":
             visual_embedding = video_embedding
-        elif self.queries.visual_dim:
+        elif self.query_builder.visual_dim:
             visual = frozen.visual if frozen.visual is not None else self.visual_embedder.embed_frames(video)
             visual_embedding = visual.mean(dim=1)  # (B, V): the frozen embedder's time-averaged frame embedding
         return EncodedClip(tokens=x, visual_embedding=visual_embedding, video_embedding=video_embedding)
 
     def decode(self, clip: EncodedClip, *, label_embed: torch.Tensor | None = None) -> MSQNetOutput:
         """Score an encoded clip for the training classes, or for ``label_embed`` (C', E)."""
-        queries = self.queries(clip.tokens.shape[0], clip.visual_embedding, label_embed)  # (B, C, D)
+        queries = self.query_builder(clip.tokens.shape[0], clip.visual_embedding, label_embed)  # (B, C, D)
         h = self.decoder(clip.tokens, queries)  # (B, C, D)
         if self.cfg.video_residual:  # every class feature starts from the clip's embedding
             h = h + clip.video_embedding.unsqueeze(1)
-        logits = self.head(h, self.queries.labels(label_embed))  # (B, C)
+        logits = self.head(h, self.query_builder.labels(label_embed))  # (B, C)
         return MSQNetOutput(logits=logits, class_features=h)
 
     def forward(
@@ -270,7 +273,3 @@ class MSQNet(nn.Module):
         if self.visual_embedder is not None:
             self.visual_embedder.eval()
         return self
-
-    def trainable_parameters(self) -> dict[str, nn.Parameter]:
-        """Named parameters that training updates (everything but the frozen embedders)."""
-        return {n: p for n, p in self.named_parameters() if p.requires_grad}

@@ -1,11 +1,14 @@
 """Token reduction: from the backbone's spatio-temporal tokens to one token per temporal position."""
 from __future__ import annotations
 
+import typing
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .config import Pooling
 from .video_encoder import VideoTokens
 
 __all__ = ["TemporalPool", "ReferencePool", "build_pooling"]
@@ -22,8 +25,8 @@ class TemporalPool(nn.Module):
         super().__init__()
         self.add_cls = add_cls
 
-    def forward(self, v: VideoTokens, num_out: int) -> torch.Tensor:
-        """Pool ``v.tokens`` (B, L, D) to (B, num_time, D); ``num_out`` is only checked."""
+    def forward(self, v: VideoTokens) -> torch.Tensor:
+        """Pool ``v.tokens`` (B, L, D) to (B, num_time, D)."""
         x = v.tokens[:, 1:] if v.has_cls else v.tokens  # (B, N*T', D)
         pattern = "b (n t) d -> b t n d" if v.time_innermost else "b (t n) d -> b t n d"
         x = rearrange(x, pattern, t=v.num_time, n=v.num_space).mean(dim=2)  # (B, T', D)
@@ -37,18 +40,25 @@ class ReferencePool(nn.Module):
 
     With TimeSformer's frame-innermost order each bin averages a band of spatial patches over all
     frames rather than one frame; kept for parity with published checkpoints.
+
+    Args:
+        num_out: tokens out (the reference: the clip's frame count T).
     """
 
-    def forward(self, v: VideoTokens, num_out: int) -> torch.Tensor:
+    def __init__(self, num_out: int):
+        super().__init__()
+        self.num_out = num_out
+
+    def forward(self, v: VideoTokens) -> torch.Tensor:
         """Pool ``v.tokens`` (B, L, D) to (B, num_out, D)."""
-        x = F.adaptive_avg_pool1d(v.tokens.transpose(1, 2), num_out)  # (B, D, num_out)
+        x = F.adaptive_avg_pool1d(v.tokens.transpose(1, 2), self.num_out)  # (B, D, num_out)
         return x.transpose(1, 2)
 
 
-def build_pooling(kind: str, *, add_cls: bool = False) -> nn.Module:
-    """The pooling module named by ``ModelConfig.pooling``."""
+def build_pooling(kind: Pooling, *, num_frames: int, add_cls: bool = False) -> nn.Module:
+    """The pooling module named by ``ModelConfig.pooling``, for clips of ``num_frames`` frames."""
     if kind == "temporal":
         return TemporalPool(add_cls=add_cls)
     if kind == "reference":
-        return ReferencePool()
-    raise ValueError(f"unknown pooling {kind!r}; expected 'temporal' or 'reference'")
+        return ReferencePool(num_frames)
+    raise ValueError(f"unknown pooling {kind!r}; expected one of {list(typing.get_args(Pooling))}")

@@ -21,8 +21,8 @@ class QueryBuilder(nn.Module):
         label_embed: (C, E) label embeddings of the training classes (``None`` for ``learned``).
         visual_dim: width of the visual embedding (0 = no visual embedding).
         d_model: D, the decoder width.
-        trainable: keep ``label_embed`` as a trainable parameter ``query_embed`` (the reference),
-            rather than as a fixed buffer.
+        trainable: keep ``label_embed`` as a trainable parameter ``label_embeddings`` (the
+            reference's ``query_embed``), rather than as a fixed buffer.
         num_classes: C, needed for ``learned``.
         learned_dim: E for ``learned`` queries.
         input_norm: centre label embeddings on the training classes' mean and LayerNorm them, and
@@ -51,9 +51,9 @@ class QueryBuilder(nn.Module):
                 raise ValueError(f"query mode {mode!r} needs label embeddings for {num_classes} classes")
             init = label_embed.detach().clone().float()
         if self.trainable:
-            self.query_embed = nn.Parameter(init)  # (C, E)
+            self.label_embeddings = nn.Parameter(init)  # (C, E)
         else:
-            self.register_buffer("query_embed", init)  # (C, E), saved: the label set it was built for
+            self.register_buffer("label_embeddings", init)  # (C, E), saved: the label set it was built for
         self.text_dim = init.shape[1]
         self.visual_dim = visual_dim if mode == "multimodal" else 0
         self.input_norm = input_norm and mode != "learned"
@@ -66,7 +66,7 @@ class QueryBuilder(nn.Module):
     def labels(self, label_embed: torch.Tensor | None = None) -> torch.Tensor:
         """The label embeddings (C, E) queries and text heads read: the training classes' (or
         ``label_embed``), centred and normalised with ``input_norm``."""
-        e = self.query_embed if label_embed is None else label_embed  # (C, E)
+        e = self.label_embeddings if label_embed is None else label_embed  # (C, E)
         if self.input_norm:
             e = F.layer_norm(e - self.label_center, e.shape[-1:])
         return e

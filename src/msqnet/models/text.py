@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import typing
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,7 +28,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from ..config_loader import ConfigError
-from .config import LabelEmbedderConfig
+from .config import LabelEmbedderConfig, LabelEmbedderKind
 
 __all__ = ["LabelEmbedder", "ClipLabelEmbedder", "MiniLMLabelEmbedder", "build_label_embedder", "minilm_path"]
 
@@ -191,4 +192,5 @@ def build_label_embedder(cfg: LabelEmbedderConfig) -> LabelEmbedder:
         tokenizer = _load("tokenizer", AutoTokenizer, cfg.tokenizer or source)
         max_length = _sentence_max_length(source, model.config.max_position_embeddings)
         return MiniLMLabelEmbedder(model, tokenizer, model.config.hidden_size, max_length=max_length, **common)
-    raise ConfigError(f"label_embedder.kind: expected one of ['clip', 'minilm'], got {cfg.kind!r}")
+    raise ConfigError(f"label_embedder.kind: expected one of {list(typing.get_args(LabelEmbedderKind))}, "
+                      f"got {cfg.kind!r}")

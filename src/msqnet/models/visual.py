@@ -8,6 +8,7 @@ features). Both stay frozen and in eval mode whatever the parent module does.
 from __future__ import annotations
 
 import logging
+import typing
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +17,7 @@ from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from ..config_loader import ConfigError
-from .config import CLIP_MEAN, VisualEmbedderConfig
+from .config import CLIP_MEAN, VisualEmbedderConfig, VisualEmbedderKind
 from .efficientnet_lite import EFFICIENTNET_LITE_MEAN, EfficientNetLite, efficientnet_lite0
 from .normalize import Normalize
 
@@ -138,5 +139,5 @@ def build_visual_embedder(cfg: VisualEmbedderConfig) -> VisualEmbedder | None:
                         "trained with mean %s (set visual_embedder.mean/std)", EFFICIENTNET_LITE_MEAN)
         model = efficientnet_lite0(pretrained=cfg.pretrained or True)
         return EfficientNetVisualEmbedder(model, model.num_features, **common)
-    raise ConfigError(f"visual_embedder.kind: expected one of ['clip', 'efficientnet_lite0', 'video_encoder', 'none'], "
+    raise ConfigError(f"visual_embedder.kind: expected one of {list(typing.get_args(VisualEmbedderKind))}, "
                       f"got {cfg.kind!r}")
