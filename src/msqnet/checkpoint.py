@@ -32,7 +32,7 @@ from .data.views import TestView
 from .models.config import ModelConfig
 from .models.msqnet import MSQNet
 from .run_dir import RunDir
-from .utils import InputFileError, atomic_folder, read_text
+from .utils import InputFileError, atomic_folder, read_json, read_text
 
 __all__ = [
     "CheckpointError",
@@ -41,6 +41,7 @@ __all__ = [
     "model_folder_of",
     "require_model_folder",
     "read_checkpoint_config",
+    "read_folder_document",
     "weight_shapes",
     "read_weights",
     "check_weight_shapes",
@@ -136,19 +137,8 @@ def read_checkpoint_config(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
     """The validated ``config.json`` of a checkpoint folder, with ``model`` as a ModelConfig."""
     ckpt_dir = Path(ckpt_dir)
     path = ckpt_dir / CONFIG_NAME
-    if ckpt_dir.is_file():
-        raise CheckpointError(f"{ckpt_dir}: is a file; expected a checkpoint folder ({CONFIG_NAME}, {WEIGHTS_NAME}, "
-                              f"{CLASSES_NAME})")
-    if not ckpt_dir.is_dir():
-        raise CheckpointError(f"{ckpt_dir}: checkpoint folder not found")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing; an msqnet checkpoint folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")
-    try:
-        meta = json.loads(read_text(path, "checkpoint config"))
-    except (json.JSONDecodeError, InputFileError) as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e}); the checkpoint is corrupt or truncated") from None
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not an msqnet model checkpoint (format={meta.get('format') if isinstance(meta, dict) else None!r})")
+    meta = read_folder_document(ckpt_dir, CONFIG_NAME, kind="checkpoint", file_format=CHECKPOINT_FORMAT,
+                                holds=f"{CONFIG_NAME}, {WEIGHTS_NAME} and {CLASSES_NAME}")
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path}: format version {meta['format_version']} is newer than this msqnet supports ({FORMAT_VERSION})")
     missing = [k for k in ("model", "class_names", "text_dim") if k not in meta]
@@ -174,6 +164,27 @@ def read_checkpoint_config(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
     _check_class_file(ckpt_dir / CLASSES_NAME, names, path)
     meta["test_view"] = _recorded_test_view(meta, path)
     return meta
+
+
+def read_folder_document(folder: Path, name: str, *, kind: str, file_format: str, holds: str) -> dict[str, Any]:
+    """The JSON document ``name`` of a ``kind`` folder (a checkpoint, a training state) that ``holds``
+    those files and says it is of ``file_format``; a missing folder or document, one that is not JSON
+    or of another format, is a CheckpointError naming it."""
+    path = folder / name
+    if folder.is_file():
+        raise CheckpointError(f"{folder}: is a file; expected a {kind} folder (holding {holds})")
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: {kind} folder not found")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing; an msqnet {kind} folder holds {holds}")
+    try:
+        doc = read_json(path, f"{kind} document")
+    except InputFileError as e:
+        raise CheckpointError(f"{e} (the {kind} is corrupt or truncated)") from None
+    given = doc.get("format") if isinstance(doc, dict) else None
+    if given != file_format:
+        raise CheckpointError(f"{path}: not an msqnet {kind} (format={given!r}, expected {file_format!r})")
+    return doc
 
 
 def _recorded_test_view(meta: dict[str, Any], path: Path) -> TestView:

@@ -8,7 +8,6 @@ random splits for the other benchmarks; a synthetic dataset carries its own in
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -17,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .utils import read_text
+from .utils import read_json
 
 __all__ = [
     "ZeroShotSplit",
@@ -71,10 +70,7 @@ def load_zero_shot_split(name_or_path: str | os.PathLike, class_names: Sequence[
         if not path.is_file():
             raise FileNotFoundError(f"{name}: neither a shipped zero-shot split ({', '.join(list_zero_shot_splits())}) "
                                     "nor a split file")
-    try:
-        data = json.loads(read_text(path, "zero-shot split file"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg}); expected a split file") from None
+    data = read_json(path, "zero-shot split file", "a split file")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object {{\"seen\": [...], \"unseen\": [...]}}, got {type(data).__name__}")
     for key in ("seen", "unseen"):

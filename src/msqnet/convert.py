@@ -8,7 +8,6 @@ and the input fed unchanged to both encoders (no per-encoder normalisation).
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -19,7 +18,7 @@ from safetensors.torch import load_file
 
 from .checkpoint import check_weight_shapes, save_model
 from .config_loader import ConfigError
-from .utils import read_text
+from .utils import read_json
 from .models.config import DecoderConfig, LabelEmbedderConfig, ModelConfig, VideoEncoderConfig, VisualEmbedderConfig
 from .models.msqnet import MSQNet
 
@@ -130,10 +129,7 @@ def convert_reference(weights: str | os.PathLike, config: str | os.PathLike, out
                       *, num_heads: int = 8) -> MSQNet:
     """Convert reference ``weights`` + its JSON ``config`` into a checkpoint folder; returns the model."""
     config = Path(config)
-    try:
-        ref_cfg = json.loads(read_text(config, "reference config"))
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{config}:{e.lineno}: not valid JSON ({e.msg}); expected the reference's JSON config") from None
+    ref_cfg = read_json(config, "reference config", "the reference's JSON config")
     if not isinstance(ref_cfg, dict):
         raise ConfigError(f"{config}: expected a JSON object, got {type(ref_cfg).__name__}")
     state = read_reference_weights(weights)

@@ -20,6 +20,8 @@ __all__ = [
     "fsync_dir",
     "read_text",
     "read_csv_rows",
+    "csv_data_rows",
+    "read_json",
     "finite_or_none",
     "json_text",
 ]
@@ -154,6 +156,29 @@ def read_csv_rows(path: str | os.PathLike, what: str = "CSV file", **fmtparams: 
         raise InputFileError(path, line, f"malformed CSV ({e}): an unclosed quote or a corrupt file",
                              f"a well-formed {what}") from None
     return rows
+
+
+def csv_data_rows(path: str | os.PathLike, table: list[tuple[int, list[str]]]) -> Iterator[tuple[int, str, list[str]]]:
+    """The data rows of a table ``read_csv_rows`` read (below its header), blank rows left out, each as
+    ``(line, "file:line", fields)``; a row whose field count differs from the header's is an error naming it."""
+    width = len(table[0][1]) if table else 0
+    for line, row in table[1:]:
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{path}:{line}"
+        if len(row) != width:
+            raise InputFileError(path, line, f"a row of {len(row)} fields", f"{width} fields like the header")
+        yield line, where, row
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file", expected: str | None = None) -> Any:
+    """The JSON value of a user's UTF-8 file; text that is not JSON is an InputFileError naming the file and
+    line (``expected``: what it should be instead, default ``a <what>``)."""
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputFileError(path, e.lineno, f"not valid JSON ({e.msg})", expected or f"a {what}") from None
 
 
 def finite_or_none(value: Any) -> Any:

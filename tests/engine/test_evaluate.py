@@ -41,7 +41,7 @@ def model(split):
 def test_multi_view_scores_are_the_mean_of_each_views_probabilities(model, split):
     sampling = replace(SAMPLING, test_clips=2, test_crops=3)
     ds = ClipDataset(split.records, split.num_classes, sampling=sampling, transform=TRANSFORM, train=False)
-    scores, index, _ = predict_dataset(model, ds, batch_size=3, progress=False)
+    [scores], index, _ = predict_dataset(model, ds, batch_size=3, progress=False)
     assert list(index) == list(range(len(split.records)))
     for i in (0, 5):
         views = ds[i]["video"]  # (6, T, 3, S, S)
@@ -54,7 +54,7 @@ def test_multi_view_scores_are_the_mean_of_each_views_probabilities(model, split
 def test_max_aggregation_takes_each_classes_highest_view(model, split):
     sampling = replace(SAMPLING, test_clips=2, aggregate="max")
     ds = ClipDataset(split.records, split.num_classes, sampling=sampling, transform=TRANSFORM, train=False)
-    scores, _, _ = predict_dataset(model, ds, batch_size=4, aggregate="max", progress=False)
+    [scores], _, _ = predict_dataset(model, ds, batch_size=4, aggregate="max", progress=False)
     with torch.no_grad():
         expected = torch.sigmoid(model(ds[2]["video"]).logits).amax(0)
     np.testing.assert_allclose(scores[2], expected.numpy(), rtol=1e-5, atol=1e-6)

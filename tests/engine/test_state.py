@@ -120,7 +120,7 @@ def test_a_truncated_state_document_is_a_clear_error(tmp_path: Path):
     path = _save(tmp_path / "checkpoints", model, opt)
     doc = path / "trainer_state.json"
     doc.write_text(doc.read_text()[:100])
-    with pytest.raises(CheckpointError, match=r"trainer_state\.json: not valid JSON.*corrupt or truncated"):
+    with pytest.raises(CheckpointError, match=r"trainer_state\.json:\d+: not valid JSON.*corrupt or truncated"):
         verify_training_state(path)
 
 

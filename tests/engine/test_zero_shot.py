@@ -122,6 +122,6 @@ def test_zero_shot_evaluation_encodes_each_clip_once_for_every_label_set(zero_sh
     dataset = ClipDataset(split.records, split.num_classes, sampling=sampling, transform=transform, train=False,
                           multi_label=True)
     for group in (zs.seen, zs.unseen):
-        alone, _, _ = predict_dataset(model, dataset, batch_size=8, progress=False,
-                                      label_embed=model.embed_labels([split.class_names[i] for i in group]))
+        [alone], _, _ = predict_dataset(model, dataset, batch_size=8, progress=False,
+                                        label_sets=[model.embed_labels([split.class_names[i] for i in group])])
         assert np.allclose(result.scores[:, list(group)], alone, atol=1e-6)

@@ -14,7 +14,6 @@ ground truth lacks, or a repeated id, is an error naming the line.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import numpy as np
 
 from ..metrics import compute_metrics, metric_descriptions, parse_metric_names
 from ..metrics.prediction_files import Predictions, class_lookup, read_charades_submission, read_csv_predictions
-from ..utils import json_text, read_csv_rows, read_text
+from ..utils import csv_data_rows, json_text, read_csv_rows, read_json, read_text
 from .arguments import finite_float, positive_int
 
 _CHARADES_CLASS_LINE = re.compile(r"(c\d+)\s+(\S.*)")
@@ -57,7 +56,7 @@ def read_class_list(path: Path) -> tuple[list[str], list[str] | None]:
     ``classes.txt`` has one name per line, or ``cNNN Name`` lines in id order (Charades).
     """
     if path.suffix.lower() == ".json":
-        items = _read_json(path, "class list")
+        items = read_json(path, "class list", "a JSON class list")
         if not isinstance(items, list):
             raise ValueError(f"{path}: expected a JSON list of classes, got {type(items).__name__}")
         names = []
@@ -89,14 +88,6 @@ def read_class_list(path: Path) -> tuple[list[str], list[str] | None]:
     return names, codes
 
 
-def _read_json(path: Path, what: str):
-    """A JSON document from a user's file; errors name the file and line."""
-    try:
-        return json.loads(read_text(path, what))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg}); expected a JSON {what}") from None
-
-
 def _column(path: Path, header: list[str], accepted: tuple[str, ...]) -> int:
     """Position of the first header column named one of ``accepted``; a clear error when none is."""
     for name in accepted:
@@ -122,12 +113,7 @@ def read_ground_truth(path: Path, lookup: dict[str, int], num_classes: int) -> G
         raise ValueError(
             f"{path}:1: expected a Charades header (id,...,actions,...) or a generic one (id,labels), got {header}"
         )
-    for line, row in table[1:]:
-        if not any(cell.strip() for cell in row):
-            continue
-        where = f"{path}:{line}"
-        if len(row) != len(header):
-            raise ValueError(f"{where}: expected {len(header)} fields like the header, got {len(row)}")
+    for line, where, row in csv_data_rows(path, table):
         clip_id = row[id_col].strip()
         if not clip_id:
             raise ValueError(f"{where}: empty id")
@@ -203,7 +189,7 @@ def _sniff_format(path: Path) -> str:
 
 def _read_segments(path: Path, lookup: dict[str, int]) -> dict[str, list[int]]:
     """``{segment: [class ids or names]}`` from JSON, resolved to class ids."""
-    raw = _read_json(path, "segments file")
+    raw = read_json(path, "segments file", "a JSON segments file")
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a JSON object {{segment: [classes]}}, got {type(raw).__name__}")
     segments = {}

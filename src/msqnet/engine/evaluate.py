@@ -117,7 +117,7 @@ def evaluate_split(
     if dataset is None:
         dataset = ClipDataset(split.records, split.num_classes, sampling=sampling, transform=transform, train=False,
                               multi_label=True, on_error=on_error, seed=seed)
-    scores, index, skipped = predict_dataset(
+    [scores], index, skipped = predict_dataset(
         model, dataset, batch_size=batch_size, num_workers=num_workers, device=device, precision=precision,
         aggregate=sampling.aggregate, seed=seed, progress=progress, desc=f"eval {split.name}",
     )

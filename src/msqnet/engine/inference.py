@@ -29,7 +29,6 @@ __all__ = [
     "score_clips",
     "score_clips_label_sets",
     "predict_dataset",
-    "predict_dataset_label_sets",
     "view_configs",
 ]
 
@@ -91,38 +90,12 @@ def score_clips_label_sets(
     return [aggregate_views(p.view(-1, views, p.shape[-1]), aggregate) for p in probs]  # (B, C_k) each
 
 
+@torch.inference_mode()
 def predict_dataset(
     model: torch.nn.Module,
     dataset: torch.utils.data.Dataset,
     *,
-    batch_size: int,
-    num_workers: int = 0,
-    device: torch.device | str = "cpu",
-    precision: str = "fp32",
-    aggregate: str = "mean",
-    seed: int = 0,
-    progress: bool = True,
-    desc: str = "eval",
-    label_embed: torch.Tensor | None = None,
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Probabilities of every clip of ``dataset`` (test mode), gathered over processes.
-
-    Returns ``(scores (N, C), record indices (N,), skipped uids)`` with rows sorted by record
-    index and DistributedSampler's padding duplicates removed. ``label_embed`` (C', E) scores
-    another label set than the model's training classes (open-vocabulary models).
-    """
-    scores, index, skipped = predict_dataset_label_sets(
-        model, dataset, [label_embed], batch_size=batch_size, num_workers=num_workers, device=device,
-        precision=precision, aggregate=aggregate, seed=seed, progress=progress, desc=desc)
-    return scores[0], index, skipped
-
-
-@torch.inference_mode()
-def predict_dataset_label_sets(
-    model: torch.nn.Module,
-    dataset: torch.utils.data.Dataset,
-    label_sets: Sequence[torch.Tensor | None],
-    *,
+    label_sets: Sequence[torch.Tensor | None] = (None,),
     batch_size: int,
     num_workers: int = 0,
     device: torch.device | str = "cpu",
@@ -132,10 +105,12 @@ def predict_dataset_label_sets(
     progress: bool = True,
     desc: str = "eval",
 ) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
-    """:func:`predict_dataset` for several label sets at once: each clip is encoded once and decoded per set.
+    """Probabilities of every clip of ``dataset`` (test mode) for each label set, gathered over processes.
 
-    ``label_sets`` holds (C_k, E) label embeddings, or ``None`` for the training classes. Returns
-    ``([scores (N, C_k) per set], record indices (N,), skipped uids)``.
+    ``label_sets`` holds (C_k, E) label embeddings of other label sets than the training classes
+    (open-vocabulary models), or ``None`` for the training classes; each clip is encoded once and
+    decoded per set. Returns ``([scores (N, C_k) per set], record indices (N,), skipped uids)`` with
+    rows sorted by record index and the sampler's padding duplicates removed.
     """
     device = torch.device(device)
     was_training = model.training

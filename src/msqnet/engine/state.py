@@ -35,12 +35,13 @@ from ..checkpoint import (
     CheckpointError,
     check_weight_shapes,
     read_checkpoint_config,
+    read_folder_document,
     read_weights,
     save_model,
     weight_shapes,
 )
 from ..config_loader import ConfigError, from_dict
-from ..utils import InputFileError, fsync_dir, read_text
+from ..utils import fsync_dir
 
 __all__ = [
     "TrainingState",
@@ -224,16 +225,8 @@ def verify_training_state(path: str | os.PathLike) -> dict[str, Any]:
     """
     path = Path(path)
     doc_path = path / STATE_NAME
-    if not path.is_dir():
-        raise CheckpointError(f"{path}: training state folder not found")
-    if not doc_path.is_file():
-        raise CheckpointError(f"{doc_path}: missing; not a training state (a model folder alone cannot be resumed)")
-    try:
-        doc = json.loads(read_text(doc_path, "training state document"))
-    except (json.JSONDecodeError, InputFileError) as e:
-        raise CheckpointError(f"{doc_path}: not valid JSON ({e}); the training state is corrupt or truncated") from None
-    if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
-        raise CheckpointError(f"{doc_path}: not an msqnet training state")
+    doc = read_folder_document(path, STATE_NAME, kind="training state", file_format=STATE_FORMAT,
+                               holds=f"{STATE_NAME} beside the model's files (a model folder alone cannot be resumed)")
     version = doc.get("format_version", 0)
     if not isinstance(version, int) or version > STATE_VERSION:
         raise CheckpointError(f"{doc_path}: format version {version!r} is not one this msqnet supports (1..{STATE_VERSION})")

@@ -26,7 +26,7 @@ from ..data.records import multi_hot
 from ..data.config import SamplingConfig, TransformConfig
 from ..metrics import chance_map, mean_average_precision
 from ..class_splits import ZeroShotSplit, harmonic_mean
-from .inference import predict_dataset, predict_dataset_label_sets, view_configs
+from .inference import predict_dataset, view_configs
 
 __all__ = ["Protocol", "ZeroShotResult", "evaluate_zero_shot"]
 
@@ -103,14 +103,14 @@ def evaluate_zero_shot(
                 f"a closed-set model (head: group_linear) scores only its {len(model.class_names)} training classes; "
                 f"zero-shot evaluation on {len(names)} classes needs head: text (or a closed-set model trained on "
                 "all of them as the baseline)")
-        part, index, _ = predict_dataset(model, dataset, desc=f"{split.name} (closed set)", **run)
+        [part], index, _ = predict_dataset(model, dataset, desc=f"{split.name} (closed set)", **run)
         scores[index] = part
     else:
         groups = [zs.seen, zs.unseen] if protocol == "zsl" else [tuple(range(len(names)))]
         label_sets = [model.embed_labels([names[i] for i in group]).to(device) for group in groups]
         # Each clip is encoded once; only the decoder runs once per label set.
-        parts, index, _ = predict_dataset_label_sets(model, dataset, label_sets,
-                                                     desc=f"{split.name} ({len(groups)} label sets)", **run)
+        parts, index, _ = predict_dataset(model, dataset, label_sets=label_sets,
+                                          desc=f"{split.name} ({len(groups)} label sets)", **run)
         for group, part in zip(groups, parts):
             scores[np.ix_(index, list(group))] = part
     targets = multi_hot(split.records, len(names))

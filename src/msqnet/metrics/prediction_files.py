@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..utils import atomic_write_text, read_csv_rows, read_text
+from ..utils import atomic_write_text, csv_data_rows, read_csv_rows, read_text
 
 __all__ = [
     "Predictions",
@@ -134,12 +134,7 @@ def read_csv_predictions(path: str | os.PathLike, lookup: dict[str, int], num_cl
         columns = [_resolve_class(h, lookup, f"{path}:1: column {j + 1}") for j, h in enumerate(header[1:])]
         if len(set(columns)) != len(columns):
             raise ValueError(f"{path}:1: a class appears in two columns of the header")
-    for line, row in table[1:]:
-        if not any(cell.strip() for cell in row):
-            continue
-        where = f"{path}:{line}"
-        if len(row) != len(header):
-            raise ValueError(f"{where}: expected {len(header)} fields like the header, got {len(row)}")
+    for line, where, row in csv_data_rows(path, table):
         clip_id = row[0].strip()
         if clip_id not in preds.scores:
             preds.scores[clip_id] = np.full(num_classes, -np.inf)
