@@ -71,7 +71,7 @@ def run_one(name: str, changes: list[str], seed: int, zero_shot: Path, data: Pat
     from msqnet.data.datasets import load_split
     from msqnet.demo import DEMO_RECIPE
     from msqnet.engine.config import load_train_config
-    from msqnet.engine.frozen_cache import CachedClipDataset, cached_frozen_frames
+    from msqnet.engine.frozen_cache import cached_clip_dataset
     from msqnet.engine.trainer import train
     from msqnet.engine.zero_shot import evaluate_zero_shot
     from msqnet.class_splits import load_zero_shot_split
@@ -93,15 +93,14 @@ def run_one(name: str, changes: list[str], seed: int, zero_shot: Path, data: Pat
     for split_name in SPLITS:
         split = load_split(cfg.data, split_name)
         zs = load_zero_shot_split(zero_shot, split.class_names)
-        cache = cached_frozen_frames(model, split, out / "cache", sampling=cfg.sampling, transform=cfg.transform,
-                                     train=False, batch_size=64, progress=False)
-        dataset = CachedClipDataset(cache, split.records, split.num_classes, sampling=cfg.sampling, hflip=False)
         if model.cfg.head == "group_linear":  # closed set: only the seen classes it was trained on
             from msqnet.class_splits import ZeroShotSplit, restrict_split
 
             split = restrict_split(split, zs.seen)
             zs = ZeroShotSplit(zs.name, tuple(range(len(zs.seen))), ())
-            dataset = CachedClipDataset(cache, split.records, split.num_classes, sampling=cfg.sampling, hflip=False)
+        # The test views' cache depends on the clips, not their labels: both label sets share it.
+        dataset = cached_clip_dataset(model, split, out / "cache", sampling=cfg.sampling, transform=cfg.transform,
+                                      train=False, batch_size=64, progress=False)
         r = evaluate_zero_shot(model, split, zs, sampling=cfg.sampling, transform=cfg.transform, batch_size=64,
                                progress=False, dataset=dataset)
         row[f"{split_name} seen"], row[f"{split_name} chance seen"] = r.map_seen, r.chance_seen

@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .config_loader import from_dict, to_dict
+from .data.views import TestView
 from .metrics import metric_title
 from .utils import read_text
 
@@ -61,8 +63,6 @@ def is_open_vocabulary(model_cfg: Mapping[str, Any]) -> bool:
 def _as_dict(value: Any) -> Any:
     """A config dataclass as plain data (checkpoint readers give the model as a ModelConfig)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        from .config_loader import to_dict
-
         return to_dict(value)
     return value
 
@@ -76,9 +76,6 @@ def _dataset_name(data: Mapping[str, Any]) -> str:
 
 def _test_view(meta: Mapping[str, Any]) -> str:
     """The test-time view recorded with the checkpoint (``test_view``), in words."""
-    from .config_loader import from_dict
-    from .data.views import TestView
-
     model = _as_dict(meta["model"])
     view = meta["test_view"]
     view = view if isinstance(view, TestView) else from_dict(TestView, view, where="test_view")

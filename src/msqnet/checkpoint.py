@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from . import __version__
 from .card import model_card
 from .config_loader import ConfigError, from_dict, to_dict
+from .data.config import SamplingConfig, TransformConfig
 from .data.views import TestView
 from .models.config import ModelConfig
 from .models.msqnet import MSQNet
@@ -204,9 +205,6 @@ def _recorded_test_view(meta: dict[str, Any], path: Path) -> TestView:
 
 def _legacy_test_view(meta: dict[str, Any], path: Path) -> TestView:
     """The test view of a checkpoint written before ``test_view`` was recorded."""
-    from .data.sampling import SamplingConfig
-    from .data.transforms import TransformConfig
-
     model_cfg: ModelConfig = meta["model"]
     trained = meta.get("train_config") or {}
     if "sampling" in trained and "transform" in trained:

@@ -10,10 +10,13 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
+
+import numpy as np
 
 from .checkpoint import load_model
 from .class_splits import load_zero_shot_split
@@ -93,8 +96,6 @@ def run_demo(
     seconds: dict[str, float] = {}
     seconds["render"] = _ensure_data(data_dir, clips, test_clips, size, progress)
     if fresh and cfg.output_dir and Path(cfg.output_dir).exists():
-        import shutil
-
         shutil.rmtree(cfg.output_dir)
     start = time.perf_counter()
     result = train(cfg, resume="auto", progress=progress)
@@ -139,8 +140,7 @@ def run_demo(
 
 
 def _nanmean(values) -> float:
-    import numpy as np
-
+    """The mean of the finite values (NaN when there is none)."""
     arr = np.asarray(values, dtype=float)
     return float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
 

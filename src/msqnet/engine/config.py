@@ -14,6 +14,7 @@ from typing import Any, Literal, Mapping
 
 from ..config_loader import ConfigError, check_choices, from_dict, load_config, to_dict
 from ..data.config import DataConfig, SamplingConfig, TransformConfig
+from ..metrics import parse_metric_names
 from ..models.config import ModelConfig, get_model_config
 from ..precision import Precision
 from ..presets import recipe_file
@@ -272,8 +273,6 @@ class TrainConfig:
                 self.model = get_model_config(self.model, self.model_overrides)
             except ConfigError as e:
                 raise ConfigError(f"model_overrides: {e}") from None
-        from ..metrics import parse_metric_names
-
         try:
             if self.metrics:
                 parse_metric_names(self.metrics)

@@ -40,7 +40,8 @@ from ..data.config import SamplingConfig, TransformConfig
 from ..data.sampling import sample_indices
 from ..models.msqnet import FrozenFrames, MSQNet
 from ..utils import atomic_write_bytes
-from .distributed import all_gather_objects, rank_and_world_size
+from ..precision import autocast
+from .distributed import all_gather_objects, barrier, is_main_process, rank_and_world_size
 
 __all__ = ["FrozenFrameCache", "CachedClipDataset", "cached_frozen_frames", "cached_clip_dataset", "collate_cached",
            "augmentations_lost"]
@@ -190,9 +191,6 @@ def cached_frozen_frames(model: MSQNet, split: Any, folder: str | Path, *, sampl
     """The frozen outputs of ``split`` (a ``DatasetSplit``) from ``folder``, built and saved there first
     when missing or stale. ``frames``: cached frames per training clip (default T). Under DDP every
     process builds its shard, rank 0 saves, and all wait for it."""
-    from ..precision import autocast
-    from .distributed import barrier, is_main_process
-
     frames = (frames or sampling.num_frames) if train else sampling.num_frames
     fp = FrozenFrameCache.fingerprint_of(model, split.records, sampling, transform, frames=frames, train=train)
     path = Path(folder) / f"{split.name}-{fp[:16]}.safetensors"

@@ -1,5 +1,6 @@
-"""Zero-shot evaluation: mAP on seen classes, on unseen classes (scored from their names alone), and
-their harmonic mean.
+"""Zero-shot evaluation: mAP on the seen classes, on the unseen ones (from their names alone), and both.
+
+Both are reported with their harmonic mean.
 
 Two protocols:
 

@@ -1,5 +1,7 @@
-"""Average precision: per-class AP as scikit-learn defines it, macro mAP as PySlowFast / Animal Kingdom
-report it, head/middle/tail segment means, and the MSQNet reference's batch-averaged micro AP.
+"""Average precision: per-class AP, macro mAP, segment means, and the reference's batch-averaged micro AP.
+
+Per-class AP as scikit-learn defines it, macro mAP as PySlowFast / Animal Kingdom report it,
+head/middle/tail segment means, and the MSQNet reference's batch-averaged micro AP.
 
 AP here is the step-wise (non-interpolated) area under the precision-recall curve,
 ``AP = sum_k (R_k - R_{k-1}) * P_k`` over the distinct score thresholds in decreasing order, exactly

@@ -1,5 +1,7 @@
-"""Thresholded and ranked accuracy metrics: top-k accuracy (single-label sets such as HMDB51, THUMOS14)
-and example-based / micro / macro F1 at a score threshold (Hockey-style multi-label accuracy).
+"""Thresholded and ranked accuracy metrics: top-k accuracy, and example-based / micro / macro F1.
+
+Top-k accuracy for single-label sets such as HMDB51 and THUMOS14; F1 at a score threshold for
+Hockey-style multi-label accuracy.
 
 All values are fractions in [0, 1], not percentages.
 """

@@ -1,5 +1,7 @@
-"""The query decoder: ``nn.Transformer`` whose encoder reads the temporal tokens and whose decoder
-turns one query per class into one feature per class."""
+"""The query decoder: ``nn.Transformer`` from the clip's temporal tokens and one query per class to class features.
+
+Its encoder reads the temporal tokens; its decoder turns one query per class into one feature per class.
+"""
 from __future__ import annotations
 
 import math

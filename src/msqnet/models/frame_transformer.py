@@ -1,5 +1,6 @@
-"""A video encoder sized for a CPU: frozen ImageNet CNN features of every frame, read by a small
-trainable space-time transformer.
+"""A video encoder sized for a CPU: frozen CNN features of every frame, read by a small space-time transformer.
+
+The CNN is ImageNet EfficientNet-Lite0; the transformer is trained.
 
     clip (B, T, 3, H, W) -> frozen EfficientNet-Lite0 trunk, per frame, up to stage k -> (B, T, C, h, w)
                            (the part that can be computed once and cached: ``frozen_features``)
