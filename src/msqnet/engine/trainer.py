@@ -135,6 +135,16 @@ def _duration(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
+@dataclass
+class _LogWindow:
+    """This process's loss sum, clips with a finite loss and clips seen since the last log record."""
+
+    loss: float = 0.0
+    n: int = 0
+    clips: int = 0
+    start: float = field(default_factory=time.perf_counter)
+
+
 class Trainer:
     """One training run of a ``TrainConfig``: ``setup()``, then ``train()``; see the module docstring.
 
@@ -379,109 +389,117 @@ class Trainer:
     def train(self) -> TrainResult:
         """Train to ``cfg.epochs`` (from where a resumed state left off); returns what the run produced."""
         cfg = self.cfg
-        forward_model = self.ddp if self.ddp is not None else self.model
         start_epoch, start_micro = self.state.epoch, self.state.step_in_epoch
         if self._resume_rng is not None:
             restore_rng(self._resume_rng)
         t_start = time.perf_counter()
-        clips_seen = 0
-        skipped_total = 0
+        clips_seen, skipped = 0, 0
         final: dict[str, EvalResult] = {}
         # The last position whose weights hold every step before it and nothing after: the place a
         # Ctrl-C can save and resume from.
-        clean: tuple[int, int] | None = None
+        self._clean: tuple[int, int] | None = None
         if start_epoch >= cfg.epochs:
             self._say(f"the run already finished its {cfg.epochs} epochs; nothing to train")
         try:
             for epoch in range(start_epoch, cfg.epochs):
-                micro = start_micro if epoch == start_epoch else 0
-                self.sampler.set_epoch(epoch, skip=micro * cfg.batch_size)
-                tally = SkipTally()
-                nonfinite_before = self.state.nonfinite_steps
-                window_loss, window_n = 0.0, 0
-                epoch_loss, epoch_n = 0.0, 0
-                t_window, clips_window = time.perf_counter(), 0
-                self.model.train()
-                bar = tqdm(total=self.micro_per_epoch, initial=micro, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                           disable=not self.progress, dynamic_ncols=True, leave=False)
-                batches = iter(self.loader)
-                step_uids: list[str] = []  # the clips of the optimiser step in progress
-                bad_loss: float | None = None  # its first non-finite micro-batch loss
-                while micro < self.micro_per_epoch:
-                    if micro % cfg.grad_accum == 0:
-                        clean = (epoch, micro)
-                    batch = next(batches)
-                    tally.update(batch)
-                    boundary = (micro + 1) % cfg.grad_accum == 0
-                    loss = self._step(forward_model, batch, sync=boundary)
-                    micro += 1
-                    n = len(batch["uid"])
-                    clips_seen += n
-                    clips_window += n
-                    step_uids += batch["uid"]
-                    if n:
-                        value = float(loss)
-                        if math.isfinite(value):
-                            window_loss += value * n
-                            window_n += n
-                        elif bad_loss is None:
-                            bad_loss = value
-                    bar.update(1)
-                    if not boundary:
-                        continue
-                    clean = None
-                    self.schedule.apply(self.optimizer, self.state.global_step)
-                    self._optimizer_step(epoch, bad_loss, step_uids)
-                    step_uids, bad_loss = [], None
-                    self.state.global_step += 1
-                    clean = (epoch, micro)
-                    if self.state.global_step % cfg.log_every == 0 or micro == self.micro_per_epoch:
-                        total_loss = all_reduce_sum(window_loss)
-                        total_n = all_reduce_sum(window_n)
-                        total_clips = all_reduce_sum(clips_window)
-                        rate = total_clips / max(1e-9, time.perf_counter() - t_window)
-                        mean = total_loss / total_n if total_n else float("nan")
-                        epoch_loss += total_loss
-                        epoch_n += total_n
-                        lr = self.optimizer.param_groups[0]["lr"]
-                        self.metrics_log.write({"kind": "train", "epoch": epoch + 1, "step": self.state.global_step,
-                                                "loss": mean, "lr": lr, "clips_per_s": rate, "time": time.time()})
-                        bar.set_postfix(loss=f"{mean:.4f}", lr=f"{lr:.2e}", clips_s=f"{rate:.1f}")
-                        if not self.progress and self.info.is_main:
-                            log.info("epoch %d step %d: loss %.4f, lr %.3g, %.1f clips/s",
-                                     epoch + 1, self.state.global_step, mean, lr, rate)
-                        window_loss, window_n, clips_window, t_window = 0.0, 0, 0, time.perf_counter()
-                    every = cfg.checkpoint_every_steps
-                    if every and self.state.global_step % every == 0 and micro < self.micro_per_epoch:
-                        self.save_checkpoint(epoch, micro)
-                bar.close()
-                clean = None
-                skipped = sorted({u for part in all_gather_objects(tally.uids) for u in part})
-                skipped_total += len(skipped)
-                epoch_mean = epoch_loss / epoch_n if epoch_n else float("nan")
-                nonfinite = self.state.nonfinite_steps - nonfinite_before
-                self._say(f"epoch {epoch + 1}/{cfg.epochs}: loss {epoch_mean:.4f}, "
-                          f"{self.state.global_step} steps" + (
-                              f" ({nonfinite} skipped: non-finite loss or gradient)" if nonfinite else "") + ", " + (
-                              f"{len(skipped)} clip(s) skipped (unreadable): {', '.join(skipped[:10])}"
-                              if skipped else "no clips skipped"))
-                last_epoch = epoch + 1 == cfg.epochs
+                seen, unreadable = self._train_epoch(epoch, start_micro if epoch == start_epoch else 0)
+                clips_seen += seen
+                skipped += unreadable
                 due = cfg.eval_every and (epoch + 1) % cfg.eval_every == 0
-                if self.eval_splits and (due or last_epoch):
+                if self.eval_splits and (due or epoch + 1 == cfg.epochs):
                     final = self._evaluate(epoch)
                     first = final[self.eval_splits[0].name]
                     self._keep_if_best(epoch, first.metrics.get(self.metric_key, float("nan")))
                 self.save_checkpoint(epoch + 1, 0)
         except KeyboardInterrupt:
             # Keep the work done so far when the position is a clean one (an optimiser-step boundary).
-            if clean is not None and not self.info.distributed:
-                path = self.save_checkpoint(*clean)
+            if self._clean is not None and not self.info.distributed:
+                path = self.save_checkpoint(*self._clean)
                 self._say(f"interrupted: training state saved to {path}; continue with --resume auto")
             raise
         finally:
             self.cleanup()
         seconds = time.perf_counter() - t_start
-        return self._result(final, seconds=seconds, clips=all_reduce_sum(clips_seen), skipped=skipped_total)
+        return self._result(final, seconds=seconds, clips=all_reduce_sum(clips_seen), skipped=skipped)
+
+    def _train_epoch(self, epoch: int, micro: int) -> tuple[int, int]:
+        """Train epoch ``epoch`` (0-based) from its micro-batch ``micro``; returns the clips this process
+        trained on and the clips skipped as unreadable (over all processes)."""
+        cfg = self.cfg
+        forward_model = self.ddp if self.ddp is not None else self.model
+        self.sampler.set_epoch(epoch, skip=micro * cfg.batch_size)
+        tally = SkipTally()
+        nonfinite_before = self.state.nonfinite_steps
+        window = _LogWindow()
+        epoch_loss, epoch_n, clips_seen = 0.0, 0, 0
+        self.model.train()
+        bar = tqdm(total=self.micro_per_epoch, initial=micro, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not self.progress, dynamic_ncols=True, leave=False)
+        batches = iter(self.loader)
+        step_uids: list[str] = []  # the clips of the optimiser step in progress
+        bad_loss: float | None = None  # its first non-finite micro-batch loss
+        while micro < self.micro_per_epoch:
+            if micro % cfg.grad_accum == 0:
+                self._clean = (epoch, micro)
+            batch = next(batches)
+            tally.update(batch)
+            boundary = (micro + 1) % cfg.grad_accum == 0
+            loss = self._step(forward_model, batch, sync=boundary)
+            micro += 1
+            n = len(batch["uid"])
+            clips_seen += n
+            window.clips += n
+            step_uids += batch["uid"]
+            if n:
+                value = float(loss)
+                if math.isfinite(value):
+                    window.loss += value * n
+                    window.n += n
+                elif bad_loss is None:
+                    bad_loss = value
+            bar.update(1)
+            if not boundary:
+                continue
+            self._clean = None
+            self.schedule.apply(self.optimizer, self.state.global_step)
+            self._optimizer_step(epoch, bad_loss, step_uids)
+            step_uids, bad_loss = [], None
+            self.state.global_step += 1
+            self._clean = (epoch, micro)
+            if self.state.global_step % cfg.log_every == 0 or micro == self.micro_per_epoch:
+                total_loss, total_n = self._log_train(epoch, window, bar)
+                epoch_loss += total_loss
+                epoch_n += total_n
+                window = _LogWindow()
+            every = cfg.checkpoint_every_steps
+            if every and self.state.global_step % every == 0 and micro < self.micro_per_epoch:
+                self.save_checkpoint(epoch, micro)
+        bar.close()
+        self._clean = None
+        skipped = sorted({u for part in all_gather_objects(tally.uids) for u in part})
+        epoch_mean = epoch_loss / epoch_n if epoch_n else float("nan")
+        nonfinite = self.state.nonfinite_steps - nonfinite_before
+        self._say(f"epoch {epoch + 1}/{cfg.epochs}: loss {epoch_mean:.4f}, {self.state.global_step} steps" + (
+            f" ({nonfinite} skipped: non-finite loss or gradient)" if nonfinite else "") + ", " + (
+            f"{len(skipped)} clip(s) skipped (unreadable): {', '.join(skipped[:10])}" if skipped else "no clips skipped"))
+        return clips_seen, len(skipped)
+
+    def _log_train(self, epoch: int, window: _LogWindow, bar: tqdm) -> tuple[float, float]:
+        """Log the mean loss, rate and learning rate since the last record (all processes); returns the
+        window's loss sum and clip count over all processes."""
+        total_loss = all_reduce_sum(window.loss)
+        total_n = all_reduce_sum(window.n)
+        total_clips = all_reduce_sum(window.clips)
+        rate = total_clips / max(1e-9, time.perf_counter() - window.start)
+        mean = total_loss / total_n if total_n else float("nan")
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.metrics_log.write({"kind": "train", "epoch": epoch + 1, "step": self.state.global_step,
+                                "loss": mean, "lr": lr, "clips_per_s": rate, "time": time.time()})
+        bar.set_postfix(loss=f"{mean:.4f}", lr=f"{lr:.2e}", clips_s=f"{rate:.1f}")
+        if not self.progress and self.info.is_main:
+            log.info("epoch %d step %d: loss %.4f, lr %.3g, %.1f clips/s", epoch + 1, self.state.global_step, mean,
+                     lr, rate)
+        return total_loss, total_n
 
     def _step(self, forward_model: torch.nn.Module, batch: dict[str, Any], *, sync: bool) -> torch.Tensor:
         """Forward and backward one micro-batch (an all-skipped batch takes a zero-weight dummy step)."""
