@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ..card import training_card_data
@@ -182,14 +183,13 @@ class Trainer:
             self._setup_caches()
             self._setup_optimizer()
             self._setup_data_loader()
-            self.state = TrainingState(world_size=self.info.world_size, config=to_dict(self.cfg), best=self.keeper.best)
+            self.state = TrainingState(world_size=self.info.world_size, config=to_dict(self.cfg),
+                                       best=self.keeper.best)
             self.guard = NonFiniteGuard(self.cfg.nonfinite)
             self._resume_rng = self._load_state(resume_path) if resume_path is not None else None
             self._setup_logs(resumed=resume_path is not None)
             self.ddp = None
             if self.info.distributed:
-                from torch.nn.parallel import DistributedDataParallel
-
                 self.ddp = DistributedDataParallel(
                     self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         except BaseException:
