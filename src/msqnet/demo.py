@@ -73,7 +73,7 @@ def run_demo(
     data_dir: str | Path = "data/synth",
     out_dir: str | Path = "runs/demo",
     *,
-    clips: int = 1500,
+    clips: int = 2400,
     test_clips: int = 300,
     size: int = 64,
     overrides: Sequence[str] = (),
