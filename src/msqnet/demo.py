@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import load_config
-from .utils import atomic_write_text, json_text
+from .utils import atomic_write_text, json_text, read_text
 
 __all__ = ["DemoResult", "run_demo", "DEMO_SPLITS"]
 
@@ -60,6 +61,12 @@ def _ensure_data(data_dir: Path, clips: int, test_clips: int, size: int, progres
 
     if (data_dir / "generator.json").is_file():
         log.info("using the synthetic benchmark in %s (delete it to regenerate)", data_dir)
+        made = json.loads(read_text(data_dir / "generator.json")).get("arguments", {})
+        asked = {"clips": clips, "test_clips": test_clips, "size": size}
+        differs = {k: made.get(k) for k, v in asked.items() if made.get(k) != v}
+        if differs:
+            log.warning("%s was rendered with %s, not the demo's %s: its figures will differ from the README's; "
+                        "delete the folder to render the demo's data", data_dir, differs, asked)
         return 0.0
     start = time.perf_counter()
     log.info("rendering the synthetic benchmark into %s (%d train + 2 x %d test clips)", data_dir, clips, test_clips)
