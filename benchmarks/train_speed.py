@@ -1,12 +1,13 @@
-"""Training throughput (clips/s) with and without cached visual embeddings, side by side.
+"""Training throughput (clips/s) with and without the frozen encoders' cached outputs, side by side.
 
 Two models: the ``msqnet-lite`` preset as shipped, and a b16-shaped model: the ``msqnet-b16``
 preset's architecture (ViT-B/16-size TimeSformer and CLIP vision tower, 768-d, 12 heads, patch 16,
 224 px, 512-d 6+6-layer decoder) with random-init encoders shrunk in depth (``--b16-layers``), so
 it runs offline and on a CPU. Each row times the trainer's own step (``forward_backward`` +
 ``optimizer_step``: forward, loss, backward, Adam) on random uint8 clips already in memory; data
-decoding is measured separately by ``benchmarks/data_speed.py``. "cached" passes the visual
-embedding precomputed, as ``cache_visual_embeddings: true`` does, so the frozen encoder never runs.
+decoding is measured separately by ``benchmarks/data_speed.py``. "cached" passes the frozen encoders'
+per-frame outputs precomputed (``MSQNet.frozen_frames``), as ``cache_frozen: true`` does, so they never
+run: for ``msqnet-lite`` its frozen EfficientNet trunk, for the b16-shaped model its CLIP vision tower.
 
     python benchmarks/train_speed.py                       # CPU, both models
     python benchmarks/train_speed.py --device cuda --precision bf16 --b16-layers 12 --b16-batch 8
@@ -56,7 +57,8 @@ def clips_per_second(model, *, batch: int, steps: int, warmup: int, cached: bool
     video = torch.randint(0, 256, (batch, cfg.num_frames, 3, cfg.image_size, cfg.image_size), dtype=torch.uint8,
                           generator=g).to(device)
     target = (torch.rand(batch, model.num_classes, generator=g) < 0.05).float().to(device)
-    emb = model.encode_visual(video) if cached else None  # what the cache hands the step
+    frozen = model.frozen_frames(video) if cached else None  # what the cache hands the step
+    clips = None if frozen is not None and frozen.features is not None else video  # frame features replace the clip
     loss_fn = build_loss(LossConfig(name="bce"), multi_label=True)
     opt = build_optimizer(model, OptimConfig(lr=1e-5))
     params = [p for group in opt.param_groups for p in group["params"]]
@@ -64,7 +66,7 @@ def clips_per_second(model, *, batch: int, steps: int, warmup: int, cached: bool
     model.train()
 
     def step() -> None:
-        forward_backward(model, loss_fn, video, target, device=device, precision=precision, visual_embedding=emb,
+        forward_backward(model, loss_fn, clips, target, device=device, precision=precision, frozen=frozen,
                          scaler=scaler)
         optimizer_step(params, opt, scaler)
 

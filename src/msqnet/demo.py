@@ -30,7 +30,7 @@ from .engine.zero_shot import evaluate_zero_shot
 from .metrics import chance_levels, chance_map
 from .run_dir import RunDir
 from .synth import SynthConfig, generate_dataset
-from .utils import atomic_write_text, json_text
+from .utils import atomic_write_text, json_text, read_json
 
 __all__ = ["DemoResult", "run_demo", "DEMO_SPLITS", "DEMO_RECIPE"]
 
@@ -65,6 +65,12 @@ def _ensure_data(data_dir: Path, clips: int, test_clips: int, size: int, progres
     """Generate the synthetic benchmark into ``data_dir`` unless a complete one is there."""
     if (data_dir / "generator.json").is_file():
         log.info("using the synthetic benchmark in %s (delete it to regenerate)", data_dir)
+        made = read_json(data_dir / "generator.json").get("arguments", {})
+        asked = {"clips": clips, "test_clips": test_clips, "size": size}
+        differs = {k: made.get(k) for k, v in asked.items() if made.get(k) != v}
+        if differs:
+            log.warning("%s was rendered with %s, not the demo's %s: its figures will differ from the README's; "
+                        "delete the folder to render the demo's data", data_dir, differs, asked)
         return 0.0
     start = time.perf_counter()
     log.info("rendering the synthetic benchmark into %s (%d train + 2 x %d test clips)", data_dir, clips, test_clips)
@@ -78,7 +84,7 @@ def run_demo(
     data_dir: str | Path = "data/synth",
     out_dir: str | Path = "runs/demo",
     *,
-    clips: int = 1500,
+    clips: int = 2400,
     test_clips: int = 300,
     size: int = 64,
     overrides: Sequence[str] = (),

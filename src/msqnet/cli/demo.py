@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="training config overrides, e.g. epochs=3")
     p.add_argument("--data-dir", default="data/synth", help="synthetic benchmark folder (rendered if missing)")
     p.add_argument("--out", default="runs/demo", help="run and report folder (default runs/demo)")
-    p.add_argument("--clips", type=positive_int, default=1500, help="train clips to render (default 1500)")
+    p.add_argument("--clips", type=positive_int, default=2400, help="train clips to render (default 2400)")
     p.add_argument("--test-clips", type=positive_int, default=300, help="clips per test split to render (default 300)")
     p.add_argument("--size", type=positive_int, default=64, help="frame size of the rendered clips (default 64)")
     p.add_argument("--fresh", action="store_true", help="train from scratch even if a run is in --out")

@@ -568,7 +568,10 @@ def _plot_training_curves(
         for i, split in enumerate(splits):
             rows = [(j, r) for j, r in enumerate(evals) if str(r["split"]) == split and _is_number(r.get(metric))]
             x = [r[x_key] if x_key else j for j, r in rows]
-            ax.plot(x, [r[metric] for _, r in rows], marker="o", markersize=3, linewidth=1.5, label=split)
+            line, = ax.plot(x, [r[metric] for _, r in rows], marker="o", markersize=3, linewidth=1.5, label=split)
+            logged = rows[-1][1].get("chance") if rows else None  # the trainer logs each split's chance level
+            if split != split_name and isinstance(logged, Mapping) and _is_number(logged.get(metric)):
+                ax.axhline(logged[metric], color=line.get_color(), linestyle=":", linewidth=1, label=f"chance ({split})")
         if chance.get(metric) is not None:
             ax.axhline(chance[metric], color="grey", linestyle="--", linewidth=1, label=f"chance ({split_name})")
         ax.set_xlabel(x_key or "evaluation")
