@@ -41,6 +41,19 @@ class _NoEncoder(nn.Module):
         return src
 
 
+def _encoder(cfg: DecoderConfig) -> nn.Module | None:
+    """The memory encoder when ``nn.Transformer``'s own would not do: none for zero layers, and pre-norm layers
+    built without the nested-tensor fast path (which only post-norm layers can take; PyTorch warns otherwise)."""
+    if not cfg.num_encoder_layers:
+        return _NoEncoder()
+    if not cfg.norm_first:
+        return None
+    layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.num_heads, cfg.dim_feedforward, cfg.dropout,
+                                       batch_first=True, norm_first=True)
+    return nn.TransformerEncoder(layer, cfg.num_encoder_layers, norm=nn.LayerNorm(cfg.d_model),
+                                 enable_nested_tensor=False)
+
+
 class QueryDecoder(nn.Module):
     """Transformer encoder over video tokens + decoder over class queries (``nn.Transformer``).
 
@@ -59,7 +72,7 @@ class QueryDecoder(nn.Module):
             dropout=cfg.dropout,
             batch_first=True,
             norm_first=cfg.norm_first,
-            custom_encoder=None if cfg.num_encoder_layers else _NoEncoder(),
+            custom_encoder=_encoder(cfg),
         )
 
     def forward(self, tokens: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
