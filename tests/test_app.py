@@ -37,7 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def open_ckpt(tmp_path_factory) -> Path:
     torch.manual_seed(0)
-    model = create_model(tiny_config("lite", head="text", trainable_label_embeddings=False), CLASSES)
+    model = create_model(tiny_config("effnet", head="text", trainable_label_embeddings=False), CLASSES)
     return save_model(model, tmp_path_factory.mktemp("app") / "open")
 
 
@@ -78,7 +78,7 @@ def test_an_unreadable_upload_gives_a_message_not_labels(model, tmp_path):
 
 
 def test_new_class_names_on_a_closed_set_model_give_a_message(tmp_path, shared_videos):
-    closed = msqnet.load_model(save_model(create_model(tiny_config("lite"), CLASSES), tmp_path / "closed"))
+    closed = msqnet.load_model(save_model(create_model(tiny_config("effnet"), CLASSES), tmp_path / "closed"))
     r = analyse_video(closed, str(shared_videos / "bikes.mp4"), "riding a bicycle")
     assert r.labels == {} and r.message.startswith("Cannot score these labels: this model")
 

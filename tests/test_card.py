@@ -26,7 +26,7 @@ def front_matter(card: str) -> dict:
 @pytest.fixture(scope="module")
 def open_ckpt(tmp_path_factory):
     torch.manual_seed(0)
-    model = create_model(tiny_config("lite", head="text", trainable_label_embeddings=False), CLASSES)
+    model = create_model(tiny_config("effnet", head="text", trainable_label_embeddings=False), CLASSES)
     return save_model(model, tmp_path_factory.mktemp("card") / "open")
 
 
@@ -34,7 +34,7 @@ def test_save_model_writes_a_card_with_the_hub_metadata(open_ckpt):
     meta = front_matter((open_ckpt / "README.md").read_text())
     assert meta["library_name"] == "msqnet" and meta["pipeline_tag"] == "video-classification"
     assert meta["license"] == "apache-2.0"
-    assert {"msqnet", "open-vocabulary", "multi-label", "tiny-lite"} <= set(meta["tags"])
+    assert {"msqnet", "open-vocabulary", "multi-label", "tiny-effnet"} <= set(meta["tags"])
     assert "model-index" not in meta  # nothing measured, nothing claimed
 
 
@@ -48,7 +48,7 @@ def test_a_card_lists_the_labels_test_view_and_how_to_load(open_ckpt):
 
 
 def test_a_closed_set_card_says_it_scores_only_its_classes(tmp_path):
-    ckpt = save_model(create_model(tiny_config("lite"), CLASSES), tmp_path / "closed")
+    ckpt = save_model(create_model(tiny_config("effnet"), CLASSES), tmp_path / "closed")
     card = (ckpt / "README.md").read_text()
     assert "closed-set" in front_matter(card)["tags"]
     assert "closed set, scores only the classes below" in card and "--labels" not in card

@@ -52,7 +52,7 @@ def put_in_hub_cache(cache: Path, repo_id: str, folder: Path, commit: str, refs:
 
 def _model(classes: list[str], seed: int):
     torch.manual_seed(seed)
-    return create_model(tiny_config("lite", head="text", trainable_label_embeddings=False), classes)
+    return create_model(tiny_config("effnet", head="text", trainable_label_embeddings=False), classes)
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,7 @@ def test_push_publishes_the_model_files_and_card_but_no_frozen_weights(fake_hub,
 
 def test_save_model_push_to_hub_publishes_what_it_saved(fake_hub, tmp_path):
     code = ("import torch, msqnet; from tests.models.tiny import tiny_config; torch.manual_seed(0); "
-            "m = msqnet.create_model(tiny_config('lite'), ['walking', 'eating']); "
+            "m = msqnet.create_model(tiny_config('effnet'), ['walking', 'eating']); "
             f"msqnet.save_model(m, {str(tmp_path / 'ckpt')!r}, push_to_hub='me/pushed')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
                        env={**os.environ, "OMP_NUM_THREADS": "1", **_online_env(fake_hub, tmp_path)})

@@ -17,7 +17,7 @@ from .tiny import TINY_CLIP_VISION, TINY_TSF, tiny_config
 CLASSES = ["walking", "running", "eating", "jumping over a fence", "sleeping"]
 
 
-@pytest.mark.parametrize("family", ["timesformer", "videomae", "lite"])
+@pytest.mark.parametrize("family", ["timesformer", "videomae", "effnet", "frames"])
 @pytest.mark.parametrize("pooling", ["temporal", "reference"])
 def test_every_family_maps_a_clip_to_one_logit_per_class(family, pooling):
     model = create_model(tiny_config(family, pooling=pooling), CLASSES)
@@ -34,7 +34,7 @@ def test_uint8_and_float_clips_give_the_same_logits():
 
 
 def test_backward_reaches_exactly_the_trainable_parameters():
-    model = create_model(tiny_config("lite"), CLASSES).train()
+    model = create_model(tiny_config("effnet"), CLASSES).train()
     model(torch.rand(2, 4, 3, 32, 32)).logits.sum().backward()
     frozen = {n for n, _ in model.visual_embedder.named_parameters(prefix="visual_embedder")}
     assert frozen, "the visual embedder has parameters"
@@ -46,7 +46,7 @@ def test_backward_reaches_exactly_the_trainable_parameters():
 
 
 def test_frozen_visual_embedder_stays_in_eval_mode_and_unchanged_while_training():
-    model = create_model(tiny_config("lite"), CLASSES)
+    model = create_model(tiny_config("effnet"), CLASSES)
     before = {k: v.clone() for k, v in model.visual_embedder.state_dict().items()}
     model.train()
     assert model.training and not model.visual_embedder.training
@@ -84,7 +84,7 @@ def test_text_head_scores_class_names_never_trained():
     assert torch.equal(model.embed_labels(["walking"])[0], model.query_builder.label_embeddings[0])
 
 
-@pytest.mark.parametrize("family", ["timesformer", "lite"])
+@pytest.mark.parametrize("family", ["timesformer", "effnet"])
 def test_save_load_round_trip_gives_identical_logits(family, tmp_path):
     torch.manual_seed(0)
     model = create_model(tiny_config(family), CLASSES).eval()
@@ -117,7 +117,7 @@ def test_a_checkpoint_written_before_the_query_builder_was_renamed_still_loads(t
 def test_frozen_pretrained_parts_are_stored_by_reference(tmp_path):
     from safetensors import safe_open
 
-    save_model(create_model(tiny_config("lite"), CLASSES), tmp_path / "ckpt")
+    save_model(create_model(tiny_config("effnet"), CLASSES), tmp_path / "ckpt")
     with safe_open(str(tmp_path / "ckpt" / "model.safetensors"), "pt") as f:
         keys = list(f.keys())
     assert not any(k.startswith("visual_embedder.") for k in keys)

@@ -16,8 +16,8 @@ TINY_DECODER = dict(d_model=16, num_heads=2, num_encoder_layers=1, num_decoder_l
 
 
 def tiny_config(family: str = "timesformer", **fields) -> ModelConfig:
-    """A few-thousand-parameter MSQNet of a preset family: ``timesformer``, ``videomae``, ``lite`` (TimeSformer
-    + EfficientNet visual embedder) or ``frames`` (the ``frame_transformer`` video encoder)."""
+    """A few-thousand-parameter MSQNet of a preset family: ``timesformer``, ``videomae``, ``effnet``
+    (TimeSformer + EfficientNet-Lite0 visual embedder) or ``frames`` (the ``frame_transformer`` video encoder)."""
     data = {
         "name": f"tiny-{family}",
         "num_frames": 4,
@@ -29,7 +29,7 @@ def tiny_config(family: str = "timesformer", **fields) -> ModelConfig:
     }
     if family == "videomae":
         data["video_encoder"] = {"kind": "videomae", "config": TINY_MAE}
-    elif family in ("lite", "frames"):
+    elif family in ("effnet", "frames"):
         data["visual_embedder"] = {"kind": "efficientnet_lite0", "image_size": 32, **LITE_STATS}
         if family == "frames":
             data["video_encoder"] = {"kind": "frame_transformer", "config": TINY_FRAMES, **LITE_STATS}
