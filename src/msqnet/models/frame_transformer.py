@@ -35,7 +35,7 @@ class FrozenFrameBackbone(nn.Module):
     def __init__(self, cfg: FrameTransformerConfig, enc: VideoEncoderConfig):
         super().__init__()
         # Frozen for good: BatchNorm folded into the convolutions and channels-last layout, which
-        # together halve the CPU time of this part (benchmarks/frozen_backbone_speed.py).
+        # together make this part 2.5x faster on a CPU (benchmarks/frozen_backbone_speed.py).
         net = fuse_batchnorm(efficientnet_lite0(pretrained=enc.pretrained or True)).to(memory_format=torch.channels_last)
         self.stages = net.stages[: cfg.stage]
         self.frame_size = cfg.frame_size
