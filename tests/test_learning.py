@@ -3,7 +3,7 @@ wide margin, and its single-frame twin must score clearly lower (the classes are
 
 This is the regression test of learning itself: a change that breaks the video encoder, the readout,
 the cache or the optimisation fails it. It trains the demo's recipe on 240 clips for 15 epochs, at
-64 px, from cached frozen features, in about 1.5 minutes on 2 CPU cores.
+64 px, from cached frozen features, in under a minute on 2 CPU cores.
 """
 from __future__ import annotations
 
