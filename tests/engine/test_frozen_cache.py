@@ -7,10 +7,14 @@ import shutil
 import pytest
 import torch
 
+from msqnet.data.config import SamplingConfig, TransformConfig
 from msqnet.data.dataset import ClipDataset
 from msqnet.engine.evaluate import evaluate_split
 from msqnet.engine.frozen_cache import CachedClipDataset, FrozenFrameCache
 from msqnet.engine.trainer import Trainer, train
+from msqnet.models import create_model
+
+from ..models.tiny import TINY_FRAMES, tiny_config
 
 from .conftest import make_config
 
@@ -96,6 +100,19 @@ def test_a_saved_cache_is_reused_and_a_stale_one_rebuilt(tmp_path, synth_dir, ti
     assert "rebuilding" in caplog.text
     path.write_bytes(b"\x00" * 64)  # corrupt: a lost optimisation, never an error
     assert FrozenFrameCache.load(path, fp) is None
+
+
+def test_the_cache_key_follows_the_frozen_part_only():
+    def fingerprint(**encoder):
+        cfg = tiny_config("frames")
+        cfg.video_encoder.config = {**TINY_FRAMES, **encoder}
+        model = create_model(cfg, ["walking", "eating"])
+        return FrozenFrameCache.fingerprint_of(model, [], SamplingConfig(), TransformConfig(), frames=8, train=True)
+
+    base = fingerprint()
+    assert fingerprint(hidden_size=32, num_layers=2, dropout=0.3) == base  # the trainable transformer
+    assert fingerprint(stage=2) != base
+    assert fingerprint(frame_size=16) != base
 
 
 def test_clips_unreadable_when_caching_are_left_out_and_counted(tmp_path, synth_dir, tiny_frames_model_file, caplog):

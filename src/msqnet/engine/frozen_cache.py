@@ -78,13 +78,15 @@ class FrozenFrameCache:
     @staticmethod
     def fingerprint_of(model: MSQNet, records: Sequence, sampling: SamplingConfig, transform: TransformConfig,
                        *, frames: int, train: bool) -> str:
-        """Checksum of the frozen encoders (config and weights), the records and the cached frames.
+        """Checksum of the frozen encoders (their settings and weights), the records and the cached frames.
 
         Only what decides the cached frames counts: a training cache does not depend on T (runs
         with another T reuse it), an evaluation cache depends on the whole test view.
         """
         h = hashlib.sha256()
-        frozen_cfg = {"video_encoder": to_dict(model.cfg.video_encoder), "visual_embedder": to_dict(model.cfg.visual_embedder)}
+        encoder = model.video_encoder
+        frozen_cfg = {"video_encoder": encoder.frozen_config() if hasattr(encoder, "frozen_features") else None,
+                      "visual_embedder": to_dict(model.cfg.visual_embedder)}
         positions = {"strategy": sampling.strategy, "stride": sampling.stride}
         if not train:
             positions.update(num_frames=sampling.num_frames, clips=sampling.test_clips, crops=sampling.test_crops)

@@ -16,6 +16,8 @@ attention over all space-time tokens relates actors across frames.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from einops import rearrange
 from torch import nn
@@ -82,6 +84,7 @@ class FrameTransformer(nn.Module):
         super().__init__()
         cfg = from_dict(FrameTransformerConfig, enc.config, where="video_encoder.config")
         self.cfg = cfg
+        self.enc = enc
         self.num_frames = num_frames
         self.backbone = FrozenFrameBackbone(cfg, enc)
         self.grid = self.backbone.feature_size(cfg.frame_size or image_size)
@@ -100,6 +103,12 @@ class FrameTransformer(nn.Module):
             for _ in range(cfg.num_layers)
         )
         self.norm = nn.LayerNorm(d)
+
+    def frozen_config(self) -> dict[str, Any]:
+        """What the frozen part's outputs depend on besides its weights: a cache of them is keyed on this, so
+        changing the trainable transformer (width, depth, dropout) keeps the cache."""
+        return {"kind": self.enc.kind, "pretrained": self.enc.pretrained, "mean": self.enc.mean, "std": self.enc.std,
+                "stage": self.cfg.stage, "frame_size": self.cfg.frame_size}
 
     def frozen_features(self, video: torch.Tensor) -> torch.Tensor:
         """The frozen part: per-frame feature maps (B, T, C, h, w) of a clip (B, T, 3, H, W)."""
