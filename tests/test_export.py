@@ -135,3 +135,16 @@ def test_archive_predictions_run_on_onnxruntime_too(open_vocab, shared_videos, t
     assert [l["source"] for l in lines["torch"]] == [l["source"] for l in lines["onnxruntime"]] == videos
     for a, b in zip(lines["torch"], lines["onnxruntime"]):
         assert max(abs(a["probabilities"][c] - b["probabilities"][c]) for c in CLASSES) < 1e-4
+
+
+def test_a_frame_transformer_with_its_pixel_stream_exports_and_scores_real_clips_as_pytorch(shared_videos, tmp_path):
+    """The CPU encoder's frozen CNN, its grayscale pixel channels (resized) and the trainable pixel CNN all export."""
+    torch.manual_seed(2)
+    config = tiny_config("frames", video_encoder={
+        "kind": "frame_transformer", "mean": [0.5] * 3, "std": [0.5] * 3,
+        "config": {"stage": 5, "hidden_size": 16, "num_layers": 1, "num_heads": 2, "pixel_patch": 8}})
+    ckpt = save_model(create_model(config, CLASSES), tmp_path / "ckpt")
+    _export(ckpt, tmp_path / "model.onnx")
+    videos = [shared_videos / v for v in VIDEOS[:2]]
+    torch_probs = _probabilities(msqnet.load_model(ckpt), videos)
+    assert np.abs(_probabilities(OnnxRuntimeModel(tmp_path / "model.onnx"), videos) - torch_probs).max() < 1e-4

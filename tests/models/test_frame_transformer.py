@@ -73,3 +73,77 @@ def test_a_checkpoint_stores_the_cnn_by_reference_and_reloads_identically(tmp_pa
 def test_an_unknown_encoder_setting_is_refused_when_the_config_loads():
     with pytest.raises(ConfigError, match=r"video_encoder\.config\.layers: unknown key"):
         tiny_config("frames", video_encoder={"kind": "frame_transformer", "config": {"layers": 2}})
+
+
+def _pixel_model(patch: int = 8):
+    return create_model(tiny_config("frames", video_encoder={
+        "kind": "frame_transformer", "config": {"stage": 5, "hidden_size": 16, "num_layers": 1, "num_heads": 2,
+                                                "pixel_patch": patch}}), CLASSES).eval()
+
+
+def test_the_pixel_stream_hands_on_the_grayscale_frames_p_by_p_pixels_per_token():
+    encoder = _pixel_model(patch=8).video_encoder  # 32 px frames, stage 5: 2x2 tokens of 16x16 px -> 8x8 pixels each
+    clip = torch.rand(1, 4, 3, 32, 32)
+    feats = encoder.frozen_features(clip)
+    assert feats.shape == (1, 4, encoder.channels + 64, 2, 2)
+    pixels = torch.nn.functional.pixel_shuffle(feats[0, :, encoder.channels :], 8)  # (T, 1, 16, 16)
+    gray = torch.nn.functional.interpolate(clip[0].mean(1, keepdim=True), size=16, mode="bilinear",
+                                           align_corners=False, antialias=True)
+    torch.testing.assert_close(pixels, gray)
+
+
+def test_mirroring_cached_features_mirrors_the_pixels_exactly():
+    """Cached training clips are mirrored in feature space: exact for the pixels, close for the CNN maps."""
+    encoder = _pixel_model().video_encoder
+    clip = torch.rand(2, 4, 3, 32, 32)
+    mirrored = encoder.mirror_frozen()(encoder.frozen_features(clip))
+    of_mirrored_clip = encoder.frozen_features(clip.flip(-1))
+    c = encoder.channels
+    torch.testing.assert_close(mirrored[:, :, c:], of_mirrored_clip[:, :, c:], rtol=0, atol=1e-6)  # resize rounding
+    assert torch.equal(mirrored[:, :, :c], encoder.frozen_features(clip)[:, :, :c].flip(-1))
+
+
+def test_the_pixel_stream_learns_and_sees_motion():
+    model = _pixel_model().train()
+    model(torch.rand(2, 4, 3, 32, 32)).logits.sum().backward()
+    stream = model.video_encoder.pixel_stream
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in stream.parameters())
+    model.eval()
+    clip = torch.rand(1, 4, 3, 32, 32)
+    still = clip[:, :1].expand(-1, 4, -1, -1, -1)  # the same frame four times: the differences are zero
+    pixels = model.video_encoder.frozen_features(clip)[:, :, model.video_encoder.channels :]
+    pixels_still = model.video_encoder.frozen_features(still)[:, :, model.video_encoder.channels :]
+    assert not torch.allclose(stream(pixels)[:, 1:], stream(pixels_still)[:, 1:], atol=1e-4)
+
+
+@pytest.mark.parametrize("patch", [0, 1, 12])
+def test_a_pixel_patch_that_is_not_a_power_of_two_is_refused(patch):
+    with pytest.raises(ConfigError, match="pixel_patch: expected a power of 2"):
+        tiny_config("frames", video_encoder={"kind": "frame_transformer", "config": {"pixel_patch": patch}})
+
+
+def test_features_cached_without_pixels_are_refused_by_a_model_that_reads_them():
+    with_pixels, without = _pixel_model(), create_model(tiny_config("frames", video_encoder={
+        "kind": "frame_transformer", "config": {"stage": 5, "hidden_size": 16, "num_layers": 1, "num_heads": 2}}),
+        CLASSES)
+    feats = without.video_encoder.frozen_features(torch.rand(1, 4, 3, 32, 32))
+    with pytest.raises(ValueError, match="expected T=4 frames of 176 x 2 x 2 maps"):
+        with_pixels.video_encoder.forward_features(feats)
+
+
+def test_without_a_cnn_the_tokens_come_from_the_pixels_alone():
+    model = create_model(tiny_config("frames", video_encoder={
+        "kind": "frame_transformer", "config": {"backbone": "none", "pixel_patch": 8, "hidden_size": 16,
+                                                "num_layers": 1, "num_heads": 2}}), CLASSES).eval()
+    encoder = model.video_encoder
+    assert encoder.channels == 0 and encoder.in_proj is None and not list(encoder.backbone.parameters())
+    clip = torch.rand(2, 4, 3, 32, 32)
+    feats = encoder.frozen_features(clip)
+    assert feats.shape == (2, 4, 64, 4, 4)  # 32 px frames: 4 x 4 tokens of 8 x 8 gray pixels
+    assert encoder(clip).tokens.shape == (2, 4 * 16, 16)
+    assert torch.equal(model(clip).logits, model(frozen=model.frozen_frames(clip)).logits)
+
+
+def test_without_a_cnn_the_pixel_stream_is_required():
+    with pytest.raises(ConfigError, match="backbone: none needs pixel_patch"):
+        tiny_config("frames", video_encoder={"kind": "frame_transformer", "config": {"backbone": "none"}})

