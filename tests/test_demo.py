@@ -5,8 +5,9 @@ import json
 
 from msqnet.cli import main
 
-# The demo's recipe with a one-block msqnet-lite at 32 px (2 x 2 tokens per frame).
+# The demo's recipe (its pixel encoder) with a one-block msqnet-lite at 32 px (2 x 2 tokens per frame).
 TINY_LITE = ["model_overrides=[head=text,trainable_label_embeddings=false,image_size=32,"
+             "video_encoder.config.backbone=none,video_encoder.config.pixel_patch=16,"
              "video_encoder.config.num_layers=1,decoder.num_decoder_layers=1]"]
 
 
