@@ -11,13 +11,19 @@ The CNN is ImageNet EfficientNet-Lite0; the transformer is trained.
 With ``pixel_patch: p``, the frozen part also hands on each frame's grayscale pixels (p x p per token,
 stored as p*p extra channels of the feature map), and a small trainable CNN reads every frame beside
 its difference to the previous one, one stride-2 convolution per halving from p down to 1, into a
-D-vector per token that is added to the token (``PixelMotionStream``).
+D-vector per token that is added to the token (``PixelMotionStream``). With ``backbone: none`` there is
+no CNN and the tokens come from the pixels alone.
 
 Why this shape: a transformer trained from pixels (the TimeSformer of the earlier ``msqnet-lite``)
 learns too slowly for minutes of CPU training, while the frozen ImageNet trunk gives every patch a
 strong appearance code for free. What it cannot give is motion; the frame-to-frame difference of the
 codes, concatenated to each token, hands the trainable part a direct motion signal, and joint
 attention over all space-time tokens relates actors across frames.
+
+Why the pixel stream: the CNN's codes at stride 16 carry appearance well and small motions less well, and
+appearance includes what an actor looks like. On the synthetic benchmark (drawn actors, classes that are
+motions) the ImageNet codes cost transfer to unseen body plans and unseen class names; grayscale pixels
+and their differences, read by a CNN trained with the rest, transfer (README, "Results").
 """
 from __future__ import annotations
 
@@ -43,7 +49,8 @@ def mirror_frame_features(feats: torch.Tensor, *, channels: int, pixel_patch: in
     if not pixel_patch:
         return feats.flip(-1)
     cnn, pixels = feats[..., :channels, :, :], feats[..., channels:, :, :]
-    pixels = pixels.unflatten(-3, (pixel_patch, pixel_patch)).flip(-3, -1).flatten(-4, -3)  # columns within and across tokens
+    # (..., p, p, h, w): flip the pixel columns within each token (-3) and the token columns (-1)
+    pixels = pixels.unflatten(-3, (pixel_patch, pixel_patch)).flip(-3, -1).flatten(-4, -3)
     return torch.cat([cnn.flip(-1), pixels], dim=-3)
 
 
@@ -194,7 +201,8 @@ class FrameTransformer(nn.Module):
                              "of the model)")
         x = self.space_embed + self.time_embed  # (1, T, N, D)
         if self.in_proj is not None:
-            cnn = self.in_norm(rearrange(feats[:, :, : self.channels].float(), "b t c h w -> b t (h w) c"))  # (B, T, N, C)
+            cnn = rearrange(feats[:, :, : self.channels].float(), "b t c h w -> b t (h w) c")
+            cnn = self.in_norm(cnn)  # (B, T, N, C)
             if self.cfg.temporal_difference:
                 previous = torch.cat([cnn[:, :1], cnn[:, :-1]], dim=1)  # frame 0 differs from itself: zero
                 cnn = torch.cat([cnn, cnn - previous], dim=-1)  # (B, T, N, 2C)
