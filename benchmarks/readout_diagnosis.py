@@ -7,7 +7,7 @@ memory. The reference adds unit-amplitude sinusoids to the projected tokens; whe
 small (``|tokens| / |position code|`` below 1) the sum is mostly the same position code for every clip.
 
     python benchmarks/readout_diagnosis.py runs/ablations/runs/full-zero_shot-seed1 \\
-        runs/ablations/runs/reference_readout-zero_shot-seed1 --data data/synth
+        runs/ablations-parts/runs/reference_readout-zero_shot-seed1 --data data/synth
     python benchmarks/readout_diagnosis.py --preset msqnet-lite --data data/synth   # at initialisation
 """
 from __future__ import annotations
