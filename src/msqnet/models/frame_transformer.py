@@ -70,7 +70,7 @@ class PixelMotionStream(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """Token vectors (B, T, h*w, D) from grayscale pixels in [0, 1], p*p channels per token (B, T, p*p, h, w)."""
-        b, t, _, h, w = pixels.shape
+        b = pixels.shape[0]
         frames = rearrange(pixels.float(), "b t (i j) h w -> b t (h i) (w j)", i=self.patch) - 0.5  # (B, T, H, W)
         previous = torch.cat([frames[:, :1], frames[:, :-1]], dim=1)  # frame 0 differs from itself: zero
         x = torch.stack([frames, frames - previous], dim=2)  # (B, T, 2, H, W)
