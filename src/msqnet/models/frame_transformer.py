@@ -116,8 +116,8 @@ class FrozenFrameBackbone(nn.Module):
         """Per-frame maps (B, T, C [+ p*p], h, w) of every frame of ``video`` (B, T, 3, H, W)."""
         b = video.shape[0]
         frames = rearrange(video, "b t c h w -> (b t) c h w")
+        frames = frames.float() / 255 if frames.dtype == torch.uint8 else frames  # [0, 1] for the CNN and the pixels
         if self.frame_size is not None and frames.shape[-2:] != (self.frame_size, self.frame_size):
-            frames = frames.float() / 255 if frames.dtype == torch.uint8 else frames
             frames = nn.functional.interpolate(frames, size=(self.frame_size, self.frame_size), mode="bilinear",
                                                align_corners=False, antialias=True)
         maps = []
@@ -131,9 +131,8 @@ class FrozenFrameBackbone(nn.Module):
         return rearrange(feats, "(b t) c h w -> b t c h w", b=b)
 
     def pixels(self, frames: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-        """Grayscale frames in [0, 1] at p pixels per token, as channels: (N, 3, H, W) -> (N, p*p, h, w)."""
-        frames = frames.float() / 255 if frames.dtype == torch.uint8 else frames.float()
-        gray = frames.mean(dim=1, keepdim=True)  # ((b t), 1, H, W)
+        """Grayscale frames at p pixels per token, as channels: (N, 3, H, W) in [0, 1] -> (N, p*p, h, w)."""
+        gray = frames.float().mean(dim=1, keepdim=True)  # ((b t), 1, H, W)
         size = (grid[0] * self.pixel_patch, grid[1] * self.pixel_patch)
         if gray.shape[-2:] != size:
             gray = nn.functional.interpolate(gray, size=size, mode="bilinear", align_corners=False, antialias=True)
