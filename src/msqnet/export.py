@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import importlib.util
 import json
 import logging
 import os
@@ -45,6 +44,17 @@ log = logging.getLogger(__name__)
 ONNX_FORMAT = "msqnet-onnx"
 FORMAT_VERSION = 1
 _INSTALL_HINT = "ONNX support is an optional extra: pip install 'msqnet[onnx]'"
+
+
+def _require_onnx_exporter() -> None:
+    """Import what torch's ONNX exporter needs (onnx, onnxscript and its own dependencies, e.g. onnx_ir):
+    a missing or partly installed extra is the same clear ValueError."""
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as e:
+        missing = f" ({e.name} is missing)" if e.name else ""
+        raise ValueError(f"{_INSTALL_HINT}{missing}") from None
 
 
 class _ExportedForward(nn.Module):
@@ -88,8 +98,7 @@ def export_onnx(model: MSQNet, out: str | os.PathLike, *, labels: Sequence[str] 
             training classes for closed-set models, a ``label_embed`` input for ``head: text``.
         opset: ONNX opset (default: the exporter's).
     """
-    if importlib.util.find_spec("onnxscript") is None:  # torch's ONNX exporter needs it
-        raise ValueError(_INSTALL_HINT)
+    _require_onnx_exporter()
     if labels is not None and model.cfg.head != "text":
         raise ValueError(f"--labels at export needs an open-vocabulary model (head: text); this model (head: "
                          f"{model.cfg.head}) always scores its {model.num_classes} training classes")
@@ -171,8 +180,8 @@ class OnnxRuntimeModel:
     def __init__(self, path: str | os.PathLike, *, threads: int | None = None):
         try:
             import onnxruntime as ort
-        except ImportError:
-            raise ValueError(_INSTALL_HINT) from None
+        except ImportError as e:
+            raise ValueError(_INSTALL_HINT + (f" ({e.name} is missing)" if e.name else "")) from None
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: ONNX file not found")

@@ -11,7 +11,7 @@ import typing
 
 from ..data.config import Aggregate, Crops
 
-__all__ = ["positive_int", "nonnegative_int", "positive_float", "finite_float", "add_view_arguments", "view_changes"]
+__all__ = ["device_name", "positive_int", "nonnegative_int", "positive_float", "finite_float", "add_view_arguments", "view_changes"]
 
 
 def _number(kind: type, text: str) -> int | float:
@@ -52,6 +52,16 @@ def positive_int(text: str) -> int:
 def nonnegative_int(text: str) -> int:
     """An integer >= 0."""
     return _int_at_least(text, 0)
+
+
+def device_name(text: str) -> str:
+    """A device msqnet runs on (``auto``, ``cpu``, ``cuda``, ``cuda:N``): :func:`msqnet.hardware.parse_device`."""
+    from ..hardware import parse_device
+
+    try:
+        return parse_device(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_view_arguments(parser: argparse.ArgumentParser) -> None:

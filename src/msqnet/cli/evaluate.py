@@ -12,7 +12,7 @@ from ..config_loader import ConfigError, apply_overrides, from_dict, read_config
 from ..precision import Precision
 from ..presets import recipe_file
 from ..utils import atomic_write_text, json_text
-from .arguments import add_view_arguments, nonnegative_int, positive_int, view_changes
+from .arguments import add_view_arguments, device_name, nonnegative_int, positive_int, view_changes
 
 log = logging.getLogger("msqnet.evaluate")
 
@@ -136,7 +136,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--batch-size", type=positive_int, help="clips per batch (default: the config's, else 8)")
     e.add_argument("--num-workers", type=nonnegative_int, default=0, help="data loader workers (default 0)")
     add_view_arguments(e)
-    e.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    e.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda or cuda:N")
     e.add_argument("--precision", choices=typing.get_args(Precision), default="fp32")
     e.add_argument("--zero-shot", metavar="SPLIT",
                    help="zero-shot class split (shipped name, e.g. charades_50_50, or a split file): report mAP on "

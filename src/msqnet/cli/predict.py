@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..precision import InferencePrecision
 from ..utils import json_text, read_text
-from .arguments import add_view_arguments, finite_float, nonnegative_int, positive_float, positive_int, view_changes
+from .arguments import add_view_arguments, device_name, finite_float, nonnegative_int, positive_float, positive_int, view_changes
 
 
 def clean_label_list(names: list[str]) -> list[str]:
@@ -249,7 +249,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, default=8, help="clips per model batch (default 8)")
     p.add_argument("--num-workers", type=nonnegative_int, default=2,
                    help="processes decoding videos while the model runs (default 2; 0: decode in this process)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", choices=typing.get_args(InferencePrecision), default="auto",
                    help="auto (default): bf16 on CUDA and on CPUs with AVX512-BF16/AMX, else fp32")
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",

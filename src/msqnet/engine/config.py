@@ -14,6 +14,7 @@ from typing import Any, Literal, Mapping
 
 from ..config_loader import ConfigError, check_choices, from_dict, load_config, to_dict
 from ..data.config import DataConfig, SamplingConfig, TransformConfig
+from ..hardware import parse_device
 from ..metrics import parse_metric_names
 from ..models.config import ModelConfig, get_model_config
 from ..precision import Precision
@@ -259,8 +260,10 @@ class TrainConfig:
             raise ConfigError(f"clip_grad_norm: expected > 0 or null, got {self.clip_grad_norm}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads: expected >= 1 or null, got {self.threads}")
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {self.device!r}")
+        try:
+            parse_device(self.device)
+        except ValueError as e:
+            raise ConfigError(f"device: {e}") from None
         if not self.output_dir:
             raise ConfigError("output_dir: required (the run folder)")
         if len(set(self.eval_splits)) != len(self.eval_splits):

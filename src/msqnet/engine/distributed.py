@@ -16,6 +16,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from ..hardware import parse_device
+
 __all__ = [
     "DistInfo",
     "init_distributed",
@@ -54,7 +56,10 @@ class DistInfo:
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> this process's CUDA device when there is one, else CPU; ``cuda`` -> ``cuda:<local rank>``."""
+    """``auto`` -> this process's CUDA device when there is one, else CPU; ``cuda`` -> ``cuda:<local rank>``.
+
+    ``name`` is checked by :func:`msqnet.hardware.parse_device` (a ValueError for anything else)."""
+    name = parse_device(name)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":

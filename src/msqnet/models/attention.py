@@ -2,7 +2,8 @@
 
 - ``sdpa`` runs every encoder's attention through ``torch.nn.functional.scaled_dot_product_attention``
   (the fused flash-attention kernel on CPU and GPU: the (N, N) scores never reach memory).
-- ``auto`` is ``sdpa``, except in bf16/fp16 on a CPU without AMX, where the CPU flash kernel computes
+- ``auto`` is ``sdpa``, except in bf16/fp16 on a CPU without AMX (:func:`msqnet.hardware.cpu_isa`,
+  forced with ``MSQNET_CPU_ISA``), where the CPU flash kernel computes
   no faster than in fp32; there ``softmax(Q K^T / sqrt(d)) V`` as three bf16 kernels is faster
   (measured on an AVX512-BF16 EPYC, one thread: 11 vs 16 ms for one TimeSformer-B spatial
   attention, 2.5 vs 6.5 ms for a temporal one; ``benchmarks/model_speed.py`` compares them).
@@ -28,6 +29,7 @@ from transformers import AttentionInterface, PreTrainedModel, TimesformerModel
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.models.timesformer.modeling_timesformer import TimesformerSelfAttention
 
+from ..hardware import cpu_prefers_fused_bf16_attention
 from .config import AttentionKind
 
 __all__ = ["AttentionKind", "attend", "FastTimesformerSelfAttention", "set_attention"]
@@ -35,15 +37,11 @@ __all__ = ["AttentionKind", "attend", "FastTimesformerSelfAttention", "set_atten
 _HF_AUTO = "msqnet_auto"  # our ``auto`` under HF's attention-function registry
 
 
-def _cpu_has_amx() -> bool:
-    check = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(check is not None and check())
-
-
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float | None = None,
            dropout_p: float = 0.0, kind: Literal["auto", "sdpa"] = "auto") -> torch.Tensor:
     """``softmax(q k^T * scale) v`` for (B, H, N, d) tensors -> (B, H, N, d); ``scale`` default 1/sqrt(d)."""
-    if kind == "auto" and q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16) and not _cpu_has_amx():
+    if (kind == "auto" and q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16)
+            and not cpu_prefers_fused_bf16_attention()):
         scale = q.shape[-1] ** -0.5 if scale is None else scale
         if k.shape[-2] > q.shape[-1]:  # scale whichever is smaller: q (N, d) or the scores (N, N)
             scores = (q * scale) @ k.transpose(-2, -1)  # (B, H, N, N)

@@ -35,6 +35,7 @@ from einops import rearrange
 from torch import nn
 
 from ..config_loader import from_dict
+from ..precision import to_param_dtype
 from .config import FrameTransformerConfig, VideoEncoderConfig
 from .efficientnet_lite import efficientnet_lite0, feature_size, fuse_batchnorm
 from .normalize import Normalize
@@ -71,7 +72,8 @@ class PixelMotionStream(nn.Module):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """Token vectors (B, T, h*w, D) from grayscale pixels in [0, 1], p*p channels per token (B, T, p*p, h, w)."""
         b = pixels.shape[0]
-        frames = rearrange(pixels.float(), "b t (i j) h w -> b t (h i) (w j)", i=self.patch) - 0.5  # (B, T, H, W)
+        pixels = to_param_dtype(pixels, self.net)
+        frames = rearrange(pixels, "b t (i j) h w -> b t (h i) (w j)", i=self.patch) - 0.5  # (B, T, H, W)
         previous = torch.cat([frames[:, :1], frames[:, :-1]], dim=1)  # frame 0 differs from itself: zero
         x = torch.stack([frames, frames - previous], dim=2)  # (B, T, 2, H, W)
         x = rearrange(x, "b t c hh ww -> (b t) c hh ww").contiguous(memory_format=torch.channels_last)
@@ -122,7 +124,7 @@ class FrozenFrameBackbone(nn.Module):
                                                align_corners=False, antialias=True)
         maps = []
         if self.stages is not None:
-            x = self.normalize(frames).to(self.stem.conv.weight.dtype).contiguous(memory_format=torch.channels_last)
+            x = to_param_dtype(self.normalize(frames), self.stem).contiguous(memory_format=torch.channels_last)
             maps.append(self.blocks(self.stem(x)).contiguous())  # ((b t), C, h, w)
         if self.pixel_patch:
             grid = self.feature_size(frames.shape[-1])
@@ -200,7 +202,7 @@ class FrameTransformer(nn.Module):
                              "of the model)")
         x = self.space_embed + self.time_embed  # (1, T, N, D)
         if self.in_proj is not None:
-            cnn = rearrange(feats[:, :, : self.channels].float(), "b t c h w -> b t (h w) c")
+            cnn = rearrange(to_param_dtype(feats[:, :, : self.channels], self.in_norm), "b t c h w -> b t (h w) c")
             cnn = self.in_norm(cnn)  # (B, T, N, C)
             if self.cfg.temporal_difference:
                 previous = torch.cat([cnn[:, :1], cnn[:, :-1]], dim=1)  # frame 0 differs from itself: zero

@@ -6,6 +6,8 @@ import math
 import torch
 from torch import nn
 
+from ..precision import to_param_dtype
+
 __all__ = ["GroupWiseLinear", "TextConditionedHead"]
 
 
@@ -63,5 +65,5 @@ class TextConditionedHead(nn.Module):
         """Score class features h (B, C, D) against label embeddings (C, E) -> logits (B, C)."""
         if label_embed is None:
             raise ValueError("the text head needs the label embeddings of the classes to score")
-        w = self.text_proj(label_embed)  # (C, D)
+        w = self.text_proj(to_param_dtype(label_embed, self.text_proj))  # (C, D)
         return (self.feat_proj(h) * w).sum(-1) / math.sqrt(h.shape[-1]) + self.bias

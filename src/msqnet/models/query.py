@@ -6,6 +6,8 @@ import torch.nn.functional as F
 from einops import repeat
 from torch import nn
 
+from ..precision import to_param_dtype
+
 __all__ = ["QueryBuilder"]
 
 
@@ -66,7 +68,7 @@ class QueryBuilder(nn.Module):
     def labels(self, label_embed: torch.Tensor | None = None) -> torch.Tensor:
         """The label embeddings (C, E) queries and text heads read: the training classes' (or
         ``label_embed``), centred and normalised with ``input_norm``."""
-        e = self.label_embeddings if label_embed is None else label_embed  # (C, E)
+        e = to_param_dtype(self.label_embeddings if label_embed is None else label_embed, self.proj)  # (C, E)
         if self.input_norm:
             e = F.layer_norm(e - self.label_center, e.shape[-1:])
         return e
@@ -80,8 +82,9 @@ class QueryBuilder(nn.Module):
         if self.visual_dim:
             if visual is None:
                 raise ValueError("multimodal queries need the clip's visual embedding")
+            visual = to_param_dtype(visual, self.proj)
             if self.input_norm:
                 visual = F.layer_norm(visual, visual.shape[-1:])
             v = repeat(visual, "b v -> b c v", c=e.shape[0])
-            q = torch.cat((q, v.to(q.dtype)), dim=-1)  # (B, C, E + V)
+            q = torch.cat((q, v), dim=-1)  # (B, C, E + V)
         return self.proj(q)  # (B, C, D)

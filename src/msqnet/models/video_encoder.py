@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import TimesformerConfig, TimesformerModel, VideoMAEConfig, VideoMAEModel
 
+from ..precision import to_param_dtype
 from .config import VideoEncoderConfig
 from .normalize import Normalize
 
@@ -63,7 +64,7 @@ class VideoEncoder(nn.Module):
         b, t, _, h, w = video.shape
         if t != self.num_frames:
             raise ValueError(f"video encoder was built for T={self.num_frames} frames, got a clip with T={t}")
-        x = self.backbone(pixel_values=self.normalize(video)).last_hidden_state  # (B, L, D)
+        x = self.backbone(pixel_values=to_param_dtype(self.normalize(video), self.backbone)).last_hidden_state  # (B, L, D)
         patch = self.backbone.config.patch_size
         num_space = (h // patch) * (w // patch)
         if self.kind == "timesformer":

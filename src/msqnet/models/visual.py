@@ -17,6 +17,7 @@ from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from ..config_loader import ConfigError
+from ..precision import to_param_dtype
 from .config import CLIP_MEAN, VisualEmbedderConfig, VisualEmbedderKind
 from .efficientnet_lite import EFFICIENTNET_LITE_MEAN, EfficientNetLite, efficientnet_lite0
 from .normalize import Normalize
@@ -77,7 +78,7 @@ class VisualEmbedder(nn.Module):
         if self.image_size is not None and frames.shape[-2:] != (self.image_size, self.image_size):
             frames = F.interpolate(frames, size=(self.image_size, self.image_size), mode="bilinear",
                                    align_corners=False, antialias=True)
-        frames = self.normalize(frames).to(next(self.encoder.parameters()).dtype)
+        frames = to_param_dtype(self.normalize(frames), self.encoder)
         feats = torch.cat([self.encode_images(chunk) for chunk in frames.split(self.max_images)])  # ((b t), d)
         return rearrange(feats, "(b t) d -> b t d", b=b)
 
