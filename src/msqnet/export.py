@@ -37,7 +37,7 @@ from .models.config import ModelConfig
 from .models.msqnet import MSQNet, mix_label_embeddings
 from .utils import atomic_write_bytes
 
-__all__ = ["ONNX_FORMAT", "export_onnx", "OnnxRuntimeModel", "OnnxOutput"]
+__all__ = ["ONNX_FORMAT", "require_onnx_exporter", "export_onnx", "OnnxRuntimeModel", "OnnxOutput"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ FORMAT_VERSION = 1
 _INSTALL_HINT = "ONNX support is an optional extra: pip install 'msqnet[onnx]'"
 
 
-def _require_onnx_exporter() -> None:
+def require_onnx_exporter() -> None:
     """Import what torch's ONNX exporter needs (onnx, onnxscript and its own dependencies, e.g. onnx_ir):
     a missing or partly installed extra is the same clear ValueError."""
     try:
@@ -98,7 +98,7 @@ def export_onnx(model: MSQNet, out: str | os.PathLike, *, labels: Sequence[str] 
             training classes for closed-set models, a ``label_embed`` input for ``head: text``.
         opset: ONNX opset (default: the exporter's).
     """
-    _require_onnx_exporter()
+    require_onnx_exporter()
     if labels is not None and model.cfg.head != "text":
         raise ValueError(f"--labels at export needs an open-vocabulary model (head: text); this model (head: "
                          f"{model.cfg.head}) always scores its {model.num_classes} training classes")

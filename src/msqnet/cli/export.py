@@ -7,6 +7,9 @@ import time
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..export import require_onnx_exporter
+
+    require_onnx_exporter()  # before loading a model only to find the exporter missing
     from ..checkpoint import load_model
     from ..export import export_onnx
     from .predict import _read_labels
