@@ -25,3 +25,10 @@ def shared_dir() -> Path:
 def shared_videos(shared_dir: Path) -> Path:
     """Folder of real video clips in several codecs."""
     return shared_dir / "videos"
+
+
+def pytest_report_header(config) -> str:
+    """The test log's header names the hardware branches this machine takes by itself."""
+    from msqnet.hardware import describe
+
+    return f"msqnet hardware: {describe()}"

@@ -176,12 +176,16 @@ class MSQNet(nn.Module):
         return len(self.class_names)
 
     def label_embedder(self):
-        """The frozen label (text) embedder, built on first use."""
+        """The frozen label (text) embedder, built on first use, in fp32 on the model's device.
+
+        Held outside the module tree: not in the state dict (a checkpoint saved after scoring new
+        names loads), and not cast with the model's weights (it returns fp32 embeddings, which the
+        query builder and the text head cast to their own dtype: ``msqnet.precision``)."""
         if self._label_embedder is None:
             from .text import build_label_embedder
 
-            self._label_embedder = build_label_embedder(self.cfg.label_embedder)
-        return self._label_embedder
+            object.__setattr__(self, "_label_embedder", build_label_embedder(self.cfg.label_embedder))
+        return self._label_embedder.to(self.query_builder.proj.weight.device)
 
     def embed_labels(self, names: Sequence[str]) -> torch.Tensor:
         """Label embeddings (C', E) for any class names: trained rows for known names, text for new ones."""
