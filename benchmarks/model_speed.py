@@ -19,7 +19,9 @@ End to end (decoding + model) is ``benchmarks/predict_speed.py``'s.
 Each time is the best of ``--repeats`` forwards after a warm-up. FLOPs are counted with
 ``torch.utils.flop_counter.FlopCounterMode`` (2 per multiply-add); the floor is FLOPs / the GEMM
 throughput measured here in the row's precision, so "% floor" is the share of the hardware's
-matrix-multiply rate the whole forward reaches.
+matrix-multiply rate the whole forward reaches. The header names the machine's kind (CPU ISA: AMX,
+AVX512-BF16 or neither, :func:`msqnet.hardware.cpu_isa`), which decides what ``auto`` runs; the
+figures of one kind say nothing of another (on AMX bf16 GEMMs run several times faster than fp32).
 
     python benchmarks/model_speed.py                 # the full table (about 15 minutes on 2 idle cores)
     python benchmarks/model_speed.py --profile       # + where the time goes (torch.profiler, default path)
@@ -48,6 +50,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import CLIPVisionConfig, CLIPVisionModel, TimesformerConfig, TimesformerModel
 from transformers.utils import logging as hf_logging
 
+from msqnet.hardware import describe as describe_hardware
 from msqnet.models import create_model
 from msqnet.models.attention import set_attention
 from msqnet.models.config import DecoderConfig
@@ -301,6 +304,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, predict's default precision here: {default_precision}; "
           f"load average {load[0]:.1f} at start")
+    print(f"machine: {describe_hardware()} (AMX: bf16 GEMMs in tiles; AVX512-BF16: bf16 dot products; none: bf16 "
+          "emulated)")
     rates = {"fp32": gemm_gflops(torch.float32), "bf16": gemm_gflops(torch.bfloat16)}
     print(f"GEMM throughput measured here: fp32 {rates['fp32']:.0f} GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s "
           f"(F.linear, 1568 x 768 <-> 3072, best of 20)")

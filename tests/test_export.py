@@ -148,3 +148,22 @@ def test_a_frame_transformer_with_its_pixel_stream_exports_and_scores_real_clips
     videos = [shared_videos / v for v in VIDEOS[:2]]
     torch_probs = _probabilities(msqnet.load_model(ckpt), videos)
     assert np.abs(_probabilities(OnnxRuntimeModel(tmp_path / "model.onnx"), videos) - torch_probs).max() < 1e-4
+
+
+@pytest.mark.parametrize("isa", ["amx", "none"])
+def test_onnxruntime_scores_clips_and_windows_as_pytorch_fp32_eager_on_any_cpu_isa(isa, open_vocab, shared_videos,
+                                                                                   monkeypatch):
+    """The exported graph runs fp32 whatever ``auto`` means for PyTorch on the CPU (tolerance 1e-4)."""
+    from msqnet.models.attention import set_attention
+
+    monkeypatch.setenv("MSQNET_CPU_ISA", isa)
+    ckpt, onnx_file = open_vocab
+    video = shared_videos / "bikes.mp4"
+    ort, eager = OnnxRuntimeModel(onnx_file), set_attention(msqnet.load_model(ckpt), "eager")
+    for kw in ({}, {"window": 4.0, "stride": 2.0}):
+        got, expected = predict(ort, video, NEW_LABELS, precision="auto", **kw), predict(eager, video, NEW_LABELS,
+                                                                                       precision="fp32", **kw)
+        assert np.abs(got.probabilities - expected.probabilities).max() < 1e-4
+        assert len(got.windows) == len(expected.windows)
+        for a, b in zip(got.windows, expected.windows):
+            assert np.abs(a.probabilities - b.probabilities).max() < 1e-4

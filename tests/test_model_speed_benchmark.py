@@ -21,3 +21,4 @@ def test_quick_model_speed_prints_baseline_msqnet_and_onnxruntime_rows():
         seconds, floor, vs_fp32 = r.split()[-5], r.split()[-3], r.split()[-2]
         assert float(seconds) > 0 and floor.endswith("%") and vs_fp32.endswith("x")
     assert "GEMM throughput measured here: fp32" in out
+    assert "machine: CPU ISA " in out  # AMX, AVX512-BF16 or none: the figures' machine kind
