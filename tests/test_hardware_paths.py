@@ -17,7 +17,7 @@ evaluation and the page's scoring function -- run on one family, the frame trans
 pixel stream and an open-vocabulary head (the family of the bf16 crash), in bf16 under both ISA
 branches where the path itself branches on precision (predict, evaluate), under AMX's otherwise.
 ONNX Runtime, whose export is the slow step, runs on the export shared with tests/test_export.py.
-CUDA-only branches skip here, naming the missing GPU; ``benchmarks/gpu_checks.sh`` runs them.
+CUDA-only branches skip here, naming the missing GPU; ``benchmarks/gpu_checks.py`` runs them.
 """
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def test_the_frozen_part_gives_the_same_features_from_either_memory_layout(built
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine); "
-                    "benchmarks/gpu_checks.sh runs the CUDA branches on a GPU machine")
+                    "benchmarks/gpu_checks.py runs the CUDA branches on a GPU machine")
 @pytest.mark.parametrize("arithmetic", ["bf16", "fp16"])
 def test_cuda_autocast_scores_as_fp32_eager_on_the_cpu(arithmetic, built, clip):
     fp32_model, _, sets, reference = built["frames-both/open"]

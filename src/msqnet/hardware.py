@@ -14,7 +14,7 @@ tested) on any machine:
 - :func:`describe`: one line saying which branches this machine takes (the test log prints it).
 
 CUDA-only branches (NCCL, fp16/bf16 autocast on CUDA, the CUDA flash-attention kernels) have no CPU
-stand-in for their kernels; ``benchmarks/gpu_checks.sh`` runs them on a GPU machine.
+stand-in for their kernels; ``benchmarks/gpu_checks.py`` runs them on a GPU machine.
 """
 from __future__ import annotations
 
