@@ -195,6 +195,11 @@ class VideoClips(IterableDataset):
         except _INPUT_ERRORS as e:
             message = str(e) if source in str(e) else f"{source}: {e}"
             yield ClipChunk(index, source, None, [], last=True, error=message)
+        except Exception as e:  # noqa: BLE001
+            # One odd file must not end a run over many: a failure nobody foresaw while reading this
+            # video is its error line too (marked internal, so it gets reported), and the rest go on.
+            yield ClipChunk(index, source, None, [], last=True,
+                            error=f"{source}: internal error reading it ({type(e).__name__}: {e}); please report it")
 
 
 def _as_is(item: ClipChunk) -> ClipChunk:
