@@ -33,7 +33,7 @@ from .data.views import TestView
 from .models.config import ModelConfig
 from .models.msqnet import MSQNet
 from .run_dir import RunDir
-from .utils import InputFileError, atomic_folder, read_json, read_text
+from .utils import FolderMark, InputFileError, atomic_folder, read_json, read_text
 
 __all__ = [
     "CheckpointError",
@@ -58,6 +58,8 @@ CLASSES_NAME = "classes.txt"
 CARD_NAME = "README.md"
 # The files of a model checkpoint: what is published to and fetched from the hub.
 CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, CLASSES_NAME, CARD_NAME)
+# What save_model replaces: only a folder it wrote (an empty one, or a checkpoint), never a user's.
+CHECKPOINT_MARK = FolderMark(CONFIG_NAME, "format", CHECKPOINT_FORMAT, "a model checkpoint")
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +124,7 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
         "by_reference": excluded,
         **(extra or {}),
     }
-    with atomic_folder(out_dir) as tmp:
+    with atomic_folder(out_dir, mark=CHECKPOINT_MARK) as tmp:
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": CHECKPOINT_FORMAT})
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         (tmp / CLASSES_NAME).write_text("\n".join(model.class_names) + "\n", encoding="utf-8")
