@@ -38,6 +38,7 @@ from .utils import FolderMark, InputFileError, atomic_folder, read_json, read_te
 __all__ = [
     "CheckpointError",
     "save_model",
+    "checkpoint_state",
     "load_model",
     "model_folder_of",
     "require_model_folder",
@@ -83,6 +84,18 @@ def _frozen_by_reference(cfg: ModelConfig) -> list[str]:
     return prefixes
 
 
+# Built on first use from ``cfg.label_embedder`` (frozen, scoring new class names): never saved, so a
+# model that has scored new labels saves the same checkpoint as one that has not.
+_NEVER_SAVED = ("_label_embedder.",)
+
+
+def checkpoint_state(model: MSQNet) -> dict[str, torch.Tensor]:
+    """The tensors a checkpoint of ``model`` holds (on the CPU): its state less the frozen parts that
+    are reloaded from their source."""
+    excluded = (*_frozen_by_reference(model.cfg), *_NEVER_SAVED)
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if not k.startswith(excluded)}
+
+
 def _self_contained_config(model: MSQNet) -> ModelConfig:
     """The model config with the video backbone described by its full HF config (no hub needed)."""
     cfg = copy.deepcopy(model.cfg)
@@ -107,11 +120,7 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
     view: TestView = model.test_view
     view.transform_config(model.cfg.image_size)  # a view the model cannot use is an error now, not at load
     excluded = _frozen_by_reference(model.cfg)
-    state = {
-        k: v.detach().cpu().contiguous()
-        for k, v in model.state_dict().items()
-        if not any(k.startswith(p) for p in excluded)
-    }
+    state = checkpoint_state(model)
     meta = {
         "format": CHECKPOINT_FORMAT,
         "format_version": FORMAT_VERSION,
