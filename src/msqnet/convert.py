@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from .checkpoint import CHECKPOINT_MARK, check_weight_shapes, save_model
 from .config_loader import ConfigError
-from .utils import read_json
+from .utils import check_replaceable, read_json
 from .models.config import DecoderConfig, LabelEmbedderConfig, ModelConfig, VideoEncoderConfig, VisualEmbedderConfig
 from .models.msqnet import MSQNet
 

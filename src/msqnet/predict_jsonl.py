@@ -60,12 +60,15 @@ class JsonlSummary:
     failed: list[str]
     skipped: int
     seconds: float
+    invalid: int = 0  # lines of a resumed file that held no valid result (their videos scored again)
 
     def format(self) -> str:
         """A readable end-of-run line."""
         rate = self.processed / self.seconds if self.seconds > 0 else 0.0
         text = (f"{self.processed} video(s) processed in {self.seconds:.1f} s ({rate:.2f} videos/s), "
                 f"{self.skipped} already done, {len(self.failed)} failed; {self.videos} videos in {self.out}")
+        if self.invalid:
+            text += f"\n{self.invalid} line(s) of the resumed file held no valid prediction: their videos were scored again"
         if self.failed:
             text += "\nfailed: " + "; ".join(self.failed[:10]) + (" ..." if len(self.failed) > 10 else "")
         return text
@@ -153,10 +156,11 @@ def _marker_path(out: Path, run: str, rank: int) -> Path:
 
 
 def _best_records(out: Path, settings: dict[str, Any] | None, labels: Sequence[str] | None, *,
-                  repair: bool) -> dict[str, dict[str, Any]]:
+                  repair: bool) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Per video, the record to keep from ``out`` and its part files: the newest success, else the newest
-    error. A line made with other ``settings`` is refused (ValueError naming it); a line that is not a
-    valid result for ``labels`` is left out, logged, so its video counts as not done."""
+    error; and ``file:line: why`` of each line left out. A line made with other ``settings`` is refused
+    (ValueError naming it); a line that is not a valid result for ``labels`` is left out, so its video
+    counts as not done."""
     best: dict[str, dict[str, Any]] = {}
     invalid: list[str] = []
     for path in [out, *_part_paths(out)]:
@@ -170,10 +174,7 @@ def _best_records(out: Path, settings: dict[str, Any] | None, labels: Sequence[s
             old = best.get(record["source"])
             if old is None or record.get("error") is None or old.get("error") is not None:
                 best[record["source"]] = record
-    if invalid:
-        log.warning("%d line(s) hold no valid prediction and are dropped (their videos are scored again): %s",
-                    len(invalid), "; ".join(invalid[:3]) + (" ..." if len(invalid) > 3 else ""))
-    return best
+    return best, invalid
 
 
 def merge_jsonl(out: str | os.PathLike, sources: Sequence[str], *, settings: dict[str, Any] | None = None,
@@ -183,7 +184,7 @@ def merge_jsonl(out: str | os.PathLike, sources: Sequence[str], *, settings: dic
     lines that are not valid results are dropped (and with ``settings``, lines made with others
     refused). Returns the records."""
     out = Path(out)
-    best = _best_records(out, settings, labels, repair=True)
+    best, _ = _best_records(out, settings, labels, repair=True)
     listed = set(sources)
     records = [best[s] for s in sources if s in best] + [r for s, r in best.items() if s not in listed]
     atomic_write_text(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
@@ -233,13 +234,13 @@ def model_fingerprint(model) -> str:
 def run_settings(model, labels: Sequence[str], *, window: float | None, stride: float | None,
                  precision: str | None) -> dict[str, Any]:
     """What this run's lines are made with (``made_with``): a resume must use the same."""
-    return {
-        "model": model_fingerprint(model),
+    return {  # in the order a refusal names the first difference: the model last, as a cast changes its bytes
         "labels": _digest("\n".join(sorted(labels)).encode()),
         "window": window,
         "stride": None if window is None else (stride if stride is not None else window),
         "test_view": dataclasses.asdict(model.test_view),
         "precision": precision,
+        "model": model_fingerprint(model),
     }
 
 
@@ -298,17 +299,21 @@ def record_problem(record: dict[str, Any], labels: Sequence[str], settings: dict
 
 
 def _plan(out: Path, sources: Sequence[str], settings: dict[str, Any], labels: Sequence[str],
-          resume: bool) -> tuple[list[tuple[int, str]], int]:
-    """Rank 0: the ``(index, source)`` pairs still to score, and how many are already done."""
+          resume: bool) -> tuple[list[tuple[int, str]], int, int]:
+    """Rank 0: the ``(index, source)`` pairs still to score, how many are already done, and how many
+    lines held no valid result."""
     existing = out.exists() or bool(_part_paths(out))
     if existing and not resume:
         raise ValueError(f"{out}: already exists; pass --resume to continue it, or write another --out")
     if out.exists() and not out.is_file():
         raise ValueError(f"{out}: is not a regular file; --out names the predictions file to write")
-    done = _best_records(out, settings, labels, repair=True) if resume else {}
+    done, invalid = _best_records(out, settings, labels, repair=True) if resume else ({}, [])
+    if invalid:
+        log.warning("%d line(s) hold no valid prediction; their videos are scored again: %s", len(invalid),
+                    "; ".join(invalid[:3]) + (" ..." if len(invalid) > 3 else ""))
     finished = {s for s, r in done.items() if r.get("error") is None}
     todo = [(i, s) for i, s in enumerate(sources) if s not in finished]
-    return todo, len(sources) - len(todo)
+    return todo, len(sources) - len(todo), len(invalid)
 
 
 def _wait_for_ranks(out: Path, run: str, world_size: int) -> None:
@@ -360,7 +365,7 @@ def predict_to_jsonl(
     plan = broadcast_object(plan)  # every rank fails alike, or shares rank 0's plan
     if isinstance(plan, Exception):
         raise plan
-    todo, skipped, run = plan
+    todo, skipped, invalid, run = plan
     mine = todo[dist.rank :: dist.world_size]
     target = out if dist.world_size == 1 else _part_path(out, dist.rank)
     failed: list[str] = []
@@ -389,4 +394,4 @@ def predict_to_jsonl(
         marker.unlink()
     listed = set(sources)
     failed = [r["error"] for r in records if r["source"] in listed and r.get("error") is not None]
-    return JsonlSummary(out, len(records), len(todo), failed, skipped, time.perf_counter() - start)
+    return JsonlSummary(out, len(records), len(todo), failed, skipped, time.perf_counter() - start, invalid)
