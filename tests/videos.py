@@ -55,7 +55,8 @@ def write_moving_video(path: Path, seconds: float, fps: int = 25, size: tuple[in
     return write_video(path, (frame(i) for i in range(n)), size)
 
 
-def write_indexed_video(path: Path, frames: int = 100, fps: int = 25, gop: int = 25, size: tuple[int, int] = (64, 48)) -> Path:
+def write_indexed_video(path: Path, frames: int = 100, fps: int = 25, gop: int = 25,
+                        size: tuple[int, int] = (64, 48)) -> Path:
     """A constant-rate H.264 mp4 whose frame ``i`` is solid grey ``2 * i`` (its index readable from any pixel),
     with a keyframe every ``gop`` frames."""
     w, h = size

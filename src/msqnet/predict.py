@@ -35,7 +35,8 @@ from .data.views import TestView, read_test_clips
 from .engine.inference import score_clips
 from .precision import resolve_precision
 
-__all__ = ["WindowScores", "Prediction", "Scorer", "ModelScorer", "model_scorer", "VideoClips", "iter_predictions", "predict"]
+__all__ = ["WindowScores", "Prediction", "Scorer", "ModelScorer", "model_scorer", "VideoClips", "iter_predictions",
+           "predict"]
 
 log = logging.getLogger(__name__)
 

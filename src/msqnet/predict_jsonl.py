@@ -32,7 +32,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 
@@ -68,7 +68,8 @@ class JsonlSummary:
         text = (f"{self.processed} video(s) processed in {self.seconds:.1f} s ({rate:.2f} videos/s), "
                 f"{self.skipped} already done, {len(self.failed)} failed; {self.videos} videos in {self.out}")
         if self.invalid:
-            text += f"\n{self.invalid} line(s) of the resumed file held no valid prediction: their videos were scored again"
+            text += (f"\n{self.invalid} line(s) of the resumed file held no valid prediction: their videos were "
+                     "scored again")
         if self.failed:
             text += "\nfailed: " + "; ".join(self.failed[:10]) + (" ..." if len(self.failed) > 10 else "")
         return text
@@ -90,16 +91,19 @@ def read_file_list(path: str | os.PathLike) -> list[str]:
     return sources
 
 
-def read_jsonl(path: Path, *, repair: bool = False) -> list[tuple[int, dict[str, Any]]]:
+def read_jsonl(path: Path, *, repair: bool = False,
+               check: Callable[[int, dict[str, Any]], None] | None = None) -> list[tuple[int, dict[str, Any]]]:
     """The ``(line number, record)`` pairs of a predictions file, every line checked to be one msqnet
-    writes (an object with a ``source`` and ``made_with``) before anything is changed. A torn last line
-    (no newline) is an error, or with ``repair`` is cut off the file (logged); only a file whose
-    complete lines all passed is ever cut."""
+    writes (an object with a ``source`` and ``made_with``), and passed to ``check`` (which raises to
+    refuse the file), before anything is changed. A torn last line (no newline) is an error, or with
+    ``repair`` is cut off the file (logged); only a file whose complete lines all passed is ever cut."""
     if not path.is_file():
         return []
     data = path.read_bytes()
     complete = data.rfind(b"\n") + 1
     records = _parse_lines(path, data[:complete])
+    for number, record in records if check is not None else ():
+        check(number, record)
     if complete < len(data):
         if not records:  # msqnet writes whole lines: bytes without one complete line are not its file
             raise ValueError(f"{path}: holds no complete line; not a predictions file msqnet wrote, so it is "
@@ -164,9 +168,11 @@ def _best_records(out: Path, settings: dict[str, Any] | None, labels: Sequence[s
     best: dict[str, dict[str, Any]] = {}
     invalid: list[str] = []
     for path in [out, *_part_paths(out)]:
-        for number, record in read_jsonl(path, repair=repair):
-            if settings is not None and record.get("error") is None:
+        def same_settings(number: int, record: dict[str, Any], path: Path = path) -> None:
+            if settings is not None and record.get("error") is None:  # failed lines are re-done anyway
                 _check_same_settings(path, number, record[MADE_WITH], settings)
+
+        for number, record in read_jsonl(path, repair=repair, check=same_settings):
             problem = None if labels is None else record_problem(record, labels, settings)
             if problem is not None:
                 invalid.append(f"{path}:{number}: {problem}")

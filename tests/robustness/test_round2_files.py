@@ -111,7 +111,8 @@ def cut_dataset(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return root
 
 
-def test_evaluate_reads_an_edit_list_video_without_skipping_it(cut_dataset: Path, train_config: Path, trained_run: Path):
+def test_evaluate_reads_an_edit_list_video_without_skipping_it(cut_dataset: Path, train_config: Path,
+                                                                trained_run: Path):
     result = run_msqnet("evaluate", trained_run, "--data", train_config, "--set", f"data.root={cut_dataset}",
                         "--set", f"data.annotations={cut_dataset}", "--split", "test_seen", "--no-progress", "--json")
     assert result.code == 0, result.err
@@ -334,6 +335,7 @@ def test_resume_with_other_settings_is_refused_and_the_file_kept(first, then, na
                                                                  trained_run: Path, tmp_path: Path):
     files, out = _archive(data_dir, tmp_path, n=2)
     assert _predict_jsonl(files, out, trained_run, *first).code == 0
+    out.write_bytes(out.read_bytes() + b'{"source": "torn')  # a torn last line is not cut either
     before = out.read_bytes()
     _list_file(files, [data_dir / "videos" / f"test_seen_{i:05d}.mp4" for i in range(3)])  # one more to do
     result = _predict_jsonl(files, out, trained_run, *then, "--resume")

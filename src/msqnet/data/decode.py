@@ -325,8 +325,8 @@ def _index_folder(path: Path, fps: float | None) -> _FolderIndex:
     with os.scandir(path) as entries:
         for entry in entries:
             if os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and not entry.name.startswith("."):
-                if not entry.is_file():
-                    _check_exists(Path(entry.path), "an image file")  # a FIFO named frame.jpg would block the image reader
+                if not entry.is_file():  # a FIFO named frame.jpg would block the image reader
+                    _check_exists(Path(entry.path), "an image file")
                 images.append(Path(entry.path))
     files = sorted(images, key=lambda p: _natural_key(p.name))
     if not files:
