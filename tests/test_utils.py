@@ -6,7 +6,9 @@ import stat
 
 import pytest
 
-from msqnet.utils import atomic_folder, atomic_write_bytes, atomic_write_text
+from msqnet.utils import FolderMark, atomic_folder, atomic_write_bytes, atomic_write_text
+
+MARK = FolderMark("mark.json", "kind", "test-folder", "a test folder")
 
 
 def test_atomic_write_replaces_the_file_and_leaves_no_temp(tmp_path):
@@ -37,12 +39,13 @@ def test_an_atomic_folder_replaces_the_old_one_only_when_complete(tmp_path):
     target = tmp_path / "out"
     target.mkdir()
     (target / "old.txt").write_text("old")
+    (target / "mark.json").write_text('{"kind": "test-folder"}')
     with pytest.raises(RuntimeError):
-        with atomic_folder(target) as staging:
+        with atomic_folder(target, mark=MARK) as staging:
             (staging / "new.txt").write_text("half")
             raise RuntimeError("crash while writing")
-    assert sorted(p.name for p in target.iterdir()) == ["old.txt"]
-    with atomic_folder(target) as staging:
+    assert sorted(p.name for p in target.iterdir()) == ["mark.json", "old.txt"]
+    with atomic_folder(target, mark=MARK) as staging:
         (staging / "new.txt").write_text("new")
     assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging or old folder left
@@ -50,6 +53,6 @@ def test_an_atomic_folder_replaces_the_old_one_only_when_complete(tmp_path):
 
 def test_an_atomic_folder_can_keep_the_one_it_replaces(tmp_path):
     for text in ("first", "second", "third"):
-        with atomic_folder(tmp_path / "last", previous=tmp_path / "previous") as staging:
+        with atomic_folder(tmp_path / "last", mark=None, previous=tmp_path / "previous") as staging:
             (staging / "f").write_text(text)
     assert (tmp_path / "last" / "f").read_text() == "third" and (tmp_path / "previous" / "f").read_text() == "second"

@@ -53,3 +53,41 @@ def write_moving_video(path: Path, seconds: float, fps: int = 25, size: tuple[in
         return i / fps, image
 
     return write_video(path, (frame(i) for i in range(n)), size)
+
+
+def write_indexed_video(path: Path, frames: int = 100, fps: int = 25, gop: int = 25,
+                        size: tuple[int, int] = (64, 48)) -> Path:
+    """A constant-rate H.264 mp4 whose frame ``i`` is solid grey ``2 * i`` (its index readable from any pixel),
+    with a keyframe every ``gop`` frames."""
+    w, h = size
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"preset": "ultrafast", "threads": "1", "g": str(gop), "keyint_min": str(gop),
+                          "sc_threshold": "0"}
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), (2 * i) % 256, dtype=np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def write_cut_video(source: Path, path: Path, start: float) -> Path:
+    """What ``ffmpeg -ss START -i SOURCE -c copy PATH`` writes: the packets from the keyframe at or before
+    ``start`` on, copied and shifted so ``start`` is time 0; the mp4 muxer then writes an edit list that
+    hides the frames before ``start`` (they are kept only for the decoder)."""
+    with av.open(str(source)) as src, av.open(str(path), "w", format="mp4") as dst:
+        stream = src.streams.video[0]
+        out = dst.add_stream_from_template(stream)
+        packets = [p for p in src.demux(stream) if p.size]  # decode order
+        shift = round(start / stream.time_base)
+        first = max(k for k, p in enumerate(packets) if p.is_keyframe and p.pts <= shift)
+        for packet in packets[first:]:
+            packet.pts -= shift
+            packet.dts -= shift
+            packet.stream = out
+            dst.mux(packet)
+    return path

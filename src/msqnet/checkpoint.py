@@ -33,11 +33,12 @@ from .data.views import TestView
 from .models.config import ModelConfig
 from .models.msqnet import MSQNet
 from .run_dir import RunDir
-from .utils import InputFileError, atomic_folder, read_json, read_text
+from .utils import FolderMark, InputFileError, atomic_folder, read_json, read_text
 
 __all__ = [
     "CheckpointError",
     "save_model",
+    "checkpoint_state",
     "load_model",
     "model_folder_of",
     "require_model_folder",
@@ -58,6 +59,8 @@ CLASSES_NAME = "classes.txt"
 CARD_NAME = "README.md"
 # The files of a model checkpoint: what is published to and fetched from the hub.
 CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, CLASSES_NAME, CARD_NAME)
+# What save_model replaces: only a folder it wrote (an empty one, or a checkpoint), never a user's.
+CHECKPOINT_MARK = FolderMark(CONFIG_NAME, "format", CHECKPOINT_FORMAT, "a model checkpoint")
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,18 @@ def _frozen_by_reference(cfg: ModelConfig) -> list[str]:
     if cfg.video_encoder.kind == "frame_transformer":  # its frozen CNN reloads from the shipped weights
         prefixes.append("video_encoder.backbone.")
     return prefixes
+
+
+# Built on first use from ``cfg.label_embedder`` (frozen, scoring new class names): never saved, so a
+# model that has scored new labels saves the same checkpoint as one that has not.
+_NEVER_SAVED = ("_label_embedder.",)
+
+
+def checkpoint_state(model: MSQNet) -> dict[str, torch.Tensor]:
+    """The tensors a checkpoint of ``model`` holds (on the CPU): its state less the frozen parts that
+    are reloaded from their source."""
+    excluded = (*_frozen_by_reference(model.cfg), *_NEVER_SAVED)
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if not k.startswith(excluded)}
 
 
 def _self_contained_config(model: MSQNet) -> ModelConfig:
@@ -105,11 +120,7 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
     view: TestView = model.test_view
     view.transform_config(model.cfg.image_size)  # a view the model cannot use is an error now, not at load
     excluded = _frozen_by_reference(model.cfg)
-    state = {
-        k: v.detach().cpu().contiguous()
-        for k, v in model.state_dict().items()
-        if not any(k.startswith(p) for p in excluded)
-    }
+    state = checkpoint_state(model)
     meta = {
         "format": CHECKPOINT_FORMAT,
         "format_version": FORMAT_VERSION,
@@ -122,7 +133,7 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
         "by_reference": excluded,
         **(extra or {}),
     }
-    with atomic_folder(out_dir) as tmp:
+    with atomic_folder(out_dir, mark=CHECKPOINT_MARK) as tmp:
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": CHECKPOINT_FORMAT})
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         (tmp / CLASSES_NAME).write_text("\n".join(model.class_names) + "\n", encoding="utf-8")

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from .checkpoint import check_weight_shapes, save_model
+from .checkpoint import CHECKPOINT_MARK, check_weight_shapes, save_model
 from .config_loader import ConfigError
-from .utils import read_json
+from .utils import check_replaceable, read_json
 from .models.config import DecoderConfig, LabelEmbedderConfig, ModelConfig, VideoEncoderConfig, VisualEmbedderConfig
 from .models.msqnet import MSQNet
 
@@ -128,6 +128,7 @@ def convert_reference_state_dict(state: dict[str, torch.Tensor]) -> dict[str, to
 def convert_reference(weights: str | os.PathLike, config: str | os.PathLike, out_dir: str | os.PathLike,
                       *, num_heads: int = 8) -> MSQNet:
     """Convert reference ``weights`` + its JSON ``config`` into a checkpoint folder; returns the model."""
+    check_replaceable(out_dir, CHECKPOINT_MARK)  # refuse a user's folder before any work
     config = Path(config)
     ref_cfg = read_json(config, "reference config", "the reference's JSON config")
     if not isinstance(ref_cfg, dict):

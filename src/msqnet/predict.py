@@ -35,7 +35,8 @@ from .data.views import TestView, read_test_clips
 from .engine.inference import score_clips
 from .precision import resolve_precision
 
-__all__ = ["WindowScores", "Prediction", "Scorer", "model_scorer", "VideoClips", "iter_predictions", "predict"]
+__all__ = ["WindowScores", "Prediction", "Scorer", "ModelScorer", "model_scorer", "VideoClips", "iter_predictions",
+           "predict"]
 
 log = logging.getLogger(__name__)
 
@@ -102,21 +103,32 @@ def _device_and_precision(model, precision: str, device: torch.device | str | No
     return model.device, "fp32"
 
 
+@dataclass
+class ModelScorer:
+    """The ``Scorer`` of a model: scores clip batches for ``label_embed`` (``None``: its training
+    classes) on ``device`` computing in ``precision`` (resolved: ``bf16`` or ``fp32``, which a
+    predictions file records), views combined by ``aggregate``."""
+
+    model: Any
+    label_embed: torch.Tensor | None
+    device: torch.device
+    precision: str
+    aggregate: str
+
+    def __call__(self, clips: torch.Tensor) -> np.ndarray:
+        return score_clips(self.model, clips, label_embed=self.label_embed, aggregate=self.aggregate,
+                           device=self.device, precision=self.precision).cpu().numpy()
+
+
 def model_scorer(model, labels: Sequence[str] | None = None, *, device: torch.device | str | None = None,
-                 precision: str = "auto") -> Scorer:
+                 precision: str = "auto") -> ModelScorer:
     """The ``Scorer`` of ``model`` (an MSQNet, or an :class:`~msqnet.export.OnnxRuntimeModel`) for
     ``labels`` (default: its training classes), in eval mode and ``precision`` (``auto``: bf16 where
     the hardware multiplies it natively, else fp32; ``bf16``; ``fp32``)."""
     model.eval()
     device, precision = _device_and_precision(model, precision, device)
     label_embed = None if labels is None else model.embed_labels(list(labels))
-    aggregate = model.test_view.aggregate
-
-    def score(clips: torch.Tensor) -> np.ndarray:
-        return score_clips(model, clips, label_embed=label_embed, aggregate=aggregate, device=device,
-                           precision=precision).cpu().numpy()
-
-    return score
+    return ModelScorer(model, label_embed, device, precision, model.test_view.aggregate)
 
 
 # --- the clip side ------------------------------------------------------------------------------
@@ -195,6 +207,11 @@ class VideoClips(IterableDataset):
         except _INPUT_ERRORS as e:
             message = str(e) if source in str(e) else f"{source}: {e}"
             yield ClipChunk(index, source, None, [], last=True, error=message)
+        except Exception as e:  # noqa: BLE001
+            # One odd file must not end a run over many: a failure nobody foresaw while reading this
+            # video is its error line too (marked internal, so it gets reported), and the rest go on.
+            yield ClipChunk(index, source, None, [], last=True,
+                            error=f"{source}: internal error reading it ({type(e).__name__}: {e}); please report it")
 
 
 def _as_is(item: ClipChunk) -> ClipChunk:

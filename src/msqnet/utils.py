@@ -9,6 +9,7 @@ import math
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,6 +17,8 @@ __all__ = [
     "InputFileError",
     "atomic_write_bytes",
     "atomic_write_text",
+    "FolderMark",
+    "check_replaceable",
     "atomic_folder",
     "fsync_dir",
     "read_text",
@@ -86,16 +89,60 @@ def fsync_dir(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class FolderMark:
+    """How msqnet recognises a folder it wrote itself: ``file`` in it is a JSON object whose ``key``
+    is ``value``. ``what`` names such a folder in refusals ("a model checkpoint")."""
+
+    file: str
+    key: str
+    value: str
+    what: str
+
+    def on(self, folder: str | os.PathLike) -> bool:
+        """Whether ``folder`` carries this mark."""
+        try:
+            doc = json.loads((Path(folder) / self.file).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(doc, dict) and doc.get(self.key) == self.value
+
+
+def check_replaceable(target: str | os.PathLike, mark: FolderMark) -> None:
+    """The one rule for replacing a folder: msqnet replaces nothing but an empty folder or a folder
+    carrying its own ``mark``; a user's folder or file at ``target`` is refused (ValueError) untouched."""
+    target = Path(target)
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise ValueError(f"{target}: exists and is not a folder; refusing to replace it with {mark.what}: "
+                         "choose another path or remove it yourself")
+    if any(target.iterdir()) and not mark.on(target):
+        raise ValueError(
+            f"{target}: exists and is not {mark.what} written by msqnet (no {mark.file} with "
+            f'"{mark.key}": "{mark.value}"); refusing to replace it: choose another folder or remove it yourself'
+        )
+
+
 @contextlib.contextmanager
-def atomic_folder(target: str | os.PathLike, *, previous: str | os.PathLike | None = None) -> Iterator[Path]:
+def atomic_folder(target: str | os.PathLike, *, mark: FolderMark | None,
+                  previous: str | os.PathLike | None = None) -> Iterator[Path]:
     """Write a folder atomically: yields an empty staging folder beside ``target``, which replaces
     ``target`` when the block ends without an error and is removed when it raises.
 
+    Only what msqnet wrote is ever replaced (``check_replaceable``, before the block runs): an
+    existing ``target`` (and ``previous``) must be empty or carry ``mark``, the mark the block writes.
+    ``mark=None`` only where msqnet made the path itself (a run's ``checkpoints/last``), so even a
+    damaged folder there is replaced.
     An existing ``target`` is first renamed aside: to ``previous`` when given (replacing an older
     folder there: a kept earlier version), else to a temporary name deleted once the new folder is
     in place. A crash between the two renames leaves the old folder complete beside ``target``.
     """
     target = Path(target)
+    if mark is not None:
+        check_replaceable(target, mark)
+        if previous is not None:
+            check_replaceable(previous, mark)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:

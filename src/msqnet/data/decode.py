@@ -28,6 +28,7 @@ import bisect
 import math
 import os
 import re
+import stat
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -132,9 +133,20 @@ def _natural_key(name: str) -> list:
     return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", name)]
 
 
-def _check_exists(path: Path) -> None:
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such video file or frame folder")
+_SPECIAL_FILES = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _check_exists(path: Path, expected: str = "a video file or a frame folder") -> None:
+    """A video is a regular file and frames a folder: anything else (a FIFO, a device, a socket) is
+    refused before it is opened, because opening or reading it can wait forever for a writer."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such video file or frame folder") from None
+    for is_kind, kind in _SPECIAL_FILES:
+        if is_kind(mode):
+            raise DecodeError(f"{path}: is {kind}, not {expected}; copy its content to a regular file first")
 
 
 def _cache_key(path: Path) -> tuple:
@@ -220,11 +232,18 @@ def _index_video(path: Path) -> _VideoIndex:
         pts: list[int] = []
         key_pts: list[int] = []
         missing_pts = 0
+        discarded = 0  # samples outside the edit list, which the header's frame count still counts
         try:
             for packet in container.demux(stream):
                 # Empty packets are the demuxer's end-of-stream flush marker or AVI "dropped frame"
-                # placeholders of variable-rate captures; neither produces a picture.
+                # placeholders of variable-rate captures; neither produces a picture. Packets flagged
+                # discard lie outside an MP4/MOV edit list (``ffmpeg -ss 2.5 -c copy`` keeps the GOP
+                # before the cut point): the decoder needs them but never outputs their pictures, so
+                # frame 0 is the first frame of the presented timeline, as every player shows it.
                 if packet.size == 0:
+                    continue
+                if packet.is_discard:
+                    discarded += 1
                     continue
                 if packet.pts is None:
                     missing_pts += 1
@@ -245,8 +264,8 @@ def _index_video(path: Path) -> _VideoIndex:
         claims = []
         if stream.duration and time_base:
             claims.append(float(stream.duration * time_base))
-        if stream.frames and rate:
-            claims.append(stream.frames / float(rate))
+        if stream.frames - discarded > 0 and rate:
+            claims.append((stream.frames - discarded) / float(rate))
         declared = max(claims) if claims else None
     finally:
         container.close()
@@ -302,10 +321,14 @@ def _index_folder(path: Path, fps: float | None) -> _FolderIndex:
     """List the image files of a frame folder in natural order and read the first one's size."""
     from PIL import Image
 
-    files = sorted(
-        (p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")),
-        key=lambda p: _natural_key(p.name),
-    )
+    images = []
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and not entry.name.startswith("."):
+                if not entry.is_file():  # a FIFO named frame.jpg would block the image reader
+                    _check_exists(Path(entry.path), "an image file")
+                images.append(Path(entry.path))
+    files = sorted(images, key=lambda p: _natural_key(p.name))
     if not files:
         raise DecodeError(f"{path}: frame folder holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
     try:
@@ -512,6 +535,14 @@ def _iter_video(
                     if i in targets:
                         targets.discard(i)
                         yield i, _to_rgb(reformatter, frame, width, height, resize, quarter_turns)
+                if targets:
+                    # The rule: every frame the index lists is decoded, or the file is an error of its
+                    # own (a DecodeError, which callers skip per file), never a frame silently missing.
+                    raise DecodeError(
+                        f"{path}: the decoder never returned frame {min(targets)} of the {index.info.num_frames} "
+                        "its index lists (an edit list or timestamps msqnet cannot follow); re-encode the file, "
+                        "e.g. ffmpeg -i IN -c:v libx264 OUT.mp4"
+                    )
         except av.FFmpegError as e:
             where = f"after frame {last}" if last >= 0 else "before its first frame"
             raise DecodeError(f"{path}: decoding failed {where} ({_ffmpeg_msg(e)})") from None

@@ -70,8 +70,17 @@ def timeline_windows(info: VideoInfo, window: float, stride: float) -> list[Wind
     """
     if window <= 0 or stride <= 0:
         raise ValueError(f"window and stride must be positive seconds, got {window} and {stride}")
-    times = _frame_times(info)
     duration = info.duration
+    # At most one window start per frame: a stride shorter than a frame only repeats windows, and a
+    # tiny one (1e-9 s) would lay billions of them, so it is refused before any is laid.
+    starts = math.floor(max(0.0, duration - window) / stride + _EPS) + 1
+    if starts > info.num_frames:
+        raise ValueError(
+            f"a stride of {stride:g} s lays {starts:,} windows on a video of {info.num_frames} frames; expected a "
+            f"stride of at least one frame ({1 / info.fps:.3g} s at {info.fps:.3g} fps; --stride, or --window "
+            "when no stride is given)"
+        )
+    times = _frame_times(info)
     windows: list[Window] = []
     j = 0
     while True:

@@ -121,7 +121,8 @@ class CheckpointKeeper:
         old ``last`` becomes ``previous``. Returns the path of ``last``."""
         last = self.run.last_state
         if self.writes:
-            with atomic_folder(last, previous=self.run.previous_state) as staging:
+            # mark=None: the run's own checkpoints/ folders, replaced even when a damaged state lies there.
+            with atomic_folder(last, mark=None, previous=self.run.previous_state) as staging:
                 write_training_state(staging, **state)
         return last
 

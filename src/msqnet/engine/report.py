@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..metrics import per_class_average_precision
-from ..utils import atomic_folder
+from ..utils import FolderMark, atomic_folder, check_replaceable
 
 __all__ = [
     "REPORT_KIND",
@@ -37,6 +37,8 @@ __all__ = [
 REPORT_KIND = "msqnet-evaluation-report"
 SCHEMA_VERSION = 1
 METRICS_NAME = "metrics.json"
+# What write_report replaces: only an empty folder or an earlier report, never a user's folder.
+REPORT_MARK = FolderMark(METRICS_NAME, "kind", REPORT_KIND, "an evaluation report")
 SUMMARY_NAME = "summary.md"
 TRAINING_CURVES_NAME = "training_curves.png"
 PER_CLASS_AP_NAME = "per_class_ap.png"
@@ -152,7 +154,7 @@ def write_report(
         raise ValueError(f"top_k_pr must be >= 1, got {top_k_pr}")
     records = _check_history(history)
     segment_ids = _check_segments(segments, s.shape[1])
-    _check_replaceable(out_dir)
+    check_replaceable(out_dir, REPORT_MARK)  # before the work: refuse a user's folder up front
 
     num_pos = t.sum(axis=0).astype(np.int64)  # (C,)
     if per_class_ap is None:
@@ -165,7 +167,7 @@ def write_report(
         segment_ids=segment_ids, extra=extra,
     )
 
-    with atomic_folder(out_dir) as staging:
+    with atomic_folder(out_dir, mark=REPORT_MARK) as staging:
         notes = report["notes"]
         plots = report["plots"]
         if _plot_training_curves(staging / TRAINING_CURVES_NAME, records, chance, split_name):
@@ -264,25 +266,6 @@ def _check_segments(segments: Mapping[str, Sequence[int]] | None, num_classes: i
             raise ValueError(f"segment {name!r}: class id {bad[0]} out of range for {num_classes} classes")
         out[str(name)] = ids
     return out
-
-
-def _check_replaceable(out_dir: Path) -> None:
-    """Refuse to replace anything but an empty folder or an earlier msqnet report."""
-    if not out_dir.exists():
-        return
-    if not out_dir.is_dir():
-        raise ValueError(f"report folder {out_dir} exists and is not a folder")
-    if not any(out_dir.iterdir()):
-        return
-    try:
-        kind = json.loads((out_dir / METRICS_NAME).read_text(encoding="utf-8")).get("kind")
-    except (OSError, ValueError, AttributeError):
-        kind = None
-    if kind != REPORT_KIND:
-        raise ValueError(
-            f"refusing to replace {out_dir}: it is not empty and holds no msqnet report ({METRICS_NAME} with "
-            f'"kind": "{REPORT_KIND}"); choose another report folder or remove it'
-        )
 
 
 # ----------------------------------------------------------------------------------------------------

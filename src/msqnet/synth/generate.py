@@ -43,7 +43,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..config_loader import ConfigError
 from ..metrics.chance import chance_map
-from ..utils import atomic_write_text
+from ..utils import FolderMark, atomic_write_text
 from .actions import ACTION_CLASSES, CLASS_NAMES, INTERACTIONS
 from .actors import MORPHOLOGIES
 from .datasheet import label_matrix, render_datasheet
@@ -78,6 +78,10 @@ MIN_SIZE = 32
 _OUTPUTS = ("classes.json", *(f"{s}.csv" for s in SPLITS), "datasheet.md", "generator.json",
             "preview.png", "splits", "meta", "videos", "frames")
 TRAJECTORIES = "meta/trajectories.jsonl"
+# How --overwrite knows a folder is synth's (it never deletes in one that is not): a complete dataset's
+# generator.json, or the marker a generation writes first and removes once generator.json is written.
+_DONE_MARK = FolderMark("generator.json", "generator", "msqnet.synth", "a dataset written by msqnet synth")
+_STARTED_MARK = FolderMark(".msqnet-synth.json", "generator", "msqnet.synth", "an interrupted msqnet synth")
 
 
 @dataclass
@@ -339,12 +343,16 @@ def _prepare(out_dir: Path, overwrite: bool) -> None:
         if not overwrite:
             raise ConfigError(f"{out_dir}: directory exists and is not empty; pass --overwrite to replace a "
                               "dataset written by msqnet synth, or choose another folder")
-        ours = [out_dir / name for name in _OUTPUTS if (out_dir / name).exists()]
-        if not ours:
-            raise ConfigError(f"{out_dir}: not empty and holds no msqnet synth output; refusing to overwrite it")
-        for p in ours:
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
+        if not (_DONE_MARK.on(out_dir) or _STARTED_MARK.on(out_dir)):
+            raise ConfigError(f"{out_dir}: not empty and holds no msqnet synth output (no generator.json written "
+                              "by msqnet synth); refusing to overwrite it: choose another folder")
+        for p in [out_dir / name for name in (*_OUTPUTS, _STARTED_MARK.file)]:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            elif p.exists() or p.is_symlink():
+                p.unlink()
     (out_dir / "splits").mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / _STARTED_MARK.file, json.dumps({_STARTED_MARK.key: _STARTED_MARK.value}) + "\n")
 
 
 def _csv_text(rows: list[dict[str, str]]) -> str:
@@ -395,7 +403,7 @@ def generate_dataset(out_dir: str | os.PathLike, cfg: SynthConfig, *, progress: 
         write_preview(out_dir)
     # generator.json goes last: its presence marks a complete dataset.
     meta = {
-        "generator": "msqnet.synth",
+        "generator": _DONE_MARK.value,
         "msqnet_version": __version__,
         "format_version": FORMAT_VERSION,
         "arguments": cfg.data_arguments(),
@@ -404,6 +412,7 @@ def generate_dataset(out_dir: str | os.PathLike, cfg: SynthConfig, *, progress: 
         "counts": {s: len(by_split[s]) for s in SPLITS},
     }
     atomic_write_text(out_dir / "generator.json", json.dumps(meta, indent=2) + "\n")
+    (out_dir / _STARTED_MARK.file).unlink()  # generator.json marks the folder as synth's from now on
     seconds = time.perf_counter() - start
     summary = SynthSummary(out_dir, {s: len(by_split[s]) for s in SPLITS}, seconds, workers,
                            _folder_bytes(out_dir), chance)
