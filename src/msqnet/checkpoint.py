@@ -84,15 +84,11 @@ def _frozen_by_reference(cfg: ModelConfig) -> list[str]:
     return prefixes
 
 
-# Built on first use from ``cfg.label_embedder`` (frozen, scoring new class names): never saved, so a
-# model that has scored new labels saves the same checkpoint as one that has not.
-_NEVER_SAVED = ("_label_embedder.",)
-
-
 def checkpoint_state(model: MSQNet) -> dict[str, torch.Tensor]:
     """The tensors a checkpoint of ``model`` holds (on the CPU): its state less the frozen parts that
-    are reloaded from their source."""
-    excluded = (*_frozen_by_reference(model.cfg), *_NEVER_SAVED)
+    are reloaded from their source (the label embedder built for new class names is outside the module
+    tree, so a model that has scored new labels saves the same checkpoint as one that has not)."""
+    excluded = tuple(_frozen_by_reference(model.cfg))
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if not k.startswith(excluded)}
 
 
