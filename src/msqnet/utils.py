@@ -1,4 +1,5 @@
-"""Small shared helpers: atomic file and folder writes, reading users' text files with errors that name them, strict JSON."""
+"""Small shared helpers: atomic file and folder writes, reading users' text files with errors that name them,
+strict JSON, and quoting users' values in error messages."""
 from __future__ import annotations
 
 import contextlib
@@ -7,6 +8,7 @@ import io
 import json
 import math
 import os
+import reprlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,6 +26,7 @@ __all__ = [
     "read_json",
     "finite_or_none",
     "json_text",
+    "quote",
 ]
 
 
@@ -41,6 +44,26 @@ class InputFileError(ValueError):
         self.path, self.line, self.what, self.expected = str(path), line, what, expected
         where = f"{path}:{line}" if line is not None else str(path)
         super().__init__(f"{where}: {what}; expected {expected}")
+
+
+# The one rule for quoting a user's value in a message: an excerpt, never the whole value. A config
+# value, a CSV field or an override may be megabytes long, and a YAML alias bomb expands to gigabytes:
+# quoted in full it would make a message (and the memory to build it) as large. ``reprlib`` bounds the
+# work as well as the result: it looks at no more than the first few items and characters.
+_QUOTE = reprlib.Repr()
+_QUOTE.maxlevel, _QUOTE.maxstring, _QUOTE.maxother = 3, 60, 60
+_QUOTE.maxtuple = _QUOTE.maxlist = _QUOTE.maxset = _QUOTE.maxfrozenset = _QUOTE.maxdeque = 6
+_QUOTE.maxdict = 4
+QUOTE_LIMIT = 80
+
+
+def quote(value: Any) -> str:
+    """A short ``repr`` of a user's value for an error message (at most ``QUOTE_LIMIT`` characters, cut with
+    ``...``): every message that quotes user data quotes it through this."""
+    text = _QUOTE.repr(value)
+    if len(text) > QUOTE_LIMIT:
+        text = text[: QUOTE_LIMIT - 3] + "..."
+    return text
 
 
 def _umask() -> int:

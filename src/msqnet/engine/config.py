@@ -18,6 +18,7 @@ from ..metrics import parse_metric_names
 from ..models.config import ModelConfig, get_model_config
 from ..precision import Precision
 from ..presets import recipe_file
+from ..utils import quote
 
 __all__ = ["NonFinite", "OptimConfig", "ScheduleConfig", "LossConfig", "TrainConfig", "load_train_config", "RESUME_FIELDS",
            "resume_changes"]
@@ -244,6 +245,8 @@ class TrainConfig:
         for name in ("num_workers", "eval_every", "checkpoint_every_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: expected >= 0, got {getattr(self, name)}")
+        if not 0 <= self.seed < 2**32:  # what numpy's and torch's seeding accept
+            raise ConfigError(f"seed: expected an integer in 0..4294967295 (2**32 - 1), got {self.seed}")
         if self.clips_per_epoch is not None and self.clips_per_epoch < 1:
             raise ConfigError(f"clips_per_epoch: expected >= 1 or null (the whole split), got {self.clips_per_epoch}")
         if self.cache_frames is not None and self.cache_frames < self.sampling.num_frames:
@@ -260,14 +263,14 @@ class TrainConfig:
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads: expected >= 1 or null, got {self.threads}")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {self.device!r}")
+            raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {quote(self.device)}")
         if not self.output_dir:
             raise ConfigError("output_dir: required (the run folder)")
         if len(set(self.eval_splits)) != len(self.eval_splits):
             raise ConfigError(f"eval_splits: duplicate split names in {self.eval_splits}")
         for item in self.model_overrides:
             if "=" not in item:
-                raise ConfigError(f"model_overrides: {item!r} is not KEY=VALUE (e.g. decoder.num_encoder_layers=2)")
+                raise ConfigError(f"model_overrides: {quote(item)} is not KEY=VALUE (e.g. decoder.num_encoder_layers=2)")
         if self.model_overrides:
             try:
                 self.model = get_model_config(self.model, self.model_overrides)
