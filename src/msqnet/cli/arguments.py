@@ -11,7 +11,7 @@ import typing
 
 from ..data.config import Aggregate, Crops
 
-__all__ = ["positive_int", "nonnegative_int", "positive_float", "finite_float", "add_view_arguments", "view_changes"]
+__all__ = ["positive_int", "nonnegative_int", "port_number", "positive_float", "finite_float", "add_view_arguments", "view_changes"]
 
 
 def _number(kind: type, text: str) -> int | float:
@@ -52,6 +52,14 @@ def positive_int(text: str) -> int:
 def nonnegative_int(text: str) -> int:
     """An integer >= 0."""
     return _int_at_least(text, 0)
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 1..65535."""
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 1..65535, got {text!r}")
+    return value
 
 
 def add_view_arguments(parser: argparse.ArgumentParser) -> None:
