@@ -20,7 +20,7 @@ from .checkpoint import check_weight_shapes, save_model
 from .config_loader import ConfigError
 from .utils import read_json
 from .models.config import DecoderConfig, LabelEmbedderConfig, ModelConfig, VideoEncoderConfig, VisualEmbedderConfig
-from .models.msqnet import MSQNet
+from .models.msqnet import MSQNet, check_class_names
 
 __all__ = ["REFERENCE_KEY_MAP", "reference_model_config", "convert_reference_state_dict", "convert_reference"]
 
@@ -143,6 +143,7 @@ def convert_reference(weights: str | os.PathLike, config: str | os.PathLike, out
         raise ConfigError(f"{config}: classes: expected a list of class names")
     if len(classes) != num_classes:
         raise ValueError(f"{config}: {len(classes)} classes but the weights have {num_classes} queries")
+    check_class_names(classes, f"{config}: classes")
     model = MSQNet(cfg, classes, text_dim=state["query_embed"].shape[1])
     converted = convert_reference_state_dict(state)
     check_weight_shapes(model, Path(weights), {k: tuple(v.shape) for k, v in converted.items()},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import math
@@ -16,6 +17,7 @@ from typing import Any, Iterator
 
 __all__ = [
     "InputFileError",
+    "WriteError",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_folder",
@@ -66,6 +68,30 @@ def quote(value: Any) -> str:
     return text
 
 
+class WriteError(OSError):
+    """Writing a file or folder failed (a full disk, a file size limit, ...); the message names the
+    destination the caller asked for (never a temporary name) and says that what was there is kept."""
+
+    def __init__(self, code: int | None, reason: str, path: str | os.PathLike) -> None:
+        self.reason = reason
+        super().__init__(code, f"{reason[0].lower()}{reason[1:]} while writing it; nothing there was replaced", str(path))
+
+
+def _write_failed(e: OSError, path: str | os.PathLike) -> WriteError:
+    """``e`` (raised writing ``path`` or a temporary file for it) as a WriteError naming ``path``."""
+    reason = e.reason if isinstance(e, WriteError) else (e.strerror or str(e))
+    return WriteError(e.errno, reason, path)
+
+
+# The errors of a write that ran out of room (disk, quota, file size limit) or failed on the device.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO})
+
+
+def _refuse_folder(path: Path) -> None:
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "Is a folder", str(path))
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -78,8 +104,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write bytes to ``path`` via a temp file in the same folder, fsync and ``os.replace``."""
+    """Write bytes to ``path`` via a temp file in the same folder, fsync and ``os.replace``.
+
+    A folder at ``path`` is refused (IsADirectoryError naming it); a failed write is a WriteError naming ``path``.
+    """
     path = Path(path)
+    _refuse_folder(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -89,6 +119,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise _write_failed(e, path) from None
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -116,13 +150,19 @@ def atomic_folder(target: str | os.PathLike, *, previous: str | os.PathLike | No
 
     An existing ``target`` is first renamed aside: to ``previous`` when given (replacing an older
     folder there: a kept earlier version), else to a temporary name deleted once the new folder is
-    in place. A crash between the two renames leaves the old folder complete beside ``target``.
+    in place. A crash between the two renames leaves the old folder complete beside ``target``. An
+    OSError raised by the block (a full disk, ...) becomes a WriteError naming ``target``, not the staging folder.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
-        yield staging
+        try:
+            yield staging
+        except OSError as e:
+            if isinstance(e, WriteError) or e.errno in _WRITE_ERRNOS:
+                raise _write_failed(e, target) from None
+            raise
         staging.chmod(0o777 & ~_umask())  # mkdtemp makes it owner-only; the folder is an ordinary one
         aside = None
         if target.exists():

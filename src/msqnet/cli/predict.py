@@ -15,14 +15,13 @@ from .arguments import add_view_arguments, finite_float, nonnegative_int, positi
 
 
 def clean_label_list(names: list[str]) -> list[str]:
-    """Class names stripped of blanks; an error when none is left or one is repeated."""
+    """Class names stripped of blanks, blank ones dropped, then checked (``check_class_names``: none repeated)."""
+    from ..models.msqnet import check_class_names
+
     names = [n.strip() for n in names if n.strip()]
     if not names:
         raise ValueError("the label list is empty")
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ValueError(f"duplicate labels: {dupes}")
-    return names
+    return check_class_names(names, "labels")
 
 
 def _read_labels(args: argparse.Namespace) -> list[str] | None:
