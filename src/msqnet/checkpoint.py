@@ -205,7 +205,7 @@ def read_folder_document(folder: Path, name: str, *, kind: str, file_format: str
         raise CheckpointError(f"{e} (the {kind} is corrupt or truncated)") from None
     given = doc.get("format") if isinstance(doc, dict) else None
     if given != file_format:
-        raise CheckpointError(f"{path}: not an msqnet {kind} (format={quote(given)}, expected {file_format!r})")
+        raise CheckpointError(f"{path}: not an msqnet {kind} (format={quote(given)}, expected {quote(file_format)})")
     return doc
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..config_loader import ConfigError, check_choices
+from ..utils import quote
 from .options import parse_options
 
 __all__ = [
@@ -75,9 +76,9 @@ class DataConfig:
         if not self.annotations:
             raise ConfigError("annotations: required (an annotation file or the folder holding them)")
         if not self.root and self.format != "generic":
-            raise ConfigError(f"root: required for format {self.format!r} (the folder holding the videos)")
+            raise ConfigError(f"root: required for format {quote(self.format)} (the folder holding the videos)")
         if self.fold is not None and self.format not in FOLD_FORMATS:  # a setting nothing reads is a mistake
-            raise ConfigError(f"fold: format {self.format!r} has no numbered splits (only {', '.join(FOLD_FORMATS)} "
+            raise ConfigError(f"fold: format {quote(self.format)} has no numbered splits (only {', '.join(FOLD_FORMATS)} "
                               f"do); remove it and pick the split by name")
         self.format_options()
 

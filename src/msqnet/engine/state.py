@@ -42,7 +42,7 @@ from ..checkpoint import (
     write_safetensors,
 )
 from ..config_loader import ConfigError, from_dict
-from ..utils import fsync_dir
+from ..utils import fsync_dir, quote
 
 __all__ = [
     "TrainingState",
@@ -230,7 +230,7 @@ def verify_training_state(path: str | os.PathLike) -> dict[str, Any]:
                                holds=f"{STATE_NAME} beside the model's files (a model folder alone cannot be resumed)")
     version = doc.get("format_version", 0)
     if not isinstance(version, int) or version > STATE_VERSION:
-        raise CheckpointError(f"{doc_path}: format version {version!r} is not one this msqnet supports (1..{STATE_VERSION})")
+        raise CheckpointError(f"{doc_path}: format version {quote(version)} is not one this msqnet supports (1..{STATE_VERSION})")
     if version >= 2:
         if doc.get("checksum") != _document_checksum(doc):
             raise CheckpointError(f"{doc_path}: checksum of the document itself does not match; the file was edited "
