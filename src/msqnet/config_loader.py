@@ -279,7 +279,10 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T:
         return cls(**kwargs)
     except ConfigError as e:  # __post_init__ checks name their key, often with its section already
         named = not where or str(e).startswith(f"{where}.") or str(e).startswith(f"{where}:")
-        raise ConfigError(str(e) if named else f"{where}: {e}") from None
+        if named:
+            raise ConfigError(str(e)) from None
+        key = str(e).split(":", 1)[0]
+        raise ConfigError(f"{where}.{e}" if key in fields else f"{where}: {e}") from None  # data.fold: ...
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -56,10 +56,10 @@ def nonnegative_int(text: str) -> int:
 
 
 def port_number(text: str) -> int:
-    """A TCP port, 1..65535."""
-    value = positive_int(text)
+    """A TCP port, 0..65535 (0: any free one)."""
+    value = nonnegative_int(text)
     if value > 65535:
-        raise argparse.ArgumentTypeError(f"expected a port 1..65535, got {quote(text)}")
+        raise argparse.ArgumentTypeError(f"expected a port 0..65535, got {quote(text)}")
     return value
 
 

@@ -61,7 +61,7 @@ def check_class_names(names: Sequence[str], what: str = "class names") -> list[s
             raise ValueError(f"{what}: class {i} {quote(name)} holds a line break or control character; "
                              f"expected one line of text")
         if name in first:
-            raise ValueError(f"{what}: class {i} {quote(name)} repeats class {first[name]}; expected unique names")
+            raise ValueError(f"{what}: class {i} {quote(name)} duplicates class {first[name]}; expected unique names")
         first[name] = i
     return list(names)
 
