@@ -106,7 +106,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write bytes to ``path`` via a temp file in the same folder, fsync and ``os.replace``.
 
-    A folder at ``path`` is refused (IsADirectoryError naming it); a failed write is a WriteError naming ``path``.
+    A folder at ``path`` is refused (IsADirectoryError naming it); a write that runs out of room (a full
+    disk, a file size limit) is a WriteError naming ``path``.
     """
     path = Path(path)
     _refuse_folder(path)
@@ -122,7 +123,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except OSError as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise _write_failed(e, path) from None
+        if e.errno in _WRITE_ERRNOS:
+            raise _write_failed(e, path) from None
+        raise
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -150,8 +153,8 @@ def atomic_folder(target: str | os.PathLike, *, previous: str | os.PathLike | No
 
     An existing ``target`` is first renamed aside: to ``previous`` when given (replacing an older
     folder there: a kept earlier version), else to a temporary name deleted once the new folder is
-    in place. A crash between the two renames leaves the old folder complete beside ``target``. An
-    OSError raised by the block (a full disk, ...) becomes a WriteError naming ``target``, not the staging folder.
+    in place. A crash between the two renames leaves the old folder complete beside ``target``. A write
+    in the block that runs out of room (a full disk, ...) is a WriteError naming ``target``, not the staging folder.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -370,6 +370,16 @@ def test_out_of_space_in_predict_names_the_output_file(trained_run: Path, data_d
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_out_of_space_in_archive_prediction_names_the_output_file(trained_run: Path, data_dir: Path, tmp_path: Path):
+    out = tmp_path / "preds.jsonl"
+    argv = ["predict", str(_one_video(data_dir)), "--checkpoint", str(trained_run), "--out", str(out), "--quiet",
+            "--num-workers", "0"]
+    done = _run_with_file_size_limit(64, f"import sys\nfrom msqnet.cli import main\nsys.exit(main({argv!r}))\n")
+    assert done.returncode == 2, done.stderr
+    [line] = [x for x in done.stderr.splitlines() if ": error:" in x]
+    assert line.startswith(f"msqnet predict: error: {out}: file too large while appending to it; the lines before stay")
+
+
 def test_synth_refuses_a_size_beyond_its_bound_up_front(tmp_path: Path):
     result = run_msqnet("synth", tmp_path / "s", "--size", "100000", "--clips", "2", "--no-progress")
     line = assert_clean_error(result, "synth", "size", "32..2048", "100000")
@@ -382,7 +392,7 @@ def test_timeline_without_window_is_refused(trained_run: Path, data_dir: Path, t
 
 
 def test_gzsl_without_zero_shot_is_refused(trained_run: Path, train_config: Path):
-    result = run_msqnet("evaluate", "--checkpoint", trained_run, "--data", train_config, "--gzsl")
+    result = run_msqnet("evaluate", trained_run, "--data", train_config, "--gzsl")
     assert_clean_error(result, "evaluate", "--gzsl needs --zero-shot")
 
 
