@@ -57,9 +57,8 @@ def check_class_names(names: Sequence[str], what: str = "class names") -> list[s
         if name != name.strip():
             raise ValueError(f"{what}: class {i} {quote(name)} has surrounding whitespace; expected the name "
                              f"without it ({quote(name.strip())})")
-        if not name.isprintable():
-            raise ValueError(f"{what}: class {i} {quote(name)} holds a line break or control character; "
-                             f"expected one line of text")
+        if len(name.splitlines()) != 1:  # what reading classes.txt back splits on
+            raise ValueError(f"{what}: class {i} {quote(name)} holds a line break; expected one line of text")
         if name in first:
             raise ValueError(f"{what}: class {i} {quote(name)} duplicates class {first[name]}; expected unique names")
         first[name] = i
