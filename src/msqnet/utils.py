@@ -74,7 +74,7 @@ class WriteError(OSError):
 
     def __init__(self, code: int | None, reason: str, path: str | os.PathLike) -> None:
         self.reason = reason
-        super().__init__(code, f"{reason[0].lower()}{reason[1:]} while writing it; nothing there was replaced", str(path))
+        super().__init__(code, f"{reason} while writing it; nothing there was replaced", str(path))
 
 
 def _write_failed(e: OSError, path: str | os.PathLike) -> WriteError:
