@@ -168,7 +168,8 @@ def check_address(host: str, port: int) -> None:
             if e.errno == errno.EADDRINUSE:
                 raise ValueError(f"--port {port}: already in use on {host}; pick another port") from None
             if e.errno == errno.EACCES:
-                raise ValueError(f"--port {port}: not allowed for this user ({e.strerror}); pick a port above 1023") from None
+                raise ValueError(f"--port {port}: not allowed for this user ({e.strerror}); pick a port above "
+                                 f"1023") from None
             raise ValueError(f"--host {host}: cannot listen on it ({e.strerror}); expected an address of this "
                              f"machine, e.g. 127.0.0.1 or 0.0.0.0") from None
 

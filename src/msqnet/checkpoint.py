@@ -14,7 +14,6 @@ works too (``msqnet.hub``).
 from __future__ import annotations
 
 import copy
-import errno
 import json
 import logging
 import os
@@ -106,7 +105,7 @@ def write_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: di
         if code is None:
             raise
         number = int(code.group(1))
-        raise OSError(number, os.strerror(number) or errno.errorcode.get(number, str(e)), str(path)) from None
+        raise OSError(number, os.strerror(number), str(path)) from None
 
 
 def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, Any] | None = None,
@@ -114,8 +113,9 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
     """Write ``model`` as a checkpoint folder with its model card at ``out_dir`` (atomically replacing an old one).
 
     The folder records ``model.test_view``, the clips evaluation and prediction will build. Class names
-    are checked as ``check_class_names`` says (what ``classes.txt`` can hold); a failed write (a full disk)
-    is a WriteError naming ``out_dir``, whose earlier contents stay as they were. ``push_to_hub`` (a repo id ``user/name``) then publishes it (``msqnet.hub.push_checkpoint``).
+    are checked as ``check_class_names`` says (what ``classes.txt`` can hold); a write that runs out of
+    room (a full disk) is a WriteError naming ``out_dir``, whose earlier contents stay as they were.
+    ``push_to_hub`` (a repo id ``user/name``) then publishes it (``msqnet.hub.push_checkpoint``).
     """
     out_dir = Path(out_dir)
     check_class_names(model.class_names)  # the names may have been reassigned since the model was built
