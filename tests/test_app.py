@@ -85,7 +85,7 @@ def test_new_class_names_on_a_closed_set_model_give_a_message(tmp_path, shared_v
 
 def test_a_repeated_class_name_gives_a_message(model, shared_videos):
     r = analyse_video(model, str(shared_videos / "bikes.mp4"), "walking, running, walking")
-    assert r.message == "Cannot score these labels: duplicate labels: ['walking']"
+    assert r.message == "Cannot score these labels: labels: class 2 'walking' duplicates class 0; expected unique names"
 
 
 def test_no_video_asks_for_one(model):

@@ -17,7 +17,7 @@ from typing import Any
 from .card import is_open_vocabulary
 from .config_loader import to_dict
 
-__all__ = ["PageResult", "analyse_video", "build_app", "serve", "VIDEO_SUFFIXES"]
+__all__ = ["PageResult", "analyse_video", "build_app", "check_address", "serve", "VIDEO_SUFFIXES"]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 
@@ -148,6 +148,32 @@ def build_app(model, *, source: str, examples: list[str] | None = None, window: 
     return page
 
 
+def check_address(host: str, port: int) -> None:
+    """Refuse an address the page cannot listen on before a model loads, blaming the part at fault: a host
+    that does not resolve or is not this machine's (``--host``), or a port in use (``--port``)."""
+    import errno
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as e:
+        raise ValueError(f"--host {host}: not an address or a host name this machine resolves ({e.strerror}); "
+                         f"expected e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)") from None
+    with socket.socket(family, kind, proto) as probe_socket:
+        probe_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe_socket.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise ValueError(f"--port {port}: already in use on {host}; pick another port") from None
+            if e.errno == errno.EACCES:
+                raise ValueError(f"--port {port}: not allowed for this user ({e.strerror}); pick a port above "
+                                 f"1023") from None
+            raise ValueError(f"--host {host}: cannot listen on it ({e.strerror}); expected an address of this "
+                             f"machine, e.g. 127.0.0.1 or 0.0.0.0") from None
+
+
 def serve(checkpoint: str, *, examples: str | None = None, host: str = "127.0.0.1", port: int = 7860,
           window: float = 4.0, stride: float = 2.0, top_k: int = 5) -> None:
     """Load a checkpoint (folder or hub repo id) and serve its page until interrupted."""
@@ -156,6 +182,7 @@ def serve(checkpoint: str, *, examples: str | None = None, host: str = "127.0.0.
 
     if window <= 0 or stride <= 0:
         raise ValueError(f"--window and --stride must be > 0 (got {window}, {stride})")
+    check_address(host, port)
     videos = _example_videos(examples)
     model = load_model(checkpoint)
     page = build_app(model, source=str(checkpoint), examples=videos, window=window, stride=stride, top_k=top_k)

@@ -17,12 +17,13 @@ import copy
 import json
 import logging
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from . import __version__
@@ -31,9 +32,9 @@ from .config_loader import ConfigError, from_dict, to_dict
 from .data.config import SamplingConfig, TransformConfig
 from .data.views import TestView
 from .models.config import ModelConfig
-from .models.msqnet import MSQNet
+from .models.msqnet import MSQNet, check_class_names
 from .run_dir import RunDir
-from .utils import FolderMark, InputFileError, atomic_folder, read_json, read_text
+from .utils import FolderMark, InputFileError, atomic_folder, quote, read_json, read_text
 
 __all__ = [
     "CheckpointError",
@@ -47,6 +48,7 @@ __all__ = [
     "weight_shapes",
     "read_weights",
     "check_weight_shapes",
+    "write_safetensors",
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_FILES",
 ]
@@ -105,14 +107,29 @@ def _self_contained_config(model: MSQNet) -> ModelConfig:
     return cfg
 
 
+def write_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    """``safetensors.torch.save_file``, its I/O failures (a full disk, ...) raised as the OSError they are."""
+    try:
+        save_file(tensors, str(path), metadata=metadata)
+    except SafetensorError as e:  # e.g. "Error while serializing: I/O error: No space left on device (os error 28)"
+        code = re.search(r"os error (\d+)", str(e))
+        if code is None:
+            raise
+        number = int(code.group(1))
+        raise OSError(number, os.strerror(number), str(path)) from None
+
+
 def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, Any] | None = None,
                push_to_hub: str | None = None) -> Path:
     """Write ``model`` as a checkpoint folder with its model card at ``out_dir`` (atomically replacing an old one).
 
-    The folder records ``model.test_view``, the clips evaluation and prediction will build.
+    The folder records ``model.test_view``, the clips evaluation and prediction will build. Class names
+    are checked as ``check_class_names`` says (what ``classes.txt`` can hold); a write that runs out of
+    room (a full disk) is a WriteError naming ``out_dir``, whose earlier contents stay as they were.
     ``push_to_hub`` (a repo id ``user/name``) then publishes it (``msqnet.hub.push_checkpoint``).
     """
     out_dir = Path(out_dir)
+    check_class_names(model.class_names)  # the names may have been reassigned since the model was built
     view: TestView = model.test_view
     view.transform_config(model.cfg.image_size)  # a view the model cannot use is an error now, not at load
     excluded = _frozen_by_reference(model.cfg)
@@ -130,7 +147,7 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
         **(extra or {}),
     }
     with atomic_folder(out_dir, mark=CHECKPOINT_MARK) as tmp:
-        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": CHECKPOINT_FORMAT})
+        write_safetensors(state, tmp / WEIGHTS_NAME, metadata={"format": CHECKPOINT_FORMAT})
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         (tmp / CLASSES_NAME).write_text("\n".join(model.class_names) + "\n", encoding="utf-8")
         (tmp / CARD_NAME).write_text(model_card(meta), encoding="utf-8")
@@ -159,16 +176,20 @@ def read_checkpoint_config(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
     names = meta["class_names"]
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise CheckpointError(f"{path}: class_names must be a non-empty list of strings")
+    try:
+        check_class_names(names)
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}; the checkpoint was edited or written by an older msqnet") from None
     text_dim = meta["text_dim"]
     if not isinstance(text_dim, int) or isinstance(text_dim, bool) or text_dim < 1:
-        raise CheckpointError(f"{path}: text_dim: expected a positive int (the label embedding width), got {text_dim!r}")
+        raise CheckpointError(f"{path}: text_dim: expected a positive int (the label embedding width), got {quote(text_dim)}")
     by_ref = meta.get("by_reference", [])
     if not isinstance(by_ref, list) or not all(isinstance(p, str) for p in by_ref):
-        raise CheckpointError(f"{path}: by_reference: expected a list of state-dict prefixes, got {by_ref!r}")
+        raise CheckpointError(f"{path}: by_reference: expected a list of state-dict prefixes, got {quote(by_ref)}")
     if not isinstance(meta.get("train_config", {}), dict):
-        raise CheckpointError(f"{path}: train_config: expected an object (the training config), got {meta['train_config']!r}")
+        raise CheckpointError(f"{path}: train_config: expected an object (the training config), got {quote(meta['train_config'])}")
     if not isinstance(meta.get("multi_label", True), bool):
-        raise CheckpointError(f"{path}: multi_label: expected true/false, got {meta['multi_label']!r}")
+        raise CheckpointError(f"{path}: multi_label: expected true/false, got {quote(meta['multi_label'])}")
     _check_class_file(ckpt_dir / CLASSES_NAME, names, path)
     meta["test_view"] = _recorded_test_view(meta, path)
     return meta
@@ -191,7 +212,7 @@ def read_folder_document(folder: Path, name: str, *, kind: str, file_format: str
         raise CheckpointError(f"{e} (the {kind} is corrupt or truncated)") from None
     given = doc.get("format") if isinstance(doc, dict) else None
     if given != file_format:
-        raise CheckpointError(f"{path}: not an msqnet {kind} (format={given!r}, expected {file_format!r})")
+        raise CheckpointError(f"{path}: not an msqnet {kind} (format={quote(given)}, expected {quote(file_format)})")
     return doc
 
 
@@ -237,7 +258,7 @@ def _check_class_file(classes: Path, names: list[str], config: Path) -> None:
         raise CheckpointError(str(e)) from None
     if listed != names:
         diff = next((i for i, (a, b) in enumerate(zip(listed, names)) if a != b), min(len(listed), len(names)))
-        what = (f"class {diff} is {listed[diff]!r} there but {names[diff]!r} in {config.name}"
+        what = (f"class {diff} is {quote(listed[diff])} there but {quote(names[diff])} in {config.name}"
                 if diff < min(len(listed), len(names)) else
                 f"it lists {len(listed)} classes, {config.name} {len(names)}")
         raise CheckpointError(f"{classes}: disagrees with {config}: {what}; the checkpoint was edited or mixed up")
@@ -292,6 +313,24 @@ def check_weight_shapes(model: torch.nn.Module, weights: Path, shapes: dict[str,
         )
 
 
+def _kind(t: torch.Tensor) -> str:
+    return "floating-point" if t.is_floating_point() else "bool" if t.dtype == torch.bool else \
+        "complex" if t.is_complex() else "integer"
+
+
+def check_weight_kinds(model: torch.nn.Module, weights: Path, state: dict[str, torch.Tensor], *,
+                       described_by: str) -> None:
+    """Each stored tensor is of the model's kind of number (floating point, integer, bool): loading casts
+    silently, so float weights stored as integers would load rounded. Another float width (bf16) is fine."""
+    expected = model.state_dict()
+    for k, t in state.items():
+        if k in expected and _kind(t) != _kind(expected[k]):
+            raise CheckpointError(f"{weights}: tensor {k} is stored as {str(t.dtype).removeprefix('torch.')}, but "
+                                  f"{described_by} gives a {_kind(expected[k])} tensor "
+                                  f"({str(expected[k].dtype).removeprefix('torch.')}); the file was edited or "
+                                  f"written by another tool")
+
+
 def model_folder_of(path: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None) -> Path:
     """The model folder meant by ``path``: itself, or a training run folder's ``best``, else its last state.
 
@@ -343,6 +382,7 @@ def load_model(ckpt_dir: str | os.PathLike, *, device: str | torch.device = "cpu
     model = MSQNet(meta["model"], meta["class_names"], text_dim=meta["text_dim"],
                    multi_label=meta.get("multi_label", True))
     check_weight_shapes(model, weights, shapes, by_ref, described_by=described_by)
+    check_weight_kinds(model, weights, state, described_by=described_by)
     model.load_state_dict(state, strict=False)  # exactly the checked tensors (frozen parts come from their source)
     model.test_view = meta["test_view"]
     return model.to(device).eval()

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .utils import read_json
+from .utils import quote, read_json
 
 __all__ = [
     "ZeroShotSplit",
@@ -49,14 +49,14 @@ def list_zero_shot_splits() -> list[str]:
 
 def _resolve(ref: int | str, class_names: Sequence[str], index: dict[str, int], where: str) -> int:
     if isinstance(ref, bool) or not isinstance(ref, (int, str)):
-        raise ValueError(f"{where}: expected a class id or name, got {ref!r}")
+        raise ValueError(f"{where}: expected a class id or name, got {quote(ref)}")
     if isinstance(ref, int):
         if not 0 <= ref < len(class_names):
             raise ValueError(f"{where}: class id {ref} out of range; the dataset has {len(class_names)} classes")
         return ref
     key = ref.strip().lower()
     if key not in index:
-        raise ValueError(f"{where}: unknown class name {ref!r}")
+        raise ValueError(f"{where}: unknown class name {quote(ref)}")
     return index[key]
 
 

@@ -4,7 +4,10 @@ Every config in msqnet (model, data, training) is a plain dataclass. ``from_dict
 mapping and rejects unknown keys and wrong types with a message naming the full key path and, when
 known, the file it came from, e.g. ``ak.yaml: model.decoder.num_heads: expected int, got 'x'``. A
 ``Literal`` type is the one list of a field's allowed values: ``from_dict`` checks it, and
-``check_choices`` checks a dataclass built in code (its ``__post_init__`` calls it). A dataclass with
+``check_choices`` checks a dataclass built in code (its ``__post_init__`` calls it). Values are quoted in
+messages as short excerpts (``utils.quote``). YAML and JSON text is read by ``parse_yaml`` /
+``parse_json``, which refuse a key given twice in one mapping and YAML whose aliases expand to more
+than ``MAX_YAML_VALUES`` values (a config has hundreds; an "alias bomb" of 700 bytes has billions). A dataclass with
 a ``from_reference`` class method may be given by reference: ``model: msqnet-lite`` in a training
 config is the model preset of that name, resolved and validated when the config loads.
 """
@@ -22,7 +25,7 @@ from typing import Any, Literal, Mapping, TypeVar, Union
 
 import yaml
 
-from .utils import InputFileError, atomic_write_text, read_text
+from .utils import InputFileError, atomic_write_text, quote, read_text
 
 T = TypeVar("T")
 
@@ -35,7 +38,15 @@ __all__ = [
     "apply_overrides",
     "write_config_file",
     "check_choices",
+    "parse_yaml",
+    "parse_json",
+    "MAX_YAML_VALUES",
 ]
+
+# Values (scalars, lists, mappings) a YAML document may hold with every alias expanded.
+MAX_YAML_VALUES = 100_000
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ConfigError(ValueError):
@@ -43,7 +54,94 @@ class ConfigError(ValueError):
 
 
 def _describe(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
+    return f"{quote(value)} ({type(value).__name__})"
+
+
+def _yaml_children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _check_yaml_keys(node: yaml.MappingNode, source: str) -> None:
+    """Refuse a key given twice in one mapping (YAML would keep the last silently); ``<<`` merges may override."""
+    first: dict[tuple[str, str], int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE_TAG:
+            continue
+        line = key.start_mark.line + 1
+        if (key.tag, key.value) in first:
+            raise ConfigError(f"{source}:{line}: key {quote(key.value)} given twice in one mapping (first on line "
+                              f"{first[key.tag, key.value]}); give each key once")
+        first[key.tag, key.value] = line
+
+
+def _check_yaml_tree(root: yaml.Node, source: str) -> None:
+    """Refuse duplicate keys, a value that contains itself, and more than ``MAX_YAML_VALUES`` values once
+    aliases are expanded, walking each distinct node once (so a bomb costs its size in the file, not expanded)."""
+    expanded: dict[int, int] = {}  # node id -> values under it, aliases expanded
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        if finished:
+            on_path.discard(id(node))
+            expanded[id(node)] = 1 + sum(expanded[id(c)] for c in _yaml_children(node))
+            if expanded[id(node)] > MAX_YAML_VALUES:
+                raise ConfigError(f"{source}:{node.start_mark.line + 1}: aliases expand this to more than "
+                                  f"{MAX_YAML_VALUES} values; expected a config of plain values (write them out, "
+                                  f"or nest fewer aliases)")
+            continue
+        if id(node) in expanded:
+            continue
+        if id(node) in on_path:
+            raise ConfigError(f"{source}:{node.start_mark.line + 1}: an alias refers to a value that contains it; "
+                              f"expected values without cycles")
+        if isinstance(node, yaml.MappingNode):
+            _check_yaml_keys(node, source)
+        on_path.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in _yaml_children(node) if id(c) not in expanded)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """The value of a YAML document (safe types only), refusing duplicate keys and alias expansions past
+    ``MAX_YAML_VALUES``; ``source`` names the text in errors (a file, an override). Raises yaml.YAMLError
+    for bad syntax."""
+    loader = _YamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_yaml_tree(node, source)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+class _DuplicateJsonKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateJsonKey(key)
+        out[key] = value
+    return out
+
+
+def parse_json(text: str, source: str) -> Any:
+    """The value of a JSON document, refusing a key given twice in one object (ConfigError naming ``source``
+    and the key). Raises json.JSONDecodeError for bad syntax."""
+    try:
+        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+    except _DuplicateJsonKey as e:
+        raise ConfigError(f"{source}: key {quote(e.key)} given twice in one object; give each key once") from None
 
 
 def _convert(tp: Any, value: Any, where: str) -> Any:
@@ -118,7 +216,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected number, got {_describe(value)}")
         # No setting means anything with NaN or infinity; they would only poison training silently.
         if not math.isfinite(number):
-            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+            raise ConfigError(f"{where}: expected a finite number, got {quote(value)}")
         return number
     if tp is str:
         if isinstance(value, str):
@@ -156,7 +254,7 @@ def check_choices(cfg: Any) -> None:
     for name, allowed, optional in _choice_fields(type(cfg)):
         value = getattr(cfg, name)
         if value not in allowed and not (optional and value is None):
-            raise ConfigError(f"{name}: expected one of {list(allowed)}, got {value!r}")
+            raise ConfigError(f"{name}: expected one of {list(allowed)}, got {quote(value)}")
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T:
@@ -181,7 +279,10 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T:
         return cls(**kwargs)
     except ConfigError as e:  # __post_init__ checks name their key, often with its section already
         named = not where or str(e).startswith(f"{where}.") or str(e).startswith(f"{where}:")
-        raise ConfigError(str(e) if named else f"{where}: {e}") from None
+        if named:
+            raise ConfigError(str(e)) from None
+        key = str(e).split(":", 1)[0]
+        raise ConfigError(f"{where}.{e}" if key in fields else f"{where}: {e}") from None  # data.fold: ...
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -213,7 +314,7 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     except InputFileError as e:
         raise ConfigError(str(e)) from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = parse_json(text, str(path)) if path.suffix == ".json" else parse_yaml(text, str(path))
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
     except yaml.YAMLError as e:
@@ -231,8 +332,9 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``a.b.c=value`` overrides (values parsed as YAML) to a nested mapping, in place."""
     for item in overrides:
+        where = f"override {quote(item)}"
         if "=" not in item:
-            raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. train.epochs=5")
+            raise ConfigError(f"{where}: expected KEY=VALUE, e.g. train.epochs=5")
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
         node = data
@@ -241,12 +343,12 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             if nxt is None:
                 nxt = node[part] = {}
             if not isinstance(nxt, dict):
-                raise ConfigError(f"override {item!r}: {part} is not a section")
+                raise ConfigError(f"{where}: {part} is not a section")
             node = nxt
         try:
-            node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+            node[parts[-1]] = parse_yaml(raw, where) if raw.strip() else ""
         except yaml.YAMLError as e:
-            raise ConfigError(f"override {item!r}: value is not valid YAML: {e}") from None
+            raise ConfigError(f"{where}: value is not valid YAML: {' '.join(str(e).split())}") from None
     return data
 
 

@@ -18,9 +18,9 @@ from safetensors.torch import load_file
 
 from .checkpoint import CHECKPOINT_MARK, check_weight_shapes, save_model
 from .config_loader import ConfigError
-from .utils import check_replaceable, read_json
+from .utils import check_replaceable, quote, read_json
 from .models.config import DecoderConfig, LabelEmbedderConfig, ModelConfig, VideoEncoderConfig, VisualEmbedderConfig
-from .models.msqnet import MSQNet
+from .models.msqnet import MSQNet, check_class_names
 
 __all__ = ["REFERENCE_KEY_MAP", "reference_model_config", "convert_reference_state_dict", "convert_reference"]
 
@@ -69,16 +69,16 @@ def reference_model_config(ref_cfg: dict[str, Any], state: dict[str, torch.Tenso
     """The parity-mode ModelConfig for reference weights ``state`` and the reference config dict."""
     for key in ("timesformer_config", "clip_vision_config", "num_frames"):
         if key not in ref_cfg:
-            raise ConfigError(f"reference config: missing key {key!r}")
+            raise ConfigError(f"reference config: missing key {quote(key)}")
     for key in ("timesformer_config", "clip_vision_config"):
         if not isinstance(ref_cfg[key], dict):
             raise ConfigError(f"reference config: {key}: expected an object of HF config fields")
     num_frames = ref_cfg["num_frames"]
     if not isinstance(num_frames, int) or isinstance(num_frames, bool):
-        raise ConfigError(f"reference config: num_frames: expected an int, got {num_frames!r}")
+        raise ConfigError(f"reference config: num_frames: expected an int, got {quote(num_frames)}")
     for key in ("query_embed", "transformer.encoder.layers.0.linear1.weight"):
         if key not in state:
-            raise ValueError(f"reference weights: no {key!r}; is this a TimeSformerCLIPInitVideoGuide state dict?")
+            raise ValueError(f"reference weights: no {quote(key)}; is this a TimeSformerCLIPInitVideoGuide state dict?")
     tsf = _clean_hf_config(ref_cfg["timesformer_config"])
     tsf["num_frames"] = num_frames
     d_model = state["query_embed"].shape[1]
@@ -144,6 +144,7 @@ def convert_reference(weights: str | os.PathLike, config: str | os.PathLike, out
         raise ConfigError(f"{config}: classes: expected a list of class names")
     if len(classes) != num_classes:
         raise ValueError(f"{config}: {len(classes)} classes but the weights have {num_classes} queries")
+    check_class_names(classes, f"{config}: classes")
     model = MSQNet(cfg, classes, text_dim=state["query_embed"].shape[1])
     converted = convert_reference_state_dict(state)
     check_weight_shapes(model, Path(weights), {k: tuple(v.shape) for k, v in converted.items()},

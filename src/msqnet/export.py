@@ -37,7 +37,7 @@ from .models.config import ModelConfig
 from .models.msqnet import MSQNet, mix_label_embeddings
 from .utils import atomic_write_bytes
 
-__all__ = ["ONNX_FORMAT", "require_onnx_exporter", "export_onnx", "OnnxRuntimeModel", "OnnxOutput"]
+__all__ = ["ONNX_FORMAT", "require_onnx_exporter", "export_onnx", "supported_opsets", "OnnxRuntimeModel", "OnnxOutput"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,14 @@ def _decode_array(text: str) -> torch.Tensor:
     return torch.from_numpy(np.frombuffer(base64.b64decode(d["data"]), dtype=np.float32).reshape(d["shape"]).copy())
 
 
+def supported_opsets() -> range:
+    """The ONNX opsets ``export_onnx`` can write: from 18 (torch's exporter cannot convert its graph to an
+    older one and would ignore the request) through the newest torch's exporter declares."""
+    from torch.onnx import _constants  # where torch states its exporter's range
+
+    return range(18, getattr(_constants, "ONNX_MAX_OPSET", 23) + 1)
+
+
 def export_onnx(model: MSQNet, out: str | os.PathLike, *, labels: Sequence[str] | None = None,
                 opset: int | None = None) -> Path:
     """Write ``model`` as one ONNX file at ``out`` (atomically); returns the path.
@@ -96,9 +104,13 @@ def export_onnx(model: MSQNet, out: str | os.PathLike, *, labels: Sequence[str] 
         out: the ``.onnx`` file to write.
         labels: fix this label set in the file (open-vocabulary models only); ``None`` = the
             training classes for closed-set models, a ``label_embed`` input for ``head: text``.
-        opset: ONNX opset (default: the exporter's).
+        opset: ONNX opset, one of ``supported_opsets()`` (default: the exporter's).
     """
     require_onnx_exporter()
+    opsets = supported_opsets()
+    if opset is not None and opset not in opsets:  # honoured or refused, never silently replaced
+        raise ValueError(f"--opset {opset}: expected an ONNX opset {opsets.start}..{opsets.stop - 1} "
+                         f"(what this torch's exporter writes)")
     if labels is not None and model.cfg.head != "text":
         raise ValueError(f"--labels at export needs an open-vocabulary model (head: text); this model (head: "
                          f"{model.cfg.head}) always scores its {model.num_classes} training classes")

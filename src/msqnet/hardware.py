@@ -26,6 +26,8 @@ from typing import Literal
 
 import torch
 
+from .utils import quote
+
 __all__ = ["CpuIsa", "ISA_ENV", "cpu_isa", "detected_cpu_isa", "cpu_has_bf16", "cpu_prefers_fused_bf16_attention",
            "parse_device", "describe"]
 
@@ -70,7 +72,7 @@ def cpu_prefers_fused_bf16_attention() -> bool:
 def parse_device(name: str) -> str:
     """``name`` if it is a device msqnet runs on (``auto``, ``cpu``, ``cuda``, ``cuda:N``), else a ValueError."""
     if not isinstance(name, str) or not _DEVICE.fullmatch(name):
-        raise ValueError(f"device {name!r}: expected auto, cpu, cuda or cuda:N (N = 0, 1, ...)")
+        raise ValueError(f"device {quote(name)}: expected auto, cpu, cuda or cuda:N (N = 0, 1, ...)")
     return name
 
 

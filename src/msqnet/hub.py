@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .checkpoint import CARD_NAME, CHECKPOINT_FILES, CheckpointError
+from .utils import quote
 
 __all__ = ["RepoRef", "parse_repo_ref", "resolve_source", "download_checkpoint", "push_checkpoint"]
 
@@ -109,7 +110,7 @@ def push_checkpoint(
     from .checkpoint import model_folder_of, read_checkpoint_config
 
     if parse_repo_ref(repo_id) is None or "@" in repo_id:
-        raise ValueError(f"{repo_id!r}: expected a hub repo id user/name (the branch goes in --revision)")
+        raise ValueError(f"{quote(repo_id)}: expected a hub repo id user/name (the branch goes in --revision)")
     folder = model_folder_of(Path(checkpoint))
     meta = read_checkpoint_config(folder)  # refuses a folder that is not a valid checkpoint
     operations = [CommitOperationAdd(name, folder / name) for name in CHECKPOINT_FILES

@@ -33,6 +33,7 @@ from .data.loader import seed_worker
 from .data.timeline import WindowClips
 from .data.views import TestView, read_test_clips
 from .engine.inference import score_clips
+from .models.msqnet import check_class_names, check_clips
 from .precision import resolve_precision
 
 __all__ = ["WindowScores", "Prediction", "Scorer", "ModelScorer", "model_scorer", "VideoClips", "iter_predictions",
@@ -127,7 +128,7 @@ def model_scorer(model, labels: Sequence[str] | None = None, *, device: torch.de
     the hardware multiplies it natively, else fp32; ``bf16``; ``fp32``)."""
     model.eval()
     device, precision = _device_and_precision(model, precision, device)
-    label_embed = None if labels is None else model.embed_labels(list(labels))
+    label_embed = None if labels is None else model.embed_labels(check_class_names(list(labels), "labels"))
     return ModelScorer(model, label_embed, device, precision, model.test_view.aggregate)
 
 
@@ -345,13 +346,11 @@ def predict(
     is a ValueError. ``precision``: ``auto`` (bf16 where the hardware multiplies it natively, else
     fp32), ``bf16`` or ``fp32``. ``model`` is an MSQNet or an :class:`~msqnet.export.OnnxRuntimeModel`.
     """
+    score = model_scorer(model, labels, precision=precision)  # checks the labels (check_class_names)
     names = list(labels) if labels is not None else list(model.class_names)
-    if not names:
-        raise ValueError("no labels to score")
-    score = model_scorer(model, labels, precision=precision)
 
     if isinstance(inputs, torch.Tensor):
-        clips = inputs.unsqueeze(0) if inputs.ndim == 4 else inputs  # (B, T, 3, H, W)
+        clips = check_clips(inputs, model.cfg.num_frames, model.cfg.image_size)  # (B, T, 3, H, W)
         probs = np.concatenate([score(clips[i : i + batch_size]) for i in range(0, clips.shape[0], batch_size)])
         bad = [i for i, p in enumerate(probs) if not np.isfinite(p).all()]
         if bad:

@@ -384,7 +384,11 @@ def predict_to_jsonl(
                                   num_workers=num_workers)
         for _, pred in tqdm(stream, total=len(mine), desc="predict", unit="video", disable=not progress,
                             dynamic_ncols=True):
-            append_jsonl_line(fd, {**pred.to_dict(), MADE_WITH: settings})
+            try:
+                append_jsonl_line(fd, {**pred.to_dict(), MADE_WITH: settings})
+            except OSError as e:  # a full disk: name the file (a bare write() error names none)
+                raise OSError(e.errno, f"{e.strerror} while appending to it; the lines before stay (--resume "
+                                       f"continues the file)", str(target)) from None
             if pred.error:
                 failed.append(pred.error)
         os.fsync(fd)

@@ -14,11 +14,14 @@ A run folder (``TrainConfig.output_dir``) holds::
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["RunDir"]
+
+log = logging.getLogger(__name__)
 
 # How far above a checkpoint folder its run folder may be (models/epoch-001, checkpoints/last, best).
 _MAX_DEPTH = 3
@@ -92,7 +95,14 @@ class RunDir:
         return self.last_state.exists() or self.previous_state.exists()
 
     def model_folder(self) -> Path | None:
-        """The run's model: its ``best`` model folder, else its last training state; ``None`` without either."""
+        """The run's model: its ``best`` model folder, else its last training state; ``None`` without either.
+
+        A ``best`` link whose target is gone is said with a warning (the run then gives another model).
+        """
+        if self.best.is_symlink() and not self.best.exists():
+            fallback = "its last training state" if self.last_state.is_dir() else "no model"
+            log.warning("%s: the link points at %s, which is missing (deleted or moved); using %s", self.best,
+                        os.readlink(self.best), fallback)
         for folder in (self.best, self.last_state):
             if folder.is_dir():
                 return folder

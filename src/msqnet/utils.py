@@ -1,12 +1,15 @@
-"""Small shared helpers: atomic file and folder writes, reading users' text files with errors that name them, strict JSON."""
+"""Small shared helpers: atomic file and folder writes, reading users' text files with errors that name them,
+strict JSON, and quoting users' values in error messages."""
 from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import math
 import os
+import reprlib
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from typing import Any, Iterator
 
 __all__ = [
     "InputFileError",
+    "WriteError",
     "atomic_write_bytes",
     "atomic_write_text",
     "FolderMark",
@@ -27,6 +31,7 @@ __all__ = [
     "read_json",
     "finite_or_none",
     "json_text",
+    "quote",
 ]
 
 
@@ -46,6 +51,50 @@ class InputFileError(ValueError):
         super().__init__(f"{where}: {what}; expected {expected}")
 
 
+# The one rule for quoting a user's value in a message: an excerpt, never the whole value. A config
+# value, a CSV field or an override may be megabytes long, and a YAML alias bomb expands to gigabytes:
+# quoted in full it would make a message (and the memory to build it) as large. ``reprlib`` bounds the
+# work as well as the result: it looks at no more than the first few items and characters.
+_QUOTE = reprlib.Repr()
+_QUOTE.maxlevel, _QUOTE.maxstring, _QUOTE.maxother = 3, 60, 60
+_QUOTE.maxtuple = _QUOTE.maxlist = _QUOTE.maxset = _QUOTE.maxfrozenset = _QUOTE.maxdeque = 6
+_QUOTE.maxdict = 4
+QUOTE_LIMIT = 80
+
+
+def quote(value: Any) -> str:
+    """A short ``repr`` of a user's value for an error message (at most ``QUOTE_LIMIT`` characters, cut with
+    ``...``): every message that quotes user data quotes it through this."""
+    text = _QUOTE.repr(value)
+    if len(text) > QUOTE_LIMIT:
+        text = text[: QUOTE_LIMIT - 3] + "..."
+    return text
+
+
+class WriteError(OSError):
+    """Writing a file or folder failed (a full disk, a file size limit, ...); the message names the
+    destination the caller asked for (never a temporary name) and says that what was there is kept."""
+
+    def __init__(self, code: int | None, reason: str, path: str | os.PathLike) -> None:
+        self.reason = reason
+        super().__init__(code, f"{reason} while writing it; nothing there was replaced", str(path))
+
+
+def _write_failed(e: OSError, path: str | os.PathLike) -> WriteError:
+    """``e`` (raised writing ``path`` or a temporary file for it) as a WriteError naming ``path``."""
+    reason = e.reason if isinstance(e, WriteError) else (e.strerror or str(e))
+    return WriteError(e.errno, reason, path)
+
+
+# The errors of a write that ran out of room (disk, quota, file size limit) or failed on the device.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO})
+
+
+def _refuse_folder(path: Path) -> None:
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "Is a folder", str(path))
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -58,8 +107,13 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write bytes to ``path`` via a temp file in the same folder, fsync and ``os.replace``."""
+    """Write bytes to ``path`` via a temp file in the same folder, fsync and ``os.replace``.
+
+    A folder at ``path`` is refused (IsADirectoryError naming it); a write that runs out of room (a full
+    disk, a file size limit) is a WriteError naming ``path``.
+    """
     path = Path(path)
+    _refuse_folder(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -69,6 +123,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if e.errno in _WRITE_ERRNOS:
+            raise _write_failed(e, path) from None
+        raise
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -136,7 +196,8 @@ def atomic_folder(target: str | os.PathLike, *, mark: FolderMark | None,
     damaged folder there is replaced.
     An existing ``target`` is first renamed aside: to ``previous`` when given (replacing an older
     folder there: a kept earlier version), else to a temporary name deleted once the new folder is
-    in place. A crash between the two renames leaves the old folder complete beside ``target``.
+    in place. A crash between the two renames leaves the old folder complete beside ``target``. A write
+    in the block that runs out of room (a full disk, ...) is a WriteError naming ``target``, not the staging folder.
     """
     target = Path(target)
     if mark is not None:
@@ -146,7 +207,12 @@ def atomic_folder(target: str | os.PathLike, *, mark: FolderMark | None,
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
-        yield staging
+        try:
+            yield staging
+        except OSError as e:
+            if isinstance(e, WriteError) or e.errno in _WRITE_ERRNOS:
+                raise _write_failed(e, target) from None
+            raise
         staging.chmod(0o777 & ~_umask())  # mkdtemp makes it owner-only; the folder is an ordinary one
         aside = None
         if target.exists():

@@ -9,7 +9,7 @@ import pytest
 
 from msqnet.checkpoint import CheckpointError
 from msqnet.config_loader import ConfigError
-from msqnet.engine import state as state_mod
+from msqnet import checkpoint as checkpoint_mod
 from msqnet.engine.checkpoint_keeper import CheckpointKeeper, find_resume_state, point_link
 from msqnet.engine.state import capture_rng
 from msqnet.run_dir import RunDir
@@ -63,15 +63,15 @@ def test_a_failed_save_leaves_the_good_state_untouched(tmp_path: Path, monkeypat
     ckpt = tmp_path / "checkpoints"
     _keep(tmp_path, model, opt, step=1)
     before = {p.name: p.read_bytes() for p in (ckpt / "last").iterdir()}
-    real_save = state_mod.save_file
+    real_save = checkpoint_mod.save_file  # every safetensors file of a state is written through it
 
-    def disk_full(tensors, filename, metadata=None):  # the disk fills up halfway through the optimiser file
+    def disk_full(tensors, filename, metadata=None):  # the disk fills up halfway through the first file
         real_save(tensors, filename, metadata=metadata)
         with open(filename, "r+b") as f:
             f.truncate(Path(filename).stat().st_size // 2)
         raise OSError(28, "No space left on device", filename)
 
-    monkeypatch.setattr(state_mod, "save_file", disk_full)
+    monkeypatch.setattr(checkpoint_mod, "save_file", disk_full)
     with pytest.raises(OSError, match="No space left"):
         _keep(tmp_path, model, opt, step=2)
     after = {p.name: p.read_bytes() for p in (ckpt / "last").iterdir()}

@@ -43,7 +43,7 @@ def test_frame_folders_hold_exactly_the_rendered_frames(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--clips", "0"], "clips: need at least 1"),
-        (["--size", "30"], "size: must be an even number of pixels >= 32"),
+        (["--size", "30"], "size: must be an even number of pixels 32..2048"),
         (["--size", "49"], "even"),
         (["--frames", "1"], "frames: an action needs at least 2 frames"),
         (["--format", "avi"], "format: expected one of ['mp4', 'frames']"),

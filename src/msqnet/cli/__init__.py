@@ -35,6 +35,9 @@ DEBUG_ENV = "MSQNET_DEBUG"
 EXIT_ERROR = 2  # bad input, file or setting (argparse uses 2 for bad arguments too)
 EXIT_INTERNAL = 3  # an error msqnet did not anticipate: a bug to report
 EXIT_INTERRUPTED = 130
+# A path longer than this in an OSError is not one a user typed (a config value taken for a file name):
+# it is quoted as an excerpt, like every user value (``utils.quote``).
+_LONGEST_PATH = 4096
 
 
 def _leaf_parsers(parser: argparse.ArgumentParser):
@@ -112,7 +115,10 @@ def describe_error(e: BaseException) -> str:
         return ("out of memory: lower batch_size (or eval_batch_size / --batch-size), num_frames or image_size"
                 + (f" ({e})" if str(e) else ""))
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
-        message = f"{e.filename}: {e.strerror[0].lower()}{e.strerror[1:]}"
+        from ..utils import quote
+
+        name = str(e.filename)
+        message = f"{name if len(name) <= _LONGEST_PATH else quote(name)}: {e.strerror[0].lower()}{e.strerror[1:]}"
         if isinstance(e, IsADirectoryError):
             message += "; expected a file"
         elif isinstance(e, NotADirectoryError):

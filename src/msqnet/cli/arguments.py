@@ -10,22 +10,24 @@ import math
 import typing
 
 from ..data.config import Aggregate, Crops
+from ..utils import quote
 
-__all__ = ["device_name", "positive_int", "nonnegative_int", "positive_float", "finite_float", "add_view_arguments", "view_changes"]
+__all__ = ["device_name", "positive_int", "nonnegative_int", "port_number", "positive_float", "finite_float", "add_view_arguments",
+           "view_changes"]
 
 
 def _number(kind: type, text: str) -> int | float:
     try:
         return kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {quote(text)}") from None
 
 
 def finite_float(text: str) -> float:
     """A finite number (no NaN or infinity)."""
     value = _number(float, text)
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {quote(text)}")
     return value
 
 
@@ -33,14 +35,14 @@ def positive_float(text: str) -> float:
     """A finite number above zero."""
     value = finite_float(text)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {quote(text)}")
     return value
 
 
 def _int_at_least(text: str, low: int) -> int:
     value = _number(int, text)
     if value < low:
-        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {quote(text)}")
     return value
 
 
@@ -62,6 +64,14 @@ def device_name(text: str) -> str:
         return parse_device(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 0..65535 (0: any free one)."""
+    value = nonnegative_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 0..65535, got {quote(text)}")
+    return value
 
 
 def add_view_arguments(parser: argparse.ArgumentParser) -> None:

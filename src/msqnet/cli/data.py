@@ -7,11 +7,11 @@ from typing import Any
 
 import yaml
 
-from ..config_loader import ConfigError, from_dict, read_config_file
+from ..config_loader import ConfigError, from_dict, parse_yaml, read_config_file
 from ..data.config import DATA_FORMATS, DataConfig
 from ..data.datasets import available_splits
 from ..presets import recipe_file
-from ..utils import json_text
+from ..utils import json_text, quote
 from .arguments import positive_int
 
 __all__ = ["register", "build_data_config"]
@@ -71,12 +71,13 @@ def build_data_config(args: argparse.Namespace) -> DataConfig:
         options = dict(data.get("options") or {})
         for item in args.option:
             key, sep, value = item.partition("=")
+            where = f"--option {quote(item)}"
             if not sep or not key.strip():
-                raise ConfigError(f"--option {item!r}: expected KEY=VALUE")
+                raise ConfigError(f"{where}: expected KEY=VALUE")
             try:
-                options[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+                options[key.strip()] = parse_yaml(value, where) if value.strip() else ""
             except yaml.YAMLError as e:
-                raise ConfigError(f"--option {item!r}: value is not valid YAML ({e})") from None
+                raise ConfigError(f"{where}: value is not valid YAML ({' '.join(str(e).split())})") from None
         data["options"] = options
     if "format" not in data:
         raise ConfigError(f"{where}: no dataset format; give a config file or --format (one of {list(DATA_FORMATS)})")

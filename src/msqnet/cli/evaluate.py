@@ -51,6 +51,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..engine.report import print_table
     from ..metrics import parse_metric_names
 
+    if args.gzsl and not args.zero_shot:  # an option that would change nothing is a mistake: say so
+        raise ValueError("--gzsl needs --zero-shot SPLIT: it picks the generalised protocol of a zero-shot evaluation")
     data, train_cfg = read_data_config(args.data, args.overrides)
     if train_cfg is not None:
         _note_ignored_view(args.data, train_cfg, args.checkpoint)

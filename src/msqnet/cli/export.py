@@ -37,5 +37,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", help="open-vocabulary models: fix this comma-separated label set in the file "
                                     "(default: label embeddings are an input)")
     p.add_argument("--labels-file", help="file with one class name per line (as --labels)")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset, 18..23 with torch 2.13 (default: the exporter's)")
     p.set_defaults(func=_run)

@@ -15,14 +15,13 @@ from .arguments import add_view_arguments, device_name, finite_float, nonnegativ
 
 
 def clean_label_list(names: list[str]) -> list[str]:
-    """Class names stripped of blanks; an error when none is left or one is repeated."""
+    """Class names stripped of blanks, blank ones dropped, then checked (``check_class_names``: none repeated)."""
+    from ..models.msqnet import check_class_names
+
     names = [n.strip() for n in names if n.strip()]
     if not names:
         raise ValueError("the label list is empty")
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ValueError(f"duplicate labels: {dupes}")
-    return names
+    return check_class_names(names, "labels")
 
 
 def _read_labels(args: argparse.Namespace) -> list[str] | None:
@@ -98,6 +97,20 @@ def plot_timeline(pred, path: Path, top_k: int = 8) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def timeline_paths(sources: list[str], folder: Path) -> list[Path]:
+    """One PNG path in ``folder`` per input, named after its file: ``NAME.timeline.png``, and for a later input
+    with a file name an earlier one has, ``NAME-2.timeline.png``, ``-3``, ... so no timeline overwrites another."""
+    taken: set[str] = set()
+    paths = []
+    for source in sources:
+        name, n = Path(source).name, 1
+        while (candidate := name if n == 1 else f"{name}-{n}") in taken:
+            n += 1
+        taken.add(candidate)
+        paths.append(folder / f"{candidate}.timeline.png")
+    return paths
+
+
 def _load_backend(checkpoint: str, backend: str, precision: str, device):
     """The model ``predict`` runs: a checkpoint in PyTorch on ``device`` (weights stored in the compute
     dtype of ``precision``), or an exported ``.onnx`` file in ONNX Runtime (on the CPU)."""
@@ -145,6 +158,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.stride is not None and args.window is None:
         raise ValueError("--stride needs --window")
+    if args.timeline and args.window is None:
+        raise ValueError("--timeline needs --window: it draws each input's windows (e.g. --window 4)")
     fmt = _output_format(args)
     if fmt == "jsonl" and not args.out:
         raise ValueError("--format jsonl writes a file: give --out PREDS.jsonl")
@@ -206,12 +221,10 @@ def _run_collected(args: argparse.Namespace, model, sources: list[str], labels: 
     else:
         sys.stdout.write(text)
     if args.window is not None and args.timeline:
-        folder = Path(args.timeline)
-        for p in preds:
-            if p.windows:
-                png = folder / f"{Path(p.source).name}.timeline.png"
-                plot_timeline(p, png, top_k=args.top_k)
-                print(f"wrote {png}", file=sys.stderr)
+        drawn = [p for p in preds if p.windows]
+        for p, png in zip(drawn, timeline_paths([p.source for p in drawn], Path(args.timeline))):
+            plot_timeline(p, png, top_k=args.top_k)
+            print(f"wrote {png}", file=sys.stderr)
     failed = [p for p in preds if p.error]
     if failed:
         print(f"{len(failed)} of {len(preds)} inputs failed: " + "; ".join(p.error for p in failed), file=sys.stderr)

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..metrics import compute_metrics, metric_descriptions, parse_metric_names
 from ..metrics.prediction_files import Predictions, class_lookup, read_charades_submission, read_csv_predictions
-from ..utils import csv_data_rows, json_text, read_csv_rows, read_json, read_text
+from ..utils import csv_data_rows, json_text, quote, read_csv_rows, read_json, read_text
 from .arguments import finite_float, positive_int
 
 _CHARADES_CLASS_LINE = re.compile(r"(c\d+)\s+(\S.*)")
@@ -63,7 +63,7 @@ def read_class_list(path: Path) -> tuple[list[str], list[str] | None]:
         for i, item in enumerate(items):
             name = item.get("name") if isinstance(item, dict) else item
             if not isinstance(name, str) or not name.strip():
-                raise ValueError(f"{path}: entry {i}: expected a string or an object with a 'name' string, got {item!r}")
+                raise ValueError(f"{path}: entry {i}: expected a string or an object with a 'name' string, got {quote(item)}")
             names.append(name.strip())
         codes = None
     else:
@@ -83,7 +83,7 @@ def read_class_list(path: Path) -> tuple[list[str], list[str] | None]:
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
         if name in seen:
-            raise ValueError(f"{path}: class {name!r} listed twice (entries {seen[name]} and {i})")
+            raise ValueError(f"{path}: class {quote(name)} listed twice (entries {seen[name]} and {i})")
         seen[name] = i
     return names, codes
 
@@ -118,7 +118,7 @@ def read_ground_truth(path: Path, lookup: dict[str, int], num_classes: int) -> G
         if not clip_id:
             raise ValueError(f"{where}: empty id")
         if clip_id in first_line:
-            raise ValueError(f"{where}: id {clip_id!r} already annotated on line {first_line[clip_id]}")
+            raise ValueError(f"{where}: id {quote(clip_id)} already annotated on line {first_line[clip_id]}")
         first_line[clip_id] = line
         field = row[label_col].strip()
         labels = (
@@ -142,7 +142,7 @@ def _charades_actions(field: str, num_classes: int, where: str) -> list[int]:
         parts = action.split()
         match = _CHARADES_ACTION.fullmatch(parts[0])
         if len(parts) != 3 or match is None:
-            raise ValueError(f"{where}: expected actions like 'c092 11.90 21.20', got {action!r}")
+            raise ValueError(f"{where}: expected actions like 'c092 11.90 21.20', got {quote(action)}")
         c = int(match.group(1))
         if c >= num_classes:
             raise ValueError(f"{where}: action class {parts[0]} is out of range for {num_classes} classes")
@@ -155,7 +155,7 @@ def _generic_labels(field: str, lookup: dict[str, int], num_classes: int, where:
     labels = []
     for token in filter(None, (t.strip() for t in field.split(";"))):
         if token not in lookup:
-            raise ValueError(f"{where}: unknown label {token!r} (expected a class name or an id 0..{num_classes - 1})")
+            raise ValueError(f"{where}: unknown label {quote(token)} (expected a class name or an id 0..{num_classes - 1})")
         labels.append(lookup[token])
     return labels
 
@@ -166,7 +166,7 @@ def score_matrix(preds: Predictions, gt: GroundTruth) -> tuple[np.ndarray, list[
     extra = [i for i in preds.scores if i not in known]
     if extra:
         raise ValueError(
-            f"{preds.path}:{preds.lines[extra[0]]}: id {extra[0]!r} is not in the ground truth {gt.path} "
+            f"{preds.path}:{preds.lines[extra[0]]}: id {quote(extra[0])} is not in the ground truth {gt.path} "
             f"({len(extra)} such id(s))"
         )
     scores = np.full(gt.targets.shape, -np.inf)
@@ -195,11 +195,11 @@ def _read_segments(path: Path, lookup: dict[str, int]) -> dict[str, list[int]]:
     segments = {}
     for name, members in raw.items():
         if not isinstance(members, list):
-            raise ValueError(f"{path}: segment {name!r}: expected a list of classes")
+            raise ValueError(f"{path}: segment {quote(name)}: expected a list of classes")
         ids = []
         for m in members:
             if str(m) not in lookup:
-                raise ValueError(f"{path}: segment {name!r}: unknown class {m!r}")
+                raise ValueError(f"{path}: segment {quote(name)}: unknown class {quote(m)}")
             ids.append(lookup[str(m)])
         segments[name] = ids
     return segments
@@ -225,7 +225,7 @@ def run_score(args: argparse.Namespace) -> int:
     if missing:
         print(
             f"msqnet score: warning: {len(missing)} of {len(gt.ids)} ground-truth ids have no predictions "
-            f"(first: {missing[0]!r}); scored -inf for every class",
+            f"(first: {quote(missing[0])}); scored -inf for every class",
             file=sys.stderr,
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .arguments import nonnegative_int, positive_float, positive_int
+from .arguments import port_number, positive_float, positive_int
 
 
 def _card(args: argparse.Namespace) -> int:
@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True, help="model folder, run folder or hub repo id user/name[@revision]")
     p.add_argument("--examples", help="folder of videos offered as examples on the page")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=nonnegative_int, default=7860, help="port (default 7860)")
+    p.add_argument("--port", type=port_number, default=7860, help="port, 0..65535 (default 7860; 0: any free one)")
     p.add_argument("--window", type=positive_float, default=4.0,
                    help="seconds per timeline window; videos longer than this get a timeline (default 4)")
     p.add_argument("--stride", type=positive_float, default=2.0, help="seconds between timeline windows (default 2)")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..config_loader import ConfigError, check_choices
+from ..utils import quote
 from .options import parse_options
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
 
 DataFormat = Literal["generic", "animal_kingdom", "charades", "thumos14", "multithumos", "hmdb51", "hockey"]
 DATA_FORMATS: tuple[str, ...] = typing.get_args(DataFormat)
+# The formats whose benchmark has numbered splits (``DataConfig.fold``); the others have none to pick.
+FOLD_FORMATS: tuple[str, ...] = ("hmdb51", "hockey")
 # What an unreadable annotation line or clip does: stop with an error naming it, or skip and count it.
 OnError = Literal["raise", "skip"]
 # Which frames a clip uses (``msqnet.data.sampling``).
@@ -73,7 +76,10 @@ class DataConfig:
         if not self.annotations:
             raise ConfigError("annotations: required (an annotation file or the folder holding them)")
         if not self.root and self.format != "generic":
-            raise ConfigError(f"root: required for format {self.format!r} (the folder holding the videos)")
+            raise ConfigError(f"root: required for format {quote(self.format)} (the folder holding the videos)")
+        if self.fold is not None and self.format not in FOLD_FORMATS:  # a setting nothing reads is a mistake
+            raise ConfigError(f"fold: format {quote(self.format)} has no numbered splits (only {', '.join(FOLD_FORMATS)} "
+                              f"do); remove it and pick the split by name")
         self.format_options()
 
     def format_options(self) -> Any:

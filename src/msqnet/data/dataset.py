@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..utils import quote
 from .decode import DecodeError, probe, read_frames, segment_frame_range
 from .records import ClipRecord
 from .config import OnError, SamplingConfig, TransformConfig
@@ -85,7 +86,7 @@ class ClipDataset(Dataset):
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         if on_error not in typing.get_args(OnError):
-            raise ValueError(f"on_error: expected one of {list(typing.get_args(OnError))}, got {on_error!r}")
+            raise ValueError(f"on_error: expected one of {list(typing.get_args(OnError))}, got {quote(on_error)}")
         self.records = list(records)
         self.num_classes = num_classes
         self.sampling = sampling

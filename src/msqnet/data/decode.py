@@ -416,6 +416,21 @@ def iter_frames(
     return ((i, torch.from_numpy(rgb).permute(2, 0, 1)) for i, rgb in frames)  # (H, W, 3) -> (3, H, W)
 
 
+# Grayscale image modes wider than 8 bits (16-bit PNGs open as one of these). PIL's ``convert("RGB")``
+# clips their values at 255 instead of scaling them, so every frame would come out nearly white.
+_WIDE_GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def _rgb8(im) -> "Image.Image":
+    """An image as 8-bit RGB, 16-bit grayscale scaled to 8 bits (0..65535 -> 0..255), not clipped."""
+    from PIL import Image
+
+    if im.mode not in _WIDE_GRAY_MODES:
+        return im.convert("RGB")
+    gray = np.asarray(im).astype(np.float32) / 257.0  # (H, W); 65535 / 257 = 255
+    return Image.fromarray(np.clip(np.rint(gray), 0, 255).astype(np.uint8), "L").convert("RGB")
+
+
 def _iter_folder(index: _FolderIndex, wanted: list[int], width: int, height: int) -> Iterator[tuple[int, np.ndarray]]:
     """Read the wanted image files, downscaling JPEGs in the DCT domain before the exact resize."""
     from PIL import Image
@@ -432,7 +447,7 @@ def _iter_folder(index: _FolderIndex, wanted: list[int], width: int, height: int
                     )
                 if (width, height) != first:
                     im.draft("RGB", (width, height))  # JPEG: decode at 1/2, 1/4, 1/8 scale when enough
-                rgb = im.convert("RGB")
+                rgb = _rgb8(im)
                 if rgb.size != (width, height):
                     rgb = rgb.resize((width, height), Image.BILINEAR)
                 frame = np.array(rgb)  # a writable copy (torch.from_numpy needs one)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
 from ..config_loader import ConfigError, from_dict
+from ..utils import quote
 
 __all__ = [
     "MediaSource",
@@ -149,4 +150,4 @@ def parse_options(fmt: str, options: Mapping[str, Any]) -> Any:
     try:
         return from_dict(FORMAT_OPTIONS[fmt], options, where="options")
     except ConfigError as e:
-        raise ConfigError(f"format {fmt!r}: {e}") from None
+        raise ConfigError(f"format {quote(fmt)}: {e}") from None

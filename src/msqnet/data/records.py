@@ -7,6 +7,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..utils import quote
+
 __all__ = ["ClipRecord", "parse_fps", "multi_hot"]
 
 
@@ -22,7 +24,7 @@ def parse_fps(value: Any) -> float | None:
     except (TypeError, ValueError):
         fps = math.nan
     if not math.isfinite(fps) or fps <= 0:
-        raise ValueError(f"fps {value!r}; expected a positive number of frames per second")
+        raise ValueError(f"fps {quote(value)}; expected a positive number of frames per second")
     return fps
 
 

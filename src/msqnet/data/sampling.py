@@ -30,6 +30,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..utils import quote
 from .config import Aggregate, SamplingConfig, Strategy
 
 __all__ = [
@@ -145,7 +146,7 @@ def multiview_indices(
         starts = np.linspace(0, num_frames - span, num_clips).round().astype(int)
         return [[int(s) + k * stride for k in range(T)] for s in starts]
     if strategy not in ("tsn", "uniform"):
-        raise ValueError(f"unknown sampling strategy {strategy!r}; expected one of {list(typing.get_args(Strategy))}")
+        raise ValueError(f"unknown sampling strategy {quote(strategy)}; expected one of {list(typing.get_args(Strategy))}")
     if num_frames < T:
         return [_repeat_in_order(range(num_frames), T)] * num_clips
     return [_segment_points(num_frames, T, (j + 0.5) / num_clips) for j in range(num_clips)]
@@ -159,4 +160,4 @@ def aggregate_views(scores: torch.Tensor, how: Aggregate) -> torch.Tensor:
         return scores.mean(dim=1)
     if how == "max":
         return scores.amax(dim=1)
-    raise ValueError(f"aggregate: expected one of {list(typing.get_args(Aggregate))}, got {how!r}")
+    raise ValueError(f"aggregate: expected one of {list(typing.get_args(Aggregate))}, got {quote(how)}")

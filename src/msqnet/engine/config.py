@@ -19,6 +19,7 @@ from ..metrics import parse_metric_names
 from ..models.config import ModelConfig, get_model_config
 from ..precision import Precision
 from ..presets import recipe_file
+from ..utils import quote
 
 __all__ = ["NonFinite", "OptimConfig", "ScheduleConfig", "LossConfig", "TrainConfig", "load_train_config", "RESUME_FIELDS",
            "resume_changes"]
@@ -245,6 +246,8 @@ class TrainConfig:
         for name in ("num_workers", "eval_every", "checkpoint_every_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: expected >= 0, got {getattr(self, name)}")
+        if not 0 <= self.seed < 2**32:  # what numpy's and torch's seeding accept
+            raise ConfigError(f"seed: expected an integer in 0..4294967295 (2**32 - 1), got {self.seed}")
         if self.clips_per_epoch is not None and self.clips_per_epoch < 1:
             raise ConfigError(f"clips_per_epoch: expected >= 1 or null (the whole split), got {self.clips_per_epoch}")
         if self.cache_frames is not None and self.cache_frames < self.sampling.num_frames:
@@ -270,7 +273,7 @@ class TrainConfig:
             raise ConfigError(f"eval_splits: duplicate split names in {self.eval_splits}")
         for item in self.model_overrides:
             if "=" not in item:
-                raise ConfigError(f"model_overrides: {item!r} is not KEY=VALUE (e.g. decoder.num_encoder_layers=2)")
+                raise ConfigError(f"model_overrides: {quote(item)} is not KEY=VALUE (e.g. decoder.num_encoder_layers=2)")
         if self.model_overrides:
             try:
                 self.model = get_model_config(self.model, self.model_overrides)

@@ -26,6 +26,7 @@ from ..data.records import multi_hot
 from ..metrics import chance_levels, compute_metrics, default_metric_names, per_class_average_precision
 from ..metrics.prediction_files import write_wide_csv
 from ..run_dir import RunDir
+from ..utils import quote
 from .distributed import is_main_process, resolve_device
 from .inference import predict_dataset, view_configs
 from .metrics_log import read_metrics_log
@@ -108,11 +109,11 @@ def evaluate_split(
     if names != list(split.class_names):
         diff = next((i for i, (a, b) in enumerate(zip(names, split.class_names)) if a != b), min(len(names), len(split.class_names)))
         raise ValueError(
-            f"split {split.name!r}: its {len(split.class_names)} classes differ from the model's {len(names)} "
+            f"split {quote(split.name)}: its {len(split.class_names)} classes differ from the model's {len(names)} "
             f"(first difference at class id {diff}); evaluate on data with the training label set"
         )
     if not split.records:
-        raise ValueError(f"split {split.name!r} has no clips to evaluate")
+        raise ValueError(f"split {quote(split.name)} has no clips to evaluate")
     sampling, transform = view_configs(model, sampling, transform)
     if dataset is None:
         dataset = ClipDataset(split.records, split.num_classes, sampling=sampling, transform=transform, train=False,
@@ -125,12 +126,12 @@ def evaluate_split(
         log.warning("split %s: %d clip(s) could not be read and are left out of the metrics: %s",
                     split.name, len(skipped), ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
     if len(index) == 0:
-        raise ValueError(f"split {split.name!r}: no clip could be scored (all {len(skipped)} skipped)")
+        raise ValueError(f"split {quote(split.name)}: no clip could be scored (all {len(skipped)} skipped)")
     records = [split.records[i] for i in index]
     bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
     if bad.size:
         raise ValueError(
-            f"split {split.name!r}: the model scores {bad.size} of {len(records)} clip(s) NaN or infinite (first: "
+            f"split {quote(split.name)}: the model scores {bad.size} of {len(records)} clip(s) NaN or infinite (first: "
             f"{records[bad[0]].uid}); its weights have diverged or are corrupt (train with a lower optim.lr or "
             f"clip_grad_norm)")
     targets = multi_hot(records, split.num_classes)

@@ -4,7 +4,10 @@ A model whose encoders are partly frozen (the CNN of a ``frame_transformer`` vid
 visual embedder) would recompute the same frozen outputs every epoch, and on a CPU that is most of
 a training step. ``FrozenFrameCache`` runs them once per split (``MSQNet.frozen_frames``) and keeps
 the result in memory and in ``<cache_dir>/<split>-<fingerprint>.safetensors`` (by default the run's
-``cache/`` folder), where resumed runs and other runs on the same data and frozen encoders find it:
+``cache/`` folder), where resumed runs and other runs on the same data and frozen encoders find it.
+A saved cache records a checksum of its tensors' bytes, verified when it is read: a damaged file
+(a bad disk, a copy cut short) is rebuilt with a warning, never read as numbers.
+
 
 * **training** (``train=True``): ``frames`` frames per clip, at the middles of ``frames`` equal
   segments, after the test resize and centre crop. Each epoch a clip's T frames are drawn among the
@@ -102,9 +105,19 @@ class FrozenFrameCache:
                 h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
         return h.hexdigest()
 
+    @staticmethod
+    def data_checksum(tensors: dict[str, torch.Tensor]) -> str:
+        """SHA-256 of the tensors' names and bytes (what ``save`` records and ``load`` verifies)."""
+        h = hashlib.sha256()
+        for name in sorted(tensors):
+            h.update(name.encode())
+            h.update(tensors[name].detach().contiguous().view(-1).view(torch.uint8).numpy())
+        return h.hexdigest()
+
     @classmethod
     def load(cls, path: Path, fingerprint: str) -> "FrozenFrameCache | None":
-        """The cache saved at ``path`` if it matches ``fingerprint``, else ``None`` (rebuild it)."""
+        """The cache saved at ``path`` if it matches ``fingerprint`` and its data checksum, else ``None``
+        (rebuild it)."""
         if not path.is_file():
             return None
         try:
@@ -114,6 +127,11 @@ class FrozenFrameCache:
                     log.info("%s: cached frozen outputs are for other data, model or settings; rebuilding", path)
                     return None
                 tensors = {k: f.get_tensor(k) for k in f.keys()}
+            if meta.get("data_sha256") != cls.data_checksum(tensors):
+                log.warning("%s: cached frozen outputs fail their checksum (the file's data is damaged, or it was "
+                            "written by an older msqnet); rebuilding it. If this recurs, check the disk, or set "
+                            "cache_frozen: false to train without a cache", path)
+                return None
             return cls(features=tensors.get("features"), visual=tensors.get("visual"), valid=tensors["valid"].bool(),
                        frames=int(meta["frames"]), train=meta["train"] == "1", fingerprint=fingerprint)
         except Exception as e:  # a corrupt cache is only a lost optimisation: rebuild it
@@ -130,7 +148,8 @@ class FrozenFrameCache:
         from safetensors.torch import save as to_bytes
 
         data = to_bytes(tensors, metadata={"fingerprint": self.fingerprint, "frames": str(self.frames),
-                                           "train": "1" if self.train else "0"})
+                                           "train": "1" if self.train else "0",
+                                           "data_sha256": self.data_checksum(tensors)})
         atomic_write_bytes(path, data)
 
     @classmethod

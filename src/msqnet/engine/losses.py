@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config_loader import ConfigError
+from ..utils import quote
 from .config import LossConfig
 
 __all__ = ["AsymmetricLoss", "build_loss", "resolve_loss_name"]
@@ -87,7 +88,7 @@ def resolve_loss_name(cfg: LossConfig, multi_label: bool) -> str:
     if name == "ce" and multi_label:
         raise ConfigError("loss.name: 'ce' needs single-label data; this dataset is multi-label (use bce or asymmetric)")
     if name in ("bce", "asymmetric") and not multi_label:
-        raise ConfigError(f"loss.name: {name!r} needs multi-label data; this dataset is single-label (use ce)")
+        raise ConfigError(f"loss.name: {quote(name)} needs multi-label data; this dataset is single-label (use ce)")
     return name
 
 

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..metrics import per_class_average_precision
-from ..utils import FolderMark, atomic_folder, check_replaceable
+from ..utils import FolderMark, atomic_folder, check_replaceable, quote
 
 __all__ = [
     "REPORT_KIND",
@@ -226,7 +226,7 @@ def _check_inputs(scores: np.ndarray, targets: np.ndarray, class_names: Sequence
         bad_mask = (t != 0) & (t != 1)
         if bad_mask.any():
             r, col = (int(i[0]) for i in np.nonzero(bad_mask))
-            raise ValueError(f"multi-hot targets must be 0 or 1, found {t[r, col].item()!r} at row {r}, class {col}")
+            raise ValueError(f"multi-hot targets must be 0 or 1, found {quote(t[r, col].item())} at row {r}, class {col}")
     return s, t.astype(bool)
 
 
@@ -240,7 +240,7 @@ def _check_numbers(values: Mapping[str, Any], what: str) -> dict[str, float | No
     out: dict[str, float | None] = {}
     for key, value in values.items():
         if value is not None and not _is_number(value):
-            raise ValueError(f"{what}[{key!r}]: expected a number, got {type(value).__name__} {value!r}")
+            raise ValueError(f"{what}[{quote(key)}]: expected a number, got {type(value).__name__} {quote(value)}")
         out[str(key)] = None if value is None or math.isnan(float(value)) else float(value)
     return out
 
@@ -263,7 +263,7 @@ def _check_segments(segments: Mapping[str, Sequence[int]] | None, num_classes: i
         ids = [int(i) for i in ids]
         bad = [i for i in ids if not 0 <= i < num_classes]
         if bad:
-            raise ValueError(f"segment {name!r}: class id {bad[0]} out of range for {num_classes} classes")
+            raise ValueError(f"segment {quote(name)}: class id {bad[0]} out of range for {num_classes} classes")
         out[str(name)] = ids
     return out
 
@@ -332,7 +332,7 @@ def _json_default(obj: Any) -> Any:
         return obj.item()
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
-    raise TypeError(f"{type(obj).__name__} {obj!r} is not JSON-serialisable")
+    raise TypeError(f"{type(obj).__name__} {quote(obj)} is not JSON-serialisable")
 
 
 def _format_cell(value: Any) -> str:

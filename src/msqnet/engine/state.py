@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ..checkpoint import (
     CheckpointError,
@@ -39,9 +39,10 @@ from ..checkpoint import (
     read_weights,
     save_model,
     weight_shapes,
+    write_safetensors,
 )
 from ..config_loader import ConfigError, from_dict
-from ..utils import fsync_dir
+from ..utils import fsync_dir, quote
 
 __all__ = [
     "TrainingState",
@@ -190,7 +191,7 @@ def write_training_state(
     folder = Path(folder)
     save_model(model, folder, extra={**(model_extra or {}), "training_state": True})
     opt_tensors, opt_meta = _split_optimizer_state(optimizer.state_dict())
-    save_file(opt_tensors, str(folder / OPTIM_NAME), metadata={"format": STATE_FORMAT})
+    write_safetensors(opt_tensors, folder / OPTIM_NAME, metadata={"format": STATE_FORMAT})
     rng_tensors: dict[str, torch.Tensor] = {}
     for r, s in enumerate(rng):
         rng_tensors[f"rank{r}.torch"] = s.torch
@@ -198,7 +199,7 @@ def write_training_state(
             rng_tensors[f"rank{r}.cuda{d}"] = c
     if loader_generator is not None:
         rng_tensors["loader_generator"] = loader_generator.get_state()
-    save_file(rng_tensors, str(folder / RNG_NAME), metadata={"format": STATE_FORMAT})
+    write_safetensors(rng_tensors, folder / RNG_NAME, metadata={"format": STATE_FORMAT})
     files = {name: _sha256(folder / name) for name in (*MODEL_FILES, OPTIM_NAME, RNG_NAME)}
     doc = {
         "format": STATE_FORMAT,
@@ -229,7 +230,7 @@ def verify_training_state(path: str | os.PathLike) -> dict[str, Any]:
                                holds=f"{STATE_NAME} beside the model's files (a model folder alone cannot be resumed)")
     version = doc.get("format_version", 0)
     if not isinstance(version, int) or version > STATE_VERSION:
-        raise CheckpointError(f"{doc_path}: format version {version!r} is not one this msqnet supports (1..{STATE_VERSION})")
+        raise CheckpointError(f"{doc_path}: format version {quote(version)} is not one this msqnet supports (1..{STATE_VERSION})")
     if version >= 2:
         if doc.get("checksum") != _document_checksum(doc):
             raise CheckpointError(f"{doc_path}: checksum of the document itself does not match; the file was edited "

@@ -54,7 +54,7 @@ from ..metrics import default_metric_names, metric_keys
 from ..models import MSQNet, create_model
 from ..precision import cpu_has_bf16
 from ..run_dir import RunDir
-from ..utils import atomic_write_text, json_text
+from ..utils import atomic_write_text, json_text, quote
 from .checkpoint_keeper import CheckpointKeeper
 from .config import TrainConfig, resume_changes
 from .distributed import DistInfo, all_gather_objects, all_reduce_sum, barrier, init_distributed, shutdown_distributed
@@ -222,11 +222,11 @@ class Trainer:
                 log.warning("split %s: skipped annotation entry: %s", s.name, p)
             if s.class_names != self.train_split.class_names:
                 raise ConfigError(
-                    f"eval split {s.name!r} has another label set than train split {cfg.train_split!r} "
+                    f"eval split {quote(s.name)} has another label set than train split {quote(cfg.train_split)} "
                     f"({len(s.class_names)} vs {len(self.train_split.class_names)} classes)"
                 )
         if not self.train_split.records:
-            raise ConfigError(f"train split {cfg.train_split!r} has no clips")
+            raise ConfigError(f"train split {quote(cfg.train_split)} has no clips")
         if cfg.val_fraction:
             try:
                 self.train_split, val = self.train_split.hold_out(cfg.val_fraction, seed=cfg.seed, name="val")
@@ -248,7 +248,7 @@ class Trainer:
             except ValueError as e:
                 raise ConfigError(f"metrics: {e}") from None
             if self.metric_key not in keys:
-                raise ConfigError(f"metric: {self.metric_key!r} is not computed; evaluation gives {sorted(keys)} "
+                raise ConfigError(f"metric: {quote(self.metric_key)} is not computed; evaluation gives {sorted(keys)} "
                                   f"(add it to metrics or pick one of those)")
 
     def _keep_seen_classes(self, zero_shot: str) -> None:

@@ -27,6 +27,7 @@ from ..data.records import multi_hot
 from ..data.config import SamplingConfig, TransformConfig
 from ..metrics import chance_map, mean_average_precision
 from ..class_splits import ZeroShotSplit, harmonic_mean
+from ..utils import quote
 from .inference import predict_dataset, view_configs
 
 __all__ = ["Protocol", "ZeroShotResult", "evaluate_zero_shot"]
@@ -87,7 +88,7 @@ def evaluate_zero_shot(
     outputs of that view); ``None`` = decode them.
     """
     if protocol not in typing.get_args(Protocol):
-        raise ValueError(f"protocol: expected one of {list(typing.get_args(Protocol))}, got {protocol!r}")
+        raise ValueError(f"protocol: expected one of {list(typing.get_args(Protocol))}, got {quote(protocol)}")
     sampling, transform = view_configs(model, sampling, transform)
     names = list(split.class_names)
     seen_names, unseen_names = zs.names(names)

@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..utils import quote
 from ._checks import check_scores_and_targets
 
 __all__ = [
@@ -127,11 +128,11 @@ def segment_map(per_class_ap: np.ndarray, segments: Mapping[str, Sequence[int]])
         idx = np.asarray(list(ids), dtype=np.int64)
         if idx.size and (idx.min() < 0 or idx.max() >= ap.size):
             bad = idx[(idx < 0) | (idx >= ap.size)][0]
-            raise ValueError(f"segment {name!r}: class id {bad} out of range for {ap.size} classes")
+            raise ValueError(f"segment {quote(name)}: class id {bad} out of range for {ap.size} classes")
         values = ap[idx]
         values = values[~np.isnan(values)]
         if values.size == 0:
-            raise ValueError(f"segment {name!r}: none of its {idx.size} classes has a positive; its mAP is undefined")
+            raise ValueError(f"segment {quote(name)}: none of its {idx.size} classes has a positive; its mAP is undefined")
         out[name] = float(values.mean())
     return out
 

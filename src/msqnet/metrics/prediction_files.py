@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..utils import atomic_write_text, csv_data_rows, read_csv_rows, read_text
+from ..utils import atomic_write_text, csv_data_rows, quote, read_csv_rows, read_text
 
 __all__ = [
     "Predictions",
@@ -65,7 +65,7 @@ def _parse_score(token: str, where: str, what: str) -> float:
     try:
         value = float(token)
     except ValueError:
-        raise ValueError(f"{where}: {what} {token!r} is not a number") from None
+        raise ValueError(f"{where}: {what} {quote(token)} is not a number") from None
     if math.isnan(value):
         raise ValueError(f"{where}: {what} is NaN; scores must be numbers (use -inf for 'no score')")
     return value
@@ -88,12 +88,12 @@ def read_charades_submission(path: str | os.PathLike, num_classes: int | None = 
         clip_id, values = tokens[0], tokens[1:]
         if num_classes is None:
             if not values:
-                raise ValueError(f"{where}: expected 'id score_0 ... score_C-1', got only {clip_id!r}")
+                raise ValueError(f"{where}: expected 'id score_0 ... score_C-1', got only {quote(clip_id)}")
             num_classes = len(values)
         if len(values) != num_classes:
             raise ValueError(f"{where}: expected id and {num_classes} scores, got {len(values)} scores")
         if clip_id in preds.lines:
-            raise ValueError(f"{where}: id {clip_id!r} already given on line {preds.lines[clip_id]}")
+            raise ValueError(f"{where}: id {quote(clip_id)} already given on line {preds.lines[clip_id]}")
         scores = np.array([_parse_score(v, where, f"score {j}") for j, v in enumerate(values)])
         preds.scores[clip_id] = scores
         preds.lines[clip_id] = lineno
@@ -106,7 +106,7 @@ def _resolve_class(token: str, lookup: dict[str, int], where: str) -> int:
     """Class index of a name / code / integer id; unknown ones raise with the location."""
     key = token.strip()
     if key not in lookup:
-        raise ValueError(f"{where}: unknown class {key!r} (expected a class name, code or id 0..{len(set(lookup.values())) - 1})")
+        raise ValueError(f"{where}: unknown class {quote(key)} (expected a class name, code or id 0..{len(set(lookup.values())) - 1})")
     return lookup[key]
 
 
@@ -141,16 +141,16 @@ def read_csv_predictions(path: str | os.PathLike, lookup: dict[str, int], num_cl
             preds.lines[clip_id] = line
             given[clip_id] = np.zeros(num_classes, dtype=bool)
         elif not long_format:
-            raise ValueError(f"{where}: id {clip_id!r} already given on line {preds.lines[clip_id]}")
+            raise ValueError(f"{where}: id {quote(clip_id)} already given on line {preds.lines[clip_id]}")
         if long_format:
             c = _resolve_class(row[1], lookup, where)
             if given[clip_id][c]:
-                raise ValueError(f"{where}: score of id {clip_id!r}, class {row[1].strip()!r} already given")
+                raise ValueError(f"{where}: score of id {quote(clip_id)}, class {quote(row[1].strip())} already given")
             preds.scores[clip_id][c] = _parse_score(row[2].strip(), where, "score")
             given[clip_id][c] = True
         else:
             for j, c in enumerate(columns):
-                preds.scores[clip_id][c] = _parse_score(row[j + 1].strip(), where, f"column {header[j + 1]!r}")
+                preds.scores[clip_id][c] = _parse_score(row[j + 1].strip(), where, f"column {quote(header[j + 1])}")
                 given[clip_id][c] = True
     if not preds.scores:
         raise ValueError(f"{path}: no predictions below the header")
@@ -168,7 +168,7 @@ def write_charades_submission(path: str | os.PathLike, ids: Iterable[str], score
         raise ValueError("scores contain NaN; a submission must hold numbers")
     bad = [i for i in ids if not i or any(ch.isspace() for ch in i)]
     if bad:
-        raise ValueError(f"ids must be non-empty and without whitespace, got {bad[0]!r}")
+        raise ValueError(f"ids must be non-empty and without whitespace, got {quote(bad[0])}")
     lines = [f"{i} " + " ".join(repr(float(v)) for v in row) for i, row in zip(ids, s)]
     atomic_write_text(path, "\n".join(lines) + "\n")
 

@@ -13,6 +13,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..utils import quote
 from .average_precision import (
     map_of_per_class_ap,
     per_class_average_precision,
@@ -171,7 +172,7 @@ def get_metric(name: str) -> Metric:
     match = _TOPK.fullmatch(name)
     if match:
         return _topk(int(match.group(1)))
-    raise ValueError(f"unknown metric {name!r}; expected one of {', '.join(METRICS)} or top<k>")
+    raise ValueError(f"unknown metric {quote(name)}; expected one of {', '.join(METRICS)} or top<k>")
 
 
 def metric_descriptions() -> dict[str, str]:
@@ -191,7 +192,7 @@ def parse_metric_names(names: str | Sequence[str]) -> list[str]:
             try:
                 get_metric(name)
             except ValueError:
-                raise ValueError(f"unknown metric {given!r}; expected one of {', '.join(METRICS)} or top<k>") from None
+                raise ValueError(f"unknown metric {quote(given)}; expected one of {', '.join(METRICS)} or top<k>") from None
             if name not in out:
                 out.append(name)
     if not out:

@@ -30,6 +30,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.models.timesformer.modeling_timesformer import TimesformerSelfAttention
 
 from ..hardware import cpu_prefers_fused_bf16_attention
+from ..utils import quote
 from .config import AttentionKind
 
 __all__ = ["AttentionKind", "attend", "FastTimesformerSelfAttention", "set_attention"]
@@ -111,7 +112,7 @@ def _timesformer_attention(old: nn.Module, kind: AttentionKind, config) -> nn.Mo
 def set_attention(module: nn.Module, kind: AttentionKind) -> nn.Module:
     """Switch every encoder attention inside ``module`` to ``kind`` (``auto``, ``sdpa``, ``eager``), in place."""
     if kind not in typing.get_args(AttentionKind):
-        raise ValueError(f"attention: expected one of {list(typing.get_args(AttentionKind))}, got {kind!r}")
+        raise ValueError(f"attention: expected one of {list(typing.get_args(AttentionKind))}, got {quote(kind)}")
     hf_name = {"auto": _HF_AUTO, "sdpa": "sdpa", "eager": "eager"}[kind]
     for sub in module.modules():
         if isinstance(sub, TimesformerModel):

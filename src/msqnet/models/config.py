@@ -7,6 +7,7 @@ from typing import Any, Literal, Sequence
 
 from ..config_loader import ConfigError, apply_overrides, from_dict, load_config, to_dict
 from ..presets import model_preset_file
+from ..utils import quote
 
 __all__ = [
     "FrameTransformerConfig",
@@ -287,7 +288,7 @@ class ModelConfig:
         if encoder.kind != "frame_transformer" and encoder.pretrained is None:
             patch = encoder.config.get("patch_size", HF_DEFAULT_PATCH_SIZE)
             if not isinstance(patch, int) or isinstance(patch, bool) or patch < 1:
-                raise ConfigError(f"video_encoder.config.patch_size: expected a positive int, got {patch!r}")
+                raise ConfigError(f"video_encoder.config.patch_size: expected a positive int, got {quote(patch)}")
             if self.image_size % patch:
                 raise ConfigError(f"image_size ({self.image_size}) must be a multiple of the video encoder's "
                                   f"patch_size ({patch}); the pixels past the last whole patch would be dropped")

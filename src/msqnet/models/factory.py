@@ -5,7 +5,7 @@ import os
 from typing import Sequence
 
 from .config import ModelConfig, get_model_config
-from .msqnet import MSQNet
+from .msqnet import MSQNet, check_class_names
 
 __all__ = ["create_model"]
 
@@ -18,6 +18,7 @@ def create_model(
     frozen text encoder, then the model."""
     from .text import build_label_embedder
 
+    class_names = check_class_names(class_names)  # before the text encoder loads
     cfg = get_model_config(config, overrides)
     label_embed = None
     if cfg.query != "learned":

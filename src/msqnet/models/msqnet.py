@@ -29,9 +29,66 @@ from .pooling import build_pooling
 from .query import QueryBuilder
 from .video_encoder import build_video_encoder
 
-__all__ = ["MSQNet", "MSQNetOutput", "EncodedClip", "FrozenFrames", "mix_label_embeddings"]
+__all__ = ["MSQNet", "MSQNetOutput", "EncodedClip", "FrozenFrames", "check_class_names", "check_clips",
+           "mix_label_embeddings"]
+
+# How far outside [0, 1] a float clip's values may stray (resampling overshoot) before it is refused.
+CLIP_RANGE_TOLERANCE = 1e-3
 
 log = logging.getLogger(__name__)
+
+
+def check_class_names(names: Sequence[str], what: str = "class names") -> list[str]:
+    """The one rule for a label set, checked where one is created (a model, a checkpoint, labels to score):
+    a non-empty list of unique, non-empty strings without surrounding whitespace or line breaks.
+
+    Scores are keyed by name (a repeated name collapses in JSON output), and ``classes.txt`` stores one
+    stripped name per line, so any other name would save but not load back. Raises ValueError naming
+    ``what`` and the first bad name.
+    """
+    from ..utils import quote
+
+    if isinstance(names, str) or not len(names):
+        raise ValueError(f"{what}: expected a non-empty list of class names, got {quote(names)}")
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"{what}: class {i} is {quote(name)}; expected a non-empty name")
+        if name != name.strip():
+            raise ValueError(f"{what}: class {i} {quote(name)} has surrounding whitespace; expected the name "
+                             f"without it ({quote(name.strip())})")
+        if len(name.splitlines()) != 1:  # what reading classes.txt back splits on
+            raise ValueError(f"{what}: class {i} {quote(name)} holds a line break; expected one line of text")
+        if name in first:
+            raise ValueError(f"{what}: class {i} {quote(name)} duplicates class {first[name]}; expected unique names")
+        first[name] = i
+    return list(names)
+
+
+def check_clips(clips: torch.Tensor, num_frames: int, image_size: int, where: str = "<tensor>") -> torch.Tensor:
+    """The one check of a clip tensor given from outside (``predict``, ``model.predict``): shape
+    (T, 3, S, S) or (B, T, 3, S, S) with the model's T and S, dtype uint8 (0..255) or floating point in
+    [0, 1], every value finite. Returns it as (B, T, 3, S, S); raises ValueError naming what is wrong.
+
+    A float clip of 0..255 pixels would otherwise be scored as saturated frames: wrong numbers, no error.
+    """
+    shape = tuple(clips.shape)
+    if clips.ndim not in (4, 5) or shape[-4:] != (num_frames, 3, image_size, image_size):
+        raise ValueError(f"{where}: clip tensor of shape {list(shape)}; expected (T, 3, S, S) or (B, T, 3, S, S) "
+                         f"with T={num_frames} frames, 3 channels (RGB) and S={image_size} px (the model's)")
+    if clips.dtype == torch.uint8:
+        return clips if clips.ndim == 5 else clips.unsqueeze(0)
+    if not clips.is_floating_point():
+        raise ValueError(f"{where}: clip tensor of dtype {str(clips.dtype).removeprefix('torch.')}; expected uint8 "
+                         f"(0..255) or a floating-point type (0..1)")
+    if clips.numel() and not bool(torch.isfinite(clips).all()):
+        raise ValueError(f"{where}: clip tensor holds NaN or infinite values; expected pixel values in [0, 1]")
+    if clips.numel():
+        low, high = float(clips.min()), float(clips.max())
+        if low < -CLIP_RANGE_TOLERANCE or high > 1 + CLIP_RANGE_TOLERANCE:
+            hint = " (0..255 pixels: divide by 255, or pass them as uint8)" if high > 1.5 else ""
+            raise ValueError(f"{where}: float clip values span [{low:g}, {high:g}]; expected [0, 1]{hint}")
+    return clips if clips.ndim == 5 else clips.unsqueeze(0)
 
 
 def mix_label_embeddings(
@@ -126,10 +183,8 @@ class MSQNet(nn.Module):
         from .visual import build_visual_embedder
 
         self.cfg = cfg
-        self.class_names = list(class_names)
+        self.class_names = check_class_names(class_names)
         num_classes = len(self.class_names)
-        if num_classes == 0:
-            raise ValueError("MSQNet needs at least one class name")
         if label_embed is None and cfg.query != "learned":
             if text_dim is None:
                 raise ValueError("give label_embed (C, E) or text_dim")

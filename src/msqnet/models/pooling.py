@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from ..utils import quote
 from .config import Pooling
 from .video_encoder import VideoTokens
 
@@ -61,4 +62,4 @@ def build_pooling(kind: Pooling, *, num_frames: int, add_cls: bool = False) -> n
         return TemporalPool(add_cls=add_cls)
     if kind == "reference":
         return ReferencePool(num_frames)
-    raise ValueError(f"unknown pooling {kind!r}; expected one of {list(typing.get_args(Pooling))}")
+    raise ValueError(f"unknown pooling {quote(kind)}; expected one of {list(typing.get_args(Pooling))}")

@@ -7,6 +7,7 @@ from einops import repeat
 from torch import nn
 
 from ..precision import to_param_dtype
+from ..utils import quote
 
 __all__ = ["QueryBuilder"]
 
@@ -50,7 +51,7 @@ class QueryBuilder(nn.Module):
             init = torch.randn(num_classes, learned_dim or d_model) * 0.02
         else:
             if label_embed is None or label_embed.shape[0] != num_classes:
-                raise ValueError(f"query mode {mode!r} needs label embeddings for {num_classes} classes")
+                raise ValueError(f"query mode {quote(mode)} needs label embeddings for {num_classes} classes")
             init = label_embed.detach().clone().float()
         if self.trainable:
             self.label_embeddings = nn.Parameter(init)  # (C, E)

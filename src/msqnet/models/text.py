@@ -28,6 +28,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from ..config_loader import ConfigError
+from ..utils import quote
 from .config import LabelEmbedderConfig, LabelEmbedderKind
 
 __all__ = ["LabelEmbedder", "ClipLabelEmbedder", "MiniLMLabelEmbedder", "build_label_embedder", "minilm_path"]
@@ -59,7 +60,7 @@ class LabelEmbedder(nn.Module):
         for i, template in enumerate(templates):
             if template.count("{}") != 1:
                 raise ConfigError(
-                    f"label_embedder.templates[{i}]: expected exactly one '{{}}' for the class name, got {template!r}"
+                    f"label_embedder.templates[{i}]: expected exactly one '{{}}' for the class name, got {quote(template)}"
                 )
         self.encoder = encoder
         self.tokenizer = tokenizer
@@ -114,7 +115,7 @@ class LabelEmbedder(nn.Module):
     def forward(self, names: Sequence[str]) -> torch.Tensor:
         """Class names (C,) -> label embeddings (C, out_dim), computed once per label set."""
         if isinstance(names, str) or not all(isinstance(n, str) and n.strip() for n in names) or not len(names):
-            raise ValueError(f"label embedder expects a non-empty list of non-empty class names, got {names!r}")
+            raise ValueError(f"label embedder expects a non-empty list of non-empty class names, got {quote(names)}")
         key = (tuple(names), self.templates)
         if key not in self._cache:
             self._cache[key] = self.embed(key[0])
@@ -167,7 +168,7 @@ def _load(what: str, loader: Any, source: str | Path, **kwargs: Any) -> Any:
         return loader.from_pretrained(str(source), **kwargs)
     except OSError as e:
         raise FileNotFoundError(
-            f"label_embedder.{what}: cannot load from {str(source)!r} "
+            f"label_embedder.{what}: cannot load from {quote(str(source))} "
             f"(a local folder written by save_pretrained, or a hub id available offline): {e}"
         ) from e
 
@@ -193,4 +194,4 @@ def build_label_embedder(cfg: LabelEmbedderConfig) -> LabelEmbedder:
         max_length = _sentence_max_length(source, model.config.max_position_embeddings)
         return MiniLMLabelEmbedder(model, tokenizer, model.config.hidden_size, max_length=max_length, **common)
     raise ConfigError(f"label_embedder.kind: expected one of {list(typing.get_args(LabelEmbedderKind))}, "
-                      f"got {cfg.kind!r}")
+                      f"got {quote(cfg.kind)}")

@@ -18,6 +18,7 @@ from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from ..config_loader import ConfigError
 from ..precision import to_param_dtype
+from ..utils import quote
 from .config import CLIP_MEAN, VisualEmbedderConfig, VisualEmbedderKind
 from .efficientnet_lite import EFFICIENTNET_LITE_MEAN, EfficientNetLite, efficientnet_lite0
 from .normalize import Normalize
@@ -118,7 +119,7 @@ def _load_clip_vision(cfg: VisualEmbedderConfig) -> CLIPVisionModel:
         return CLIPVisionModel.from_pretrained(cfg.pretrained, **cfg.config)
     except OSError as e:
         raise FileNotFoundError(
-            f"visual_embedder.pretrained: cannot load a CLIP vision model from {cfg.pretrained!r} "
+            f"visual_embedder.pretrained: cannot load a CLIP vision model from {quote(cfg.pretrained)} "
             f"(a local folder written by save_pretrained, or a hub id available offline): {e}"
         ) from e
 
@@ -141,4 +142,4 @@ def build_visual_embedder(cfg: VisualEmbedderConfig) -> VisualEmbedder | None:
         model = efficientnet_lite0(pretrained=cfg.pretrained or True)
         return EfficientNetVisualEmbedder(model, model.num_features, **common)
     raise ConfigError(f"visual_embedder.kind: expected one of {list(typing.get_args(VisualEmbedderKind))}, "
-                      f"got {cfg.kind!r}")
+                      f"got {quote(cfg.kind)}")

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..config_loader import ConfigError
+from ..utils import quote
 
 __all__ = ["list_presets", "list_recipes", "model_preset_file", "recipe_file"]
 
@@ -41,9 +42,13 @@ def _file(kind: str, what: str, name_or_path: str | os.PathLike, *, must_exist: 
     if name in _names(kind):
         return _folder(kind) / f"{name}.yaml"
     path = Path(name)
-    if path.is_file() or (not must_exist and (path.exists() or path.suffix or len(path.parts) > 1)):
+    try:
+        is_file = path.is_file()
+    except OSError:  # e.g. a name longer than a path may be: not a file, and not a name either
+        is_file = False
+    if is_file or (not must_exist and (path.exists() or path.suffix or len(path.parts) > 1)):
         return path  # a path, not a name: the config reader says what is wrong with it
-    raise ConfigError(f"{name}: neither a {what} ({', '.join(_names(kind))}) nor a config file")
+    raise ConfigError(f"{quote(name)}: neither a {what} ({', '.join(_names(kind))}) nor a config file")
 
 
 def model_preset_file(name_or_path: str | os.PathLike) -> Path:

@@ -74,6 +74,9 @@ CSV_COLUMNS = ("id", "path", "labels", "actors", "num_actors", "actor_actions", 
 DEFAULT_UNSEEN_ACTORS = ["bird", "spider"]
 DEFAULT_UNSEEN_CLASSES = ["following", "getting up", "moving away from the camera"]
 MIN_SIZE = 32
+# Frames are rendered whole in memory at size x supersample: at 2048 px and supersample 4 one RGB
+# frame is already 200 MB of float work. A larger size is refused up front, not run out of memory.
+MAX_SIZE = 2048
 # Files and folders a generation writes; --overwrite removes only these.
 _OUTPUTS = ("classes.json", *(f"{s}.csv" for s in SPLITS), "datasheet.md", "generator.json",
             "preview.png", "splits", "meta", "videos", "frames")
@@ -129,8 +132,9 @@ class SynthConfig:
             raise ConfigError(f"test_clips: must be >= 0, got {self.test_clips}")
         if self.seed < 0:
             raise ConfigError(f"seed: must be >= 0, got {self.seed}")
-        if self.size < MIN_SIZE or self.size % 2:
-            raise ConfigError(f"size: must be an even number of pixels >= {MIN_SIZE} (H.264 4:2:0), got {self.size}")
+        if not MIN_SIZE <= self.size <= MAX_SIZE or self.size % 2:
+            raise ConfigError(f"size: must be an even number of pixels {MIN_SIZE}..{MAX_SIZE} (H.264 4:2:0; frames are "
+                              f"rendered whole in memory), got {self.size}")
         if self.frames < 2:
             raise ConfigError(f"frames: an action needs at least 2 frames, got {self.frames}")
         if self.fps < 1:

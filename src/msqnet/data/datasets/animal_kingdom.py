@@ -22,7 +22,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from ...utils import read_csv_rows, read_text
+from ...utils import quote, read_csv_rows, read_text
 from ..options import AnimalKingdomOptions
 from ..records import ClipRecord
 from .base import (
@@ -69,7 +69,7 @@ def read_action_classes(path: Path) -> tuple[list[str], list[str]]:
     header = [h.strip() for h in rows[0]]
     for col in ("Label", "Action"):
         if col not in header:
-            raise fail(path, 1, f"missing column {col!r} in header {header}", "Label,Category,Action,Description")
+            raise fail(path, 1, f"missing column {quote(col)} in header {header}", "Label,Category,Action,Description")
     li, ai = header.index("Label"), header.index("Action")
     di = header.index("Description") if "Description" in header else None
     by_id: dict[int, tuple[str, str, int]] = {}
@@ -100,7 +100,7 @@ def read_action_classes(path: Path) -> tuple[list[str], list[str]]:
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
         if _norm(name) in seen:
-            raise fail(path, by_id[i][2], f"duplicate action name {name!r}", "unique action names")
+            raise fail(path, by_id[i][2], f"duplicate action name {quote(name)}", "unique action names")
         seen[_norm(name)] = i
     return names, [by_id[i][1] for i in range(num)]
 
@@ -114,7 +114,7 @@ def read_segments(path: Path, class_names: list[str], log: ProblemLog) -> dict[s
     header = [h.strip() for h in rows[0][1]] if rows else []
     for col in ("action", "segment"):
         if col not in header:
-            raise fail(path, 1, f"missing column {col!r} in header {header}", "S/N,action_category,action,index,segment,count")
+            raise fail(path, 1, f"missing column {quote(col)} in header {header}", "S/N,action_category,action,index,segment,count")
     ai, si = header.index("action"), header.index("segment")
     for line, row in rows[1:]:
         if not any(c.strip() for c in row):
@@ -125,16 +125,16 @@ def read_segments(path: Path, class_names: list[str], log: ProblemLog) -> dict[s
         name, seg = row[ai].strip(), row[si].strip().lower()
         cid = by_name.get(_norm(name))
         if cid is None:
-            log.report(path, line, f"unknown action {name!r}", f"an action from {ACTION_TABLE}")
+            log.report(path, line, f"unknown action {quote(name)}", f"an action from {ACTION_TABLE}")
             continue
         if cid in assigned:
-            log.report(path, line, f"action {name!r} listed twice (first on line {assigned[cid]})", "each action once")
+            log.report(path, line, f"action {quote(name)} listed twice (first on line {assigned[cid]})", "each action once")
             continue
         assigned[cid] = line
         segments.setdefault(seg, []).append(cid)
     unassigned = [class_names[i] for i in range(len(class_names)) if i not in assigned]
     if unassigned:
-        log.report(path, None, f"{len(unassigned)} classes have no segment (e.g. {unassigned[0]!r})", "every class in one segment")
+        log.report(path, None, f"{len(unassigned)} classes have no segment (e.g. {quote(unassigned[0])})", "every class in one segment")
     order = {"head": 0, "middle": 1, "tail": 2}
     return {k: sorted(v) for k, v in sorted(segments.items(), key=lambda kv: (order.get(kv[0], 3), kv[0]))}
 
@@ -153,7 +153,7 @@ def _sniff(path: Path) -> str:
     if "video_id" in cols and "type" in cols and "labels" in cols:
         return "metadata"
     raise fail(
-        path, 1, f"unrecognised header {first[:80]!r}",
+        path, 1, f"unrecognised header {quote(first[:80])}",
         f"{METADATA_TABLE} (S/N,video_id,type,labels,...), a per-frame table ({' '.join(PER_FRAME_HEADER)}) "
         "or a *_light.csv (video_id;labels)",
     )
@@ -167,7 +167,7 @@ def _clip_table(annotations: Path, split: str) -> tuple[Path, str]:
             stem = annotations.stem.lower()
             other = [s for s, stems in _SPLIT_STEMS.items() if s != split and stem.startswith(stems)]
             if other:
-                raise fail(annotations, None, f"file name says split {other[0]!r} but split {split!r} was asked for",
+                raise fail(annotations, None, f"file name says split {quote(other[0])} but split {quote(split)} was asked for",
                            "the folder holding both splits' files, or this split's file")
         return annotations, kind
     if (annotations / METADATA_TABLE).is_file():
@@ -178,7 +178,7 @@ def _clip_table(annotations: Path, split: str) -> tuple[Path, str]:
             if path.is_file():
                 return path, _sniff(path)
     raise FileNotFoundError(
-        f"{annotations}: no Animal Kingdom clip table for split {split!r}; expected {METADATA_TABLE}, "
+        f"{annotations}: no Animal Kingdom clip table for split {quote(split)}; expected {METADATA_TABLE}, "
         f"{_SPLIT_STEMS[split][0]}_light.csv or {_SPLIT_STEMS[split][0]}.csv"
     )
 
@@ -195,7 +195,7 @@ class _Reader:
         """Parse ``"2,40"`` into sorted unique ids, reporting anything else."""
         toks = [t.strip() for t in raw.split(",")]
         if not raw.strip() or any(not t.isdigit() for t in toks):
-            self.log.report(self.file, line, f"bad labels {raw!r}", "comma-separated class ids, e.g. 2,40")
+            self.log.report(self.file, line, f"bad labels {quote(raw)}", "comma-separated class ids, e.g. 2,40")
             return None
         ids = sorted({int(t) for t in toks})
         if ids[-1] >= self.num_classes:
@@ -206,7 +206,7 @@ class _Reader:
     def add(self, vid: str, rel_frames: str, labels: tuple[int, ...], line: int, meta: dict[str, str]) -> None:
         """Append one clip; ``rel_frames`` is its frame folder relative to the root."""
         if vid in self.first_line:
-            self.log.report(self.file, line, f"duplicate video_id {vid!r} (first on line {self.first_line[vid]})", "unique video ids")
+            self.log.report(self.file, line, f"duplicate video_id {quote(vid)} (first on line {self.first_line[vid]})", "unique video ids")
             return
         rel = rel_frames if self.opts.source == "frames" else vid + self.opts.video_ext
         source = resolve_source(self.root, rel, self.log, self.file, line)
@@ -244,7 +244,7 @@ def _read_metadata(reader: _Reader, split: str) -> None:
             continue
         kind = row[ti].strip().lower()
         if kind not in SPLITS:
-            log.report(file, line, f"type {row[ti]!r}", "train or test")
+            log.report(file, line, f"type {quote(row[ti])}", "train or test")
             continue
         if kind != split:
             continue
@@ -255,7 +255,7 @@ def _read_metadata(reader: _Reader, split: str) -> None:
         if aa is not None:
             animals = _animals(row[aa])
             if animals is None:
-                log.report(file, line, f"unparsable list_animal_action {row[aa][:60]!r}", "a list of (animal, action) pairs")
+                log.report(file, line, f"unparsable list_animal_action {quote(row[aa][:60])}", "a list of (animal, action) pairs")
                 continue
             meta["animals"] = animals
         vid = row[vi].strip()
@@ -292,7 +292,7 @@ def _read_per_frame(reader: _Reader) -> None:
         if video["bad"]:
             continue
         if folder != video["folder"]:
-            log.report(file, line, f"frame of {vid!r} in folder {folder!r}, earlier frames in {video['folder']!r}",
+            log.report(file, line, f"frame of {quote(vid)} in folder {quote(folder)}, earlier frames in {quote(video['folder'])}",
                        "one frame folder per video")
             video["bad"] = True
             continue
@@ -307,7 +307,7 @@ def _read_per_frame(reader: _Reader) -> None:
         if video["bad"]:
             continue
         if not video["labels"]:
-            log.report(file, video["line"], f"video {vid!r} has no labels on any frame", "comma-separated class ids")
+            log.report(file, video["line"], f"video {quote(vid)} has no labels on any frame", "comma-separated class ids")
             continue
         reader.add(vid, video["folder"], tuple(sorted(video["labels"])), video["line"], {"num_frames": str(video["frames"])})
 

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping, TypeVar
 import numpy as np
 
 from ...config_loader import ConfigError, from_dict
-from ...utils import read_text
+from ...utils import quote, read_text
 from ..records import ClipRecord
 
 __all__ = [
@@ -146,7 +146,7 @@ def resolve_source(
     base = os.path.abspath(root)
     path = os.path.normpath(rel if os.path.isabs(rel) else os.path.join(base, rel))
     if not path.startswith(base.rstrip(os.sep) + os.sep):
-        log.report(file, line, f"path {rel!r} escapes the dataset root {base}", "a path inside the root")
+        log.report(file, line, f"path {quote(rel)} escapes the dataset root {base}", "a path inside the root")
         return None
     return path
 
@@ -178,7 +178,7 @@ def read_class_list(path: str | os.PathLike) -> tuple[list[str], list[str] | Non
         if not name:
             raise fail(path, n, "blank line inside the class list (line order is the class id)", "one class name per line")
         if name in seen:
-            raise fail(path, n, f"duplicate class name {name!r} (first on line {seen[name]})", "unique class names")
+            raise fail(path, n, f"duplicate class name {quote(name)} (first on line {seen[name]})", "unique class names")
         seen[name] = n
         names.append(name)
     return names, None
@@ -207,12 +207,12 @@ def _read_class_json(path: Path) -> tuple[list[str], list[str] | None]:
             if not isinstance(desc, str):
                 raise fail(path, None, f"class #{i} description is {type(desc).__name__}", "a string")
         else:
-            raise fail(path, None, f"class #{i} is {item!r}", 'a name or {"name": ..., "description": ...}')
+            raise fail(path, None, f"class #{i} is {quote(item)}", 'a name or {"name": ..., "description": ...}')
         name = name.strip()
         if not name:
             raise fail(path, None, f"class #{i} has an empty name", "a non-empty name")
         if name in names:
-            raise fail(path, None, f"class #{i} duplicates the name {name!r}", "unique class names")
+            raise fail(path, None, f"class #{i} duplicates the name {quote(name)}", "unique class names")
         names.append(name)
         descriptions.append(desc)
     return names, (descriptions if any(descriptions) else None)
@@ -223,14 +223,14 @@ def parse_options(cls: type[T], options: Mapping[str, Any], fmt: str) -> T:
     try:
         return from_dict(cls, options, where="options")
     except ConfigError as e:
-        raise ConfigError(f"format {fmt!r}: {e}") from None
+        raise ConfigError(f"format {quote(fmt)}: {e}") from None
 
 
 def require_split(fmt: str, split: str, known: Iterable[str]) -> None:
     """Reject a split name the format does not have."""
     known = list(known)
     if split not in known:
-        raise ConfigError(f"format {fmt!r} has no split {split!r}; expected one of {known}")
+        raise ConfigError(f"format {quote(fmt)} has no split {quote(split)}; expected one of {known}")
 
 
 def annotation_dir(annotations: str) -> Path:

@@ -21,7 +21,7 @@ import math
 import re
 from pathlib import Path
 
-from ...utils import read_csv_rows
+from ...utils import quote, read_csv_rows
 from ..records import ClipRecord
 from .base import (
     DatasetSplit,
@@ -58,7 +58,7 @@ def read_charades_classes(path: Path) -> list[str]:
         code, _, name = raw.strip().partition(" ")
         m = _CODE.match(code)
         if not m or not name.strip():
-            raise fail(path, line, f"bad class line {raw.strip()!r}", "'cNNN class name'")
+            raise fail(path, line, f"bad class line {quote(raw.strip())}", "'cNNN class name'")
         if int(m.group(1)) != len(names):
             raise fail(path, line, f"class {code} out of order", f"c{len(names):03d}")
         names.append(name.strip())
@@ -69,7 +69,7 @@ def _split_csv(annotations: Path, split: str) -> Path:
     if annotations.is_file():
         other = [s for s in SPLITS if s != split and f"_{s}" in annotations.stem.lower()]
         if other:
-            raise fail(annotations, None, f"file name says split {other[0]!r} but split {split!r} was asked for",
+            raise fail(annotations, None, f"file name says split {quote(other[0])} but split {quote(split)} was asked for",
                        f"Charades_v1_{split}.csv or the folder holding it")
         return annotations
     path = annotations / f"Charades_v1_{split}.csv"
@@ -84,19 +84,19 @@ def _parse_actions(raw: str, by_code: dict[str, int], log: ProblemLog, file: Pat
     for item in raw.split(";"):
         parts = item.split()
         if len(parts) != 3:
-            log.report(file, line, f"bad action {item.strip()!r}", "'cNNN start end' items separated by ';'")
+            log.report(file, line, f"bad action {quote(item.strip())}", "'cNNN start end' items separated by ';'")
             return None
         code, s, e = parts
         if code not in by_code:
-            log.report(file, line, f"unknown class {code!r}", f"a class of {CLASS_FILE} (c000..c{len(by_code) - 1:03d})")
+            log.report(file, line, f"unknown class {quote(code)}", f"a class of {CLASS_FILE} (c000..c{len(by_code) - 1:03d})")
             return None
         try:
             start, end = float(s), float(e)
         except ValueError:
-            log.report(file, line, f"bad time in action {item.strip()!r}", "start and end in seconds")
+            log.report(file, line, f"bad time in action {quote(item.strip())}", "start and end in seconds")
             return None
         if not (math.isfinite(start) and math.isfinite(end)) or start < 0:
-            log.report(file, line, f"bad time in action {item.strip()!r}", "finite times >= 0")
+            log.report(file, line, f"bad time in action {quote(item.strip())}", "finite times >= 0")
             return None
         out.append((by_code[code], start, end))
     return out
@@ -123,7 +123,7 @@ def load(cfg, split: str) -> DatasetSplit:
         raise fail(file, None, "annotation file is empty", "a header row id,...,actions,length")
     for col in ("id", "actions"):
         if col not in header:
-            raise fail(file, 1, f"missing column {col!r} in header {header}", "id,subject,scene,...,actions,length")
+            raise fail(file, 1, f"missing column {quote(col)} in header {header}", "id,subject,scene,...,actions,length")
     for line, row in rows[1:]:  # descriptions may span lines; ``line`` is the first
         if not any(c.strip() for c in row):
             continue
@@ -133,7 +133,7 @@ def load(cfg, split: str) -> DatasetSplit:
         fields = dict(zip(header, row))
         vid = fields["id"].strip()
         if vid in first_line:
-            log.report(file, line, f"duplicate video id {vid!r} (first on line {first_line[vid]})", "unique ids")
+            log.report(file, line, f"duplicate video id {quote(vid)} (first on line {first_line[vid]})", "unique ids")
             continue
         raw = fields["actions"].strip()
         actions = _parse_actions(raw, by_code, log, file, line) if raw else []

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ...config_loader import ConfigError
-from ...utils import read_csv_rows, read_text
+from ...utils import quote, read_csv_rows, read_text
 from ..records import ClipRecord, parse_fps
 from .base import (
     DatasetSplit,
@@ -64,7 +64,7 @@ def split_file(annotations: str, split: str) -> Path:
     if path.is_file():
         if path.stem != split:
             raise ConfigError(
-                f"annotations names the file {path} (split {path.stem!r}) but split {split!r} was asked for; "
+                f"annotations names the file {path} (split {quote(path.stem)}) but split {quote(split)} was asked for; "
                 f"point annotations at the folder holding {split}.csv or {split}.jsonl"
             )
         return path
@@ -74,7 +74,7 @@ def split_file(annotations: str, split: str) -> Path:
     if not found:
         available = _split_names(path)
         raise FileNotFoundError(
-            f"{path}: no {split}.csv or {split}.jsonl for split {split!r}; splits found: {available or 'none'}"
+            f"{path}: no {split}.csv or {split}.jsonl for split {quote(split)}; splits found: {available or 'none'}"
         )
     if len(found) > 1:
         raise ConfigError(f"{path}: both {split}.csv and {split}.jsonl exist; keep one")
@@ -124,11 +124,11 @@ class _Builder:
             if token in self.by_name:
                 return self.by_name[token]
             if not _INT.match(token):
-                self.log.report(self.file, line, f"unknown class name {token!r}", "a name from the class list or an id")
+                self.log.report(self.file, line, f"unknown class name {quote(token)}", "a name from the class list or an id")
                 return None
             token = int(token)
         if isinstance(token, bool) or not isinstance(token, int):
-            self.log.report(self.file, line, f"label {token!r} is a {type(token).__name__}", "a class name or an integer id")
+            self.log.report(self.file, line, f"label {quote(token)} is a {type(token).__name__}", "a class name or an integer id")
             return None
         if not 0 <= token < num_classes:
             self.log.report(self.file, line, f"unknown class id {token}", f"an id in 0..{num_classes - 1}")
@@ -144,10 +144,10 @@ class _Builder:
                 raise ValueError
             t = float(value)
         except (TypeError, ValueError):
-            self.log.report(self.file, line, f"bad {key} {value!r}", "a time in seconds or empty")
+            self.log.report(self.file, line, f"bad {key} {quote(value)}", "a time in seconds or empty")
             return False, None
         if not math.isfinite(t) or t < 0:
-            self.log.report(self.file, line, f"bad {key} {value!r}", "a finite time >= 0 seconds")
+            self.log.report(self.file, line, f"bad {key} {quote(value)}", "a finite time >= 0 seconds")
             return False, None
         return True, t
 
@@ -170,7 +170,7 @@ class _Builder:
         try:
             parse_fps(meta.get("fps"))
         except ValueError:
-            self.log.report(self.file, line, f"column fps is {meta['fps']!r}", "a positive frame rate or empty")
+            self.log.report(self.file, line, f"column fps is {quote(meta['fps'])}", "a positive frame rate or empty")
             return
         source = resolve_source(self.root, path, self.log, self.file, line)
         if source is None:
@@ -180,7 +180,7 @@ class _Builder:
             if t0 is not None or t1 is not None:
                 uid += f"@{'' if t0 is None else f'{t0:g}'}-{'' if t1 is None else f'{t1:g}'}"
         if uid in self.first_line:
-            self.log.report(self.file, line, f"duplicate clip id {uid!r} (first on line {self.first_line[uid]})", "unique ids")
+            self.log.report(self.file, line, f"duplicate clip id {quote(uid)} (first on line {self.first_line[uid]})", "unique ids")
             return
         self.first_line[uid] = line
         self.records.append(ClipRecord(uid, source, tuple(ids), t0, t1, meta))
@@ -196,7 +196,7 @@ def _parse_csv(builder: _Builder) -> int:
     columns = [h.strip() for h in header]
     for name in ("path", "labels"):
         if name not in columns:
-            raise fail(file, 1, f"missing column {name!r} in header {columns}", "a header with path and labels")
+            raise fail(file, 1, f"missing column {quote(name)} in header {columns}", "a header with path and labels")
     dup = sorted({c for c in columns if columns.count(c) > 1})
     if dup:
         raise fail(file, 1, f"duplicate columns {dup}", "each column once")
@@ -212,7 +212,7 @@ def _parse_csv(builder: _Builder) -> int:
         raw = row["labels"].strip()
         labels = [tok.strip() for tok in raw.split(LABEL_SEPARATOR)] if raw else []
         if any(not tok for tok in labels):
-            builder.log.report(file, line, f"empty label in {raw!r}", f"labels separated by '{LABEL_SEPARATOR}'")
+            builder.log.report(file, line, f"empty label in {quote(raw)}", f"labels separated by '{LABEL_SEPARATOR}'")
             continue
         meta = {k: v for k, v in row.items() if k not in CSV_COLUMNS}
         builder.add(line, row["path"], labels, (row.get("id") or "").strip() or None, row.get("start"), row.get("end"), meta)

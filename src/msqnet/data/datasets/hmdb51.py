@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from ...config_loader import ConfigError
+from ...utils import quote
 from ..records import ClipRecord
 from .base import DatasetSplit, ProblemLog, fail, read_lines, require_split, resolve_source
 
@@ -82,11 +83,11 @@ def load(cfg, split: str) -> DatasetSplit:
             video, _, flag = raw.strip().rpartition(" ")
             video = video.strip()
             if not video.endswith(".avi") or flag not in ("0", "1", "2"):
-                log.report(file, line, f"bad line {raw.strip()!r}", "'<video>.avi <0|1|2>'")
+                log.report(file, line, f"bad line {quote(raw.strip())}", "'<video>.avi <0|1|2>'")
                 continue
             if video in first:
                 f0, l0 = first[video]
-                log.report(file, line, f"video {video!r} listed twice (first at {f0.name}:{l0})", "each video once per split")
+                log.report(file, line, f"video {quote(video)} listed twice (first at {f0.name}:{l0})", "each video once per split")
                 continue
             first[video] = (file, line)
             if flag != want:

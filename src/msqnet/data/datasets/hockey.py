@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from ...config_loader import ConfigError
+from ...utils import quote
 from ..decode import IMAGE_EXTENSIONS
 from ..records import ClipRecord
 from .base import DatasetSplit, ProblemLog, read_class_list, read_lines, require_split, resolve_source
@@ -50,7 +51,7 @@ def _read_flags(file: Path, num_classes: int, log: ProblemLog) -> list[tuple[int
     for line, raw in enumerate(read_lines(file, "label file"), 1):
         values = [v.strip() for v in raw.split(",")]
         if len(values) != num_classes or any(v not in ("0", "1") for v in values):
-            log.report(file, line, f"bad frame labels {raw.strip()[:60]!r}", f"{num_classes} comma-separated 0/1 flags")
+            log.report(file, line, f"bad frame labels {quote(raw.strip()[:60])}", f"{num_classes} comma-separated 0/1 flags")
             frames.append(None)
             continue
         frames.append(tuple(i for i, v in enumerate(values) if v == "1"))

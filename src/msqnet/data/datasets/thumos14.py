@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ...config_loader import ConfigError
-from ...utils import read_text
+from ...utils import quote, read_text
 from ..records import ClipRecord, parse_fps
 from .base import (
     DatasetSplit,
@@ -107,14 +107,14 @@ def _video_timing(info: dict[str, Any], vid: str) -> tuple[float, float]:
     """``(fps, duration)`` of a video in the video info file; ValueError saying what is wrong."""
     entry = info[vid]
     if not isinstance(entry, dict) or "fps" not in entry or "duration" not in entry:
-        raise ValueError(f"entry of video {vid!r} lacks fps or duration")
+        raise ValueError(f"entry of video {quote(vid)} lacks fps or duration")
     try:
         fps = parse_fps(entry["fps"])
         duration = float(entry["duration"])
     except (TypeError, ValueError):
         fps = duration = None
     if fps is None or duration is None or not math.isfinite(duration) or duration <= 0:
-        raise ValueError(f"video {vid!r}: fps {entry['fps']!r}, duration {entry['duration']!r}")
+        raise ValueError(f"video {quote(vid)}: fps {quote(entry['fps'])}, duration {quote(entry['duration'])}")
     return fps, duration
 
 
@@ -147,7 +147,7 @@ def load(cfg, split: str) -> DatasetSplit:
         class_names, descriptions = read_class_list(cfg.classes)
         unknown = sorted(set(files) - set(class_names))
         if unknown:
-            raise fail(files[unknown[0]], None, f"class {unknown[0]!r} is not in the class list {cfg.classes}", "a listed class")
+            raise fail(files[unknown[0]], None, f"class {quote(unknown[0])} is not in the class list {cfg.classes}", "a listed class")
     else:
         class_names, descriptions = sorted(files), None
     info_file = _find(files[next(iter(files))].parent, VIDEO_INFO)
@@ -164,13 +164,13 @@ def load(cfg, split: str) -> DatasetSplit:
                 continue
             parts = raw.split()
             if len(parts) != 3:
-                log.report(file, line, f"{len(parts)} fields in {raw.strip()!r}", "'<video> <start s> <end s>'")
+                log.report(file, line, f"{len(parts)} fields in {quote(raw.strip())}", "'<video> <start s> <end s>'")
                 continue
             vid = parts[0]
             try:
                 start, end = float(parts[1]), float(parts[2])
             except ValueError:
-                log.report(file, line, f"bad times in {raw.strip()!r}", "start and end in seconds")
+                log.report(file, line, f"bad times in {quote(raw.strip())}", "start and end in seconds")
                 continue
             if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
                 log.report(file, line, f"bad segment [{parts[1]}, {parts[2]}]", "0 <= start < end")
@@ -178,7 +178,7 @@ def load(cfg, split: str) -> DatasetSplit:
             meta = {"class": name}
             if info:
                 if vid not in info:
-                    log.report(file, line, f"video {vid!r} is not in {VIDEO_INFO}", "a THUMOS14 video id")
+                    log.report(file, line, f"video {quote(vid)} is not in {VIDEO_INFO}", "a THUMOS14 video id")
                     continue
                 try:
                     fps, duration = _video_timing(info, vid)
@@ -246,7 +246,7 @@ def load_multithumos(cfg, split: str) -> DatasetSplit:
     records: list[ClipRecord] = []
     num_classes = len(class_names)
     for vid, entry in data.items():
-        where = f"video {vid!r}"
+        where = f"video {quote(vid)}"
         if not isinstance(entry, dict) or not {"subset", "duration", "actions"} <= set(entry):
             log.report(file, None, f"{where} lacks subset/duration/actions", "{subset, duration, actions}")
             continue
@@ -289,6 +289,6 @@ def load_multithumos(cfg, split: str) -> DatasetSplit:
             else:
                 records.append(ClipRecord(f"{vid}@{w0:g}-{w1:g}", source, labels, w0, w1, meta))
     if not records and not log.problems:
-        raise fail(file, None, f"no videos of subset {subset!r}", f"videos with subset {subset!r}")
+        raise fail(file, None, f"no videos of subset {quote(subset)}", f"videos with subset {quote(subset)}")
     log.summarize(f"multithumos {split}")
     return DatasetSplit(split, records, class_names, True, descriptions, None, log.problems)
