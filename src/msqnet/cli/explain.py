@@ -8,7 +8,6 @@ are written as soon as it is explained, from one decode of the video.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -19,14 +18,9 @@ from .predict import _read_labels
 METHODS = ("gradcam", "rollout")  # msqnet.inference.explain.METHODS, without importing torch for --help
 
 
-def label_slug(label: str) -> str:
-    """A file-name-safe form of a class name (``"falling down"`` -> ``falling_down``)."""
-    return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") or "label"
-
-
 def write_explanation(explanation, folder: Path, labels: list[str]) -> list[Path]:
     """Write the PNG, MP4 and JSON of each of ``labels`` of one explanation into ``folder``."""
-    from ..inference.overlay import contact_sheet, write_overlay_video
+    from ..inference.overlay import contact_sheet, label_slug, write_overlay_video
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []

@@ -275,7 +275,10 @@ def explain_clip(model: nn.Module, clip: torch.Tensor, labels: Sequence[str] | N
     names = list(labels) if labels is not None else list(model.class_names)
     if not names:
         raise ValueError("no labels to explain")
-    label_embed = None if labels is None else model.embed_labels(names)
+    # Training classes are scored as in training (all of them: a closed-set head scores no subset); others by name.
+    trained = all(n in model.class_names for n in names)
+    label_embed = None if trained else model.embed_labels(names)
+    rows = [model.class_names.index(n) for n in names] if trained else list(range(len(names)))
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -283,14 +286,14 @@ def explain_clip(model: nn.Module, clip: torch.Tensor, labels: Sequence[str] | N
         with torch.inference_mode(False), torch.enable_grad(), _recording(model, "rollout" in methods) as rec:
             video = clip.clone().to(device).unsqueeze(0)  # (1, T, 3, S, S); a copy, in case it is an inference tensor
             out = model.decode(model.encode(video), label_embed=label_embed, return_attention=True)
-            logits = out.logits[0].float()  # (C,)
             from ..engine.inference import to_probabilities
 
-            probs = to_probabilities(out.logits.detach(), model.multi_label)[0].cpu()
+            probs = to_probabilities(out.logits.detach(), model.multi_label)[0, rows].cpu()  # (C,)
+            logits = out.logits[0, rows].float()  # (C,)
             if not torch.isfinite(logits).all():
                 raise ValueError("the model's scores are NaN or infinite: its weights have diverged or are corrupt")
             v: VideoTokens = rec["tokens"]
-            cross = out.cross_attention[0].float().mean(dim=0).detach().cpu()  # (C, T'): mean over decoder layers
+            cross = out.cross_attention[0, :, rows].float().mean(dim=0).detach().cpu()  # (C, T'): mean over decoder layers
             maps: dict[str, torch.Tensor] = {}  # method -> (C, T', h, w) token relevance
             if "gradcam" in methods:
                 leaf = rec["leaf"]

@@ -1,14 +1,15 @@
 """Pictures of explanations: relevance maps over the frames, a contact sheet per label, an overlaid MP4.
 
-``overlay_frames(explanation, label)`` is the one function a viewer needs (the page calls it to show
-the overlay of a clicked label); ``contact_sheet`` and ``write_overlay_video`` are what
-``msqnet explain`` writes.
+``overlay_frames(explanation, label)`` gives the overlaid frames; ``label_overlay(model, video, label, folder)``
+is the page's hook (``msqnet app``: explain the clicked label, get its contact sheet and MP4);
+``contact_sheet`` and ``write_overlay_video`` are what ``msqnet explain`` writes.
 """
 from __future__ import annotations
 
 import io
 import math
 import os
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -16,9 +17,14 @@ from PIL import Image, ImageDraw
 
 from .explain import Explanation, LabelExplanation
 
-__all__ = ["colorize", "overlay_frames", "contact_sheet", "write_overlay_video"]
+__all__ = ["colorize", "overlay_frames", "contact_sheet", "write_overlay_video", "label_overlay", "label_slug"]
 
 _MIN_SIDE = 160  # frames are shown at least this many pixels wide
+
+
+def label_slug(label: str) -> str:
+    """A file-name-safe form of a class name (``"falling down"`` -> ``falling_down``)."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") or "label"
 
 
 def _lut() -> np.ndarray:
@@ -103,3 +109,20 @@ def write_overlay_video(path: str | os.PathLike, explanation: Explanation, label
         for packet in stream.encode():
             container.mux(packet)
     os.replace(tmp, path)
+
+
+def label_overlay(model, video: str | os.PathLike, label: str, folder: str | os.PathLike, *,
+                  method: str = "gradcam") -> tuple[str, str]:
+    """Explain ``label`` on a video's test clip and write its contact sheet and overlaid MP4 into ``folder``:
+    ``(png path, mp4 path)``, for a viewer (the page) to show."""
+    from ..utils import atomic_write_bytes
+    from .explain import explain
+
+    explanation = explain(model, video, [label], method=method)
+    folder = os.fspath(folder)
+    os.makedirs(folder, exist_ok=True)
+    stem = label_slug(label)
+    png, mp4 = os.path.join(folder, f"{stem}.png"), os.path.join(folder, f"{stem}.mp4")
+    atomic_write_bytes(png, contact_sheet(explanation, label))
+    write_overlay_video(mp4, explanation, label)
+    return png, mp4
