@@ -98,6 +98,8 @@ def evaluate_split(model, data: Path, split: str, records: dict, limit: int | No
     deletion = {m: [] for m in (*METHODS, "random order")}
     temporal = {m: [] for m in (*METHODS, "cross-attention", "chance")}
     clips: dict[str, torch.Tensor] = {}
+    peakedness: list[float] = []  # what the queries attend to: the largest cross-attention weight over time
+    same_map = {m: [] for m in METHODS}  # how alike two labels' maps of one clip are (correlation)
     for cid in ids:
         rec = records[cid]
         path = data / "videos" / f"{cid}.mp4"
@@ -110,6 +112,12 @@ def evaluate_split(model, data: Path, split: str, records: dict, limit: int | No
         boxes = {k: crop_boxes(np.array(a["box"]), info.height, info.width, short, S) for k, a in enumerate(rec["actors"])}
         areas = {k: np.mean([(b[f, 2] - b[f, 0]) * (b[f, 3] - b[f, 1]) for f in frames]) for k, b in boxes.items()}
         largest = max(areas, key=areas.get)
+        peakedness += [float(x.cross_attention.max()) for x in results[METHODS[0]]]
+        uniform = 1 / len(results[METHODS[0]][0].cross_attention)  # 1 / T'
+        for method in METHODS:
+            if len(labels) > 1:
+                a, b = (results[method][c].tokens.ravel() for c in (0, 1))
+                same_map[method].append(float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else 1.0)
         for c, label in enumerate(labels):
             doers = [k for k, a in enumerate(rec["actors"]) if label in a["actions"]]
             if doers and len(doers) < len(rec["actors"]):  # pointing game: only where the label picks actors out
@@ -157,6 +165,9 @@ def evaluate_split(model, data: Path, split: str, records: dict, limit: int | No
         "pointing": {k: float(np.mean(v)) for k, v in point.items()},
         "deletion_cases": len(deletion["random order"]),
         "deletion_auc": {k: float(np.mean(v)) for k, v in deletion.items()},
+        "query_attention_max": float(np.mean(peakedness)),
+        "query_attention_uniform": uniform,
+        "two_labels_map_correlation": {k: float(np.mean(v)) for k, v in same_map.items() if v},
         "time_cases": len(temporal["chance"]),
         "time_peak_inside": {k: float(np.mean(v)) for k, v in temporal.items()},
     }
@@ -198,6 +209,9 @@ def main() -> None:
         print(f"  pointing game ({r['pointing_cases']} cases): " + ", ".join(f"{k} {v:.3f}" for k, v in r["pointing"].items()))
         print(f"  deletion AUC ({r['deletion_cases']} cases, lower is better): "
               + ", ".join(f"{k} {v:.3f}" for k, v in r["deletion_auc"].items()))
+        print(f"  class queries: largest cross-attention weight over time {r['query_attention_max']:.3f} "
+              f"(uniform {r['query_attention_uniform']:.3f}); correlation of two labels' maps in one clip: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in r["two_labels_map_correlation"].items()))
         print(f"  temporal peak inside the shown part ({r['time_cases']} cases): "
               + ", ".join(f"{k} {v:.3f}" for k, v in r["time_peak_inside"].items()))
     print(f"\n{report['seconds']:.0f} s; wrote {out / 'explain_quality.json'}")
