@@ -12,6 +12,7 @@ _LAZY = {
     "get_model_config": "msqnet.models",
     "MSQNet": "msqnet.models",
     "ModelConfig": "msqnet.models",
+    "explain": "msqnet.inference.explain",
 }
 
 __all__ = ["__version__", *_LAZY]

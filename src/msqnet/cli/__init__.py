@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "msqnet.cli.train",
     "msqnet.cli.evaluate",
     "msqnet.cli.share",
+    "msqnet.cli.explain",
 )
 DEBUG_ENV = "MSQNET_DEBUG"
 EXIT_ERROR = 2  # bad input, file or setting (argparse uses 2 for bad arguments too)

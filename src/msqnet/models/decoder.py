@@ -75,6 +75,31 @@ class QueryDecoder(nn.Module):
             custom_encoder=_encoder(cfg),
         )
 
-    def forward(self, tokens: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
-        """Decode queries (B, C, D) against video tokens (B, T, D) into class features (B, C, D)."""
-        return self.transformer(tokens, queries)
+    def forward(self, tokens: torch.Tensor, queries: torch.Tensor, *,
+                return_attention: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Decode queries (B, C, D) against video tokens (B, T, D) into class features (B, C, D).
+
+        With ``return_attention`` also the cross-attention of every decoder layer, (B, layers, C, T) averaged
+        over heads (each row sums to 1): the explicit attention arithmetic instead of the fused kernel, so the
+        features agree with the default path to float round-off only; the default path is untouched.
+        """
+        if not return_attention:
+            return self.transformer(tokens, queries)
+        weights: list[torch.Tensor] = []
+
+        def ask_weights(module, args, kwargs):
+            return args, {**kwargs, "need_weights": True, "average_attn_weights": True}
+
+        def keep_weights(module, args, output):
+            weights.append(output[1])  # (B, C, T)
+
+        hooks = []
+        for layer in self.transformer.decoder.layers:
+            hooks.append(layer.multihead_attn.register_forward_pre_hook(ask_weights, with_kwargs=True))
+            hooks.append(layer.multihead_attn.register_forward_hook(keep_weights))
+        try:
+            h = self.transformer(tokens, queries)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return h, torch.stack(weights, dim=1)  # (B, layers, C, T)

@@ -140,10 +140,13 @@ class FrozenFrames:
 
 @dataclass
 class MSQNetOutput:
-    """Model output: ``logits`` (B, C) and the decoded class features (B, C, D)."""
+    """Model output: ``logits`` (B, C), the decoded class features (B, C, D) and, only when asked
+    (``decode(..., return_attention=True)``), each decoder layer's cross-attention of the class queries
+    over the clip's temporal tokens, (B, layers, C, T') averaged over heads."""
 
     logits: torch.Tensor
     class_features: torch.Tensor
+    cross_attention: torch.Tensor | None = None
 
 
 @dataclass
@@ -293,14 +296,20 @@ class MSQNet(nn.Module):
             visual_embedding = visual.mean(dim=1)  # (B, V): the frozen embedder's time-averaged frame embedding
         return EncodedClip(tokens=x, visual_embedding=visual_embedding, video_embedding=video_embedding)
 
-    def decode(self, clip: EncodedClip, *, label_embed: torch.Tensor | None = None) -> MSQNetOutput:
-        """Score an encoded clip for the training classes, or for ``label_embed`` (C', E)."""
+    def decode(self, clip: EncodedClip, *, label_embed: torch.Tensor | None = None,
+               return_attention: bool = False) -> MSQNetOutput:
+        """Score an encoded clip for the training classes, or for ``label_embed`` (C', E); with
+        ``return_attention`` also the decoder's cross-attention (see :class:`MSQNetOutput`)."""
         queries = self.query_builder(clip.tokens.shape[0], clip.visual_embedding, label_embed)  # (B, C, D)
-        h = self.decoder(clip.tokens, queries)  # (B, C, D)
+        attention = None
+        if return_attention:
+            h, attention = self.decoder(clip.tokens, queries, return_attention=True)  # (B, C, D), (B, layers, C, T')
+        else:
+            h = self.decoder(clip.tokens, queries)  # (B, C, D)
         if self.cfg.video_residual:  # every class feature starts from the clip's embedding
             h = h + clip.video_embedding.unsqueeze(1)
         logits = self.head(h, self.query_builder.labels(label_embed))  # (B, C)
-        return MSQNetOutput(logits=logits, class_features=h)
+        return MSQNetOutput(logits=logits, class_features=h, cross_attention=attention)
 
     def forward(
         self,
@@ -325,6 +334,12 @@ class MSQNet(nn.Module):
         from ..predict import predict
 
         return predict(self, inputs, labels, **kwargs)
+
+    def explain(self, video, labels: Sequence[str] | None = None, **kwargs):
+        """Where and when the model looked for each label (see ``msqnet.inference.explain``)."""
+        from ..inference.explain import explain
+
+        return explain(self, video, labels, **kwargs)
 
     def train(self, mode: bool = True) -> "MSQNet":
         """Set train/eval mode; frozen embedders always stay in eval mode."""
