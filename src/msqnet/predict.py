@@ -39,7 +39,7 @@ from .data.timeline import WindowClips
 from .data.views import TestView, read_test_clips
 from .engine.inference import score_clips
 from .inference.decisions import UNCALIBRATED, LabelDecisions, label_decisions
-from .inference.whole_video import ViewMode, aggregate_windows, choose_view
+from .inference.whole_video import ViewMode, aggregate_name, aggregate_windows, choose_view
 from .precision import resolve_precision
 
 __all__ = ["WindowScores", "Prediction", "Scorer", "model_scorer", "VideoClips", "iter_predictions", "predict"]
@@ -67,8 +67,8 @@ class Prediction:
     """Per-label probabilities of one input (whole video; plus per-window scores with windows).
 
     ``view`` says where ``probabilities`` come from: ``whole`` (one clip over the input) or
-    ``windows`` (the aggregate over ``windows``: max for multi-label models, mean for single-label
-    ones; ``window_seconds`` long each). ``decisions`` holds the thresholds that mark labels detected.
+    ``windows`` (the ``aggregate`` over ``windows``: max for multi-label models, mean for
+    single-label ones; ``window_seconds`` long each). ``decisions`` holds the thresholds that mark labels detected.
     """
 
     source: str
@@ -78,6 +78,7 @@ class Prediction:
     error: str | None = None
     view: str = "whole"
     window_seconds: float | None = None
+    aggregate: str | None = None
     decisions: LabelDecisions | None = None
 
     @property
@@ -112,6 +113,7 @@ class Prediction:
             "error": self.error,
             "view": self.view,
             "window_seconds": self.window_seconds,
+            "aggregate": self.aggregate,
             "probabilities": probs,
             "calibration": self.decisions.source if self.calibrated else UNCALIBRATED,
             "thresholds": thresholds,
@@ -304,7 +306,7 @@ class _Pending:
         windows = [WindowScores(*self.spans[i], probs[i]) for i in slots]
         whole = probs[self.whole_slot] if self.view == "whole" else aggregate_windows(probs[slots], multi_label)
         return Prediction(self.source, labels, whole, windows, view=self.view, window_seconds=self.window,
-                          decisions=decisions)
+                          aggregate=None if self.view == "whole" else aggregate_name(multi_label), decisions=decisions)
 
 
 def iter_predictions(

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .engine.distributed import DistInfo, broadcast_object
+from .inference.decisions import label_decisions
+from .inference.whole_video import ViewMode
 from .predict import Scorer, iter_predictions
 from .utils import atomic_write_text, read_text
 
@@ -151,15 +153,16 @@ def merge_jsonl(out: str | os.PathLike, sources: Sequence[str]) -> list[dict[str
 
 
 def _check_resumable(out: Path, done: dict[str, dict[str, Any]], labels: Sequence[str], windowed: bool) -> None:
-    """A resumed file must hold predictions for the same labels and (no) windows as this run (its first
-    successful line tells: one run's settings wrote it)."""
+    """A resumed file must hold predictions for the same labels and (with ``--window``) windows as this
+    run (its first successful line tells: one run's settings wrote it). A long video's windows of
+    the automatic whole-video view are not asked for, so without ``--window`` any line resumes."""
     for record in done.values():
         if record.get("error") is not None:
             continue
         if set(record.get("probabilities") or {}) != set(labels):
             raise ValueError(f"{out}: its predictions are for other labels ({sorted(record['probabilities'])[:5]}...) "
                              "than this run's; resume with the same --labels or write another --out")
-        if bool(record.get("windows")) != windowed:
+        if windowed and not record.get("windows") or not windowed and record.get("windows") and "view" not in record:
             raise ValueError(f"{out}: its predictions were made {'with' if record.get('windows') else 'without'} "
                              "--window; resume with the same windowing or write another --out")
         return
@@ -205,11 +208,14 @@ def predict_to_jsonl(
     num_workers: int = 0,
     resume: bool = False,
     progress: bool = True,
+    view: ViewMode = "auto",
+    threshold: float | None = None,
 ) -> JsonlSummary:
     """Score ``sources`` into the JSON-lines file ``out`` (see the module docstring).
 
-    ``score`` scores batches of clips for ``labels``; ``model`` gives the test view, frame count and
-    size; ``dist`` is this process's place in a ``torchrun`` job (world size 1: alone).
+    ``score`` scores batches of clips for ``labels``; ``model`` gives the test view, frame count,
+    size, training-clip seconds and decision thresholds; ``view`` and ``threshold`` are those of
+    ``msqnet.predict.predict``; ``dist`` is this process's place in a ``torchrun`` job (world size 1: alone).
     """
     out = Path(out)
     start = time.perf_counter()
@@ -233,7 +239,8 @@ def predict_to_jsonl(
 
         stream = iter_predictions(mine, score, labels, view=model.test_view, num_frames=model.cfg.num_frames,
                                   size=model.cfg.image_size, window=window, stride=stride, batch_size=batch_size,
-                                  num_workers=num_workers)
+                                  num_workers=num_workers, mode=view, clip_seconds=getattr(model, "clip_seconds", None),
+                                  multi_label=model.multi_label, decisions=label_decisions(model, labels, threshold))
         for _, pred in tqdm(stream, total=len(mine), desc="predict", unit="video", disable=not progress,
                             dynamic_ncols=True):
             append_jsonl_line(fd, pred.to_dict())

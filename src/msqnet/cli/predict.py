@@ -35,34 +35,54 @@ def _read_labels(args: argparse.Namespace) -> list[str] | None:
     return None
 
 
-def format_table(preds, top_k: int, threshold: float | None) -> str:
-    """Plain-text view: each input with its top labels (and each window's with ``--window``)."""
+def describe_view(p) -> str:
+    """Where a prediction's whole-video scores come from, in words."""
+    if p.view == "windows":
+        return f"whole-video scores: {p.aggregate} over {len(p.windows)} windows of {p.window_seconds:g} s"
+    return "whole-video scores: one clip over the video"
+
+
+def describe_decisions(p) -> str:
+    """Which labels a prediction detects and by what thresholds, or that its scores are uncalibrated."""
+    if not p.calibrated:
+        return "scores uncalibrated: the model has no decision thresholds (--threshold P sets one)"
+    return f"detected: {', '.join(p.detected) or 'none'} ({p.decisions.source})"
+
+
+def format_table(preds, top_k: int) -> str:
+    """Plain-text view: each input with its view, detected labels and top labels (detected ones
+    marked ``*``), and each window's top labels."""
     lines = []
     for p in preds:
         lines.append(p.source)
         if p.error:
             lines.append(f"  ERROR: {p.error}")
             continue
-        for label, prob in p.top(top_k, threshold):
-            lines.append(f"  {prob:6.3f}  {label}")
+        lines.append(f"  {describe_view(p)}; {describe_decisions(p)}")
+        detected = set(p.detected or [])
+        for label, prob in p.top(top_k):
+            lines.append(f"  {prob:6.3f} {'*' if label in detected else ' '} {label}")
         for w in p.windows:
             best = sorted(zip(p.labels, w.probabilities), key=lambda x: -x[1])[:top_k]
-            shown = ", ".join(f"{l} {pr:.2f}" for l, pr in best if threshold is None or pr >= threshold)
+            shown = ", ".join(f"{l} {pr:.2f}" for l, pr in best)
             lines.append(f"  [{w.start:7.2f}s - {w.end:7.2f}s]  {shown}")
     return "\n".join(lines) + "\n"
 
 
 def format_csv(preds) -> str:
-    """One row per (input, window, label): ``source,start,end,label,probability`` (whole video: empty times)."""
+    """One row per (input, window, label): ``source,start,end,label,probability,error,view,detected``
+    (whole video: empty times, its view and 1/0 detected, empty when uncalibrated)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["source", "start", "end", "label", "probability", "error"])
+    writer.writerow(["source", "start", "end", "label", "probability", "error", "view", "detected"])
     for p in preds:
         if p.error:
-            writer.writerow([p.source, "", "", "", "", p.error])
+            writer.writerow([p.source, "", "", "", "", p.error, "", ""])
             continue
+        detected = set(p.detected or [])
         for label, prob in zip(p.labels, p.probabilities):
-            writer.writerow([p.source, "", "", label, f"{prob:.6f}", ""])
+            writer.writerow([p.source, "", "", label, f"{prob:.6f}", "", p.view,
+                             int(label in detected) if p.calibrated else ""])
         for w in p.windows:
             for label, prob in zip(p.labels, w.probabilities):
                 writer.writerow([p.source, f"{w.start:.3f}", f"{w.end:.3f}", label, f"{prob:.6f}", ""])
@@ -179,7 +199,7 @@ def _run_jsonl(args: argparse.Namespace, model, sources: list[str], labels: list
     summary = predict_to_jsonl(
         sources, args.out, model_scorer(model, labels, precision=args.precision), names, model=model, dist=info, window=args.window,
         stride=args.stride, batch_size=args.batch_size, num_workers=args.num_workers, resume=args.resume,
-        progress=not args.quiet and info.is_main,
+        progress=not args.quiet and info.is_main, view=args.view, threshold=args.threshold,
     )
     if not info.is_main:
         return 0  # rank 0 reports every rank's failures (a failing rank would make torchrun stop the others)
@@ -193,13 +213,14 @@ def _run_collected(args: argparse.Namespace, model, sources: list[str], labels: 
     from ..utils import atomic_write_text
 
     preds = predict(model, sources, labels, window=args.window, stride=args.stride, batch_size=args.batch_size,
-                    num_workers=args.num_workers, progress=not args.quiet, precision=args.precision)
+                    num_workers=args.num_workers, progress=not args.quiet, precision=args.precision, view=args.view,
+                    threshold=args.threshold)
     if fmt == "json":
         text = json_text([p.to_dict() for p in preds], indent=2) + "\n"
     elif fmt == "csv":
         text = format_csv(preds)
     else:
-        text = format_table(preds, args.top_k, args.threshold)
+        text = format_table(preds, args.top_k)
     if args.out:
         atomic_write_text(args.out, text)
         print(f"wrote {args.out}", file=sys.stderr)
@@ -236,7 +257,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", help='comma-separated class names, e.g. "walking,eating" (default: the training classes)')
     p.add_argument("--labels-file", help="file with one class name per line")
     p.add_argument("--top-k", type=positive_int, default=5, help="labels shown per input/window in the table (default 5)")
-    p.add_argument("--threshold", type=finite_float, default=None, help="only show labels with probability >= P")
+    p.add_argument("--threshold", type=finite_float, default=None,
+                   help="decision threshold for every label: detected when its score is above P (default: the "
+                        "per-class thresholds the checkpoint records; without them the scores are uncalibrated)")
+    p.add_argument("--view", choices=("auto", "whole", "windows"), default="auto",
+                   help="whole-video scores: auto (default): a video over twice as long as the training clips is "
+                        "scored in windows of their length (max over windows; single-label models: mean), a "
+                        "short one as one clip; whole: always one clip; windows: always windows")
     p.add_argument("--window", type=positive_float, default=None, help="score sliding windows of this many seconds")
     p.add_argument("--stride", type=positive_float, default=None, help="seconds between window starts (default: --window)")
     p.add_argument("--format", choices=("table", "json", "csv", "jsonl"), default=None,
