@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .engine.distributed import DistInfo, broadcast_object
+from .data.decode import probe
 from .inference.decisions import label_decisions
+from .inference.events import EventOptions, events_of
 from .inference.whole_video import ViewMode
 from .predict import Scorer, iter_predictions
 from .utils import atomic_write_text, read_text
@@ -210,12 +212,15 @@ def predict_to_jsonl(
     progress: bool = True,
     view: ViewMode = "auto",
     threshold: float | None = None,
+    events: EventOptions | None = None,
 ) -> JsonlSummary:
     """Score ``sources`` into the JSON-lines file ``out`` (see the module docstring).
 
     ``score`` scores batches of clips for ``labels``; ``model`` gives the test view, frame count,
     size, training-clip seconds and decision thresholds; ``view`` and ``threshold`` are those of
-    ``msqnet.predict.predict``; ``dist`` is this process's place in a ``torchrun`` job (world size 1: alone).
+    ``msqnet.predict.predict``; with ``events`` each line also holds the video's behaviour events
+    (``events``, placed on ``events_duration`` seconds at ``events_fps``); ``dist`` is this process's
+    place in a ``torchrun`` job (world size 1: alone).
     """
     out = Path(out)
     start = time.perf_counter()
@@ -243,7 +248,12 @@ def predict_to_jsonl(
                                   multi_label=model.multi_label, decisions=label_decisions(model, labels, threshold))
         for _, pred in tqdm(stream, total=len(mine), desc="predict", unit="video", disable=not progress,
                             dynamic_ncols=True):
-            append_jsonl_line(fd, pred.to_dict())
+            record = pred.to_dict()
+            if events is not None and pred.error is None:
+                info = probe(pred.source)
+                record["events"] = [e.to_dict() for e in events_of(pred, events, duration=info.duration)]
+                record["events_duration"], record["events_fps"] = info.duration, info.fps
+            append_jsonl_line(fd, record)
             if pred.error:
                 failed.append(pred.error)
         os.fsync(fd)

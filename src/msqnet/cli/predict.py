@@ -160,6 +160,34 @@ def _sources(args: argparse.Namespace) -> list[str]:
     return sources
 
 
+def _event_options(args: argparse.Namespace):
+    """The ``--events`` settings (``None`` without ``--events``)."""
+    from ..inference.events import EventOptions
+
+    if not args.events:
+        return None
+    return EventOptions(hysteresis=args.hysteresis, min_duration=args.min_duration, min_gap=args.min_gap)
+
+
+def _video_events(pred, options):
+    """A scored video's events with its duration and frame rate."""
+    from ..data.decode import probe
+    from ..inference.events import VideoEvents, events_of
+
+    info = probe(pred.source)
+    return VideoEvents(pred.source, info.duration, info.fps, events_of(pred, options, duration=info.duration))
+
+
+def _write_events(args: argparse.Namespace, videos, labels: list[str], *, ethograms: bool = True) -> None:
+    """Write the ``--events`` folder and say what is in it."""
+    from ..inference.events import write_event_files
+
+    paths = write_event_files(args.events, videos, labels, ethograms=ethograms)
+    count = sum(len(v.events) for v in videos)
+    print(f"wrote {count} event(s) of {len(videos)} video(s) to {args.events} "
+          f"({', '.join(p.name for p in paths[:3])}{' and ethograms' if len(paths) > 3 else ''})", file=sys.stderr)
+
+
 def _run(args: argparse.Namespace) -> int:
     from ..engine.distributed import init_distributed, shutdown_distributed
 
@@ -174,6 +202,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError("--resume continues a JSON-lines file: give --out PREDS.jsonl")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and fmt != "jsonl":
         raise ValueError("under torchrun, predictions go to a JSON-lines file: give --out PREDS.jsonl")
+    _event_options(args)  # bad --hysteresis / --min-duration / --min-gap fail before any scoring
     labels = _read_labels(args)
     sources = _sources(args)
     info = init_distributed(args.device)
@@ -183,6 +212,9 @@ def _run(args: argparse.Namespace) -> int:
         if info.is_main:
             print(f"test view: {model.test_view.describe(model.cfg.num_frames, model.cfg.image_size)}",
                   file=sys.stderr)
+        if args.events and args.threshold is None and getattr(model, "decision_thresholds", None) is None:
+            raise ValueError(f"--events needs decision thresholds: {args.checkpoint} records none (its scores are "
+                             "uncalibrated); give --threshold P")
         if fmt == "jsonl":
             return _run_jsonl(args, model, sources, labels, info)
         return _run_collected(args, model, sources, labels, fmt)
@@ -200,10 +232,18 @@ def _run_jsonl(args: argparse.Namespace, model, sources: list[str], labels: list
         sources, args.out, model_scorer(model, labels, precision=args.precision), names, model=model, dist=info, window=args.window,
         stride=args.stride, batch_size=args.batch_size, num_workers=args.num_workers, resume=args.resume,
         progress=not args.quiet and info.is_main, view=args.view, threshold=args.threshold,
+        events=_event_options(args),
     )
     if not info.is_main:
         return 0  # rank 0 reports every rank's failures (a failing rank would make torchrun stop the others)
     print(summary.format(), file=sys.stderr)
+    if args.events:
+        from ..inference.events import Event, VideoEvents
+        from ..predict_jsonl import read_jsonl
+
+        videos = [VideoEvents(r["source"], r["events_duration"], r.get("events_fps"), [Event(**e) for e in r["events"]])
+                  for r in read_jsonl(Path(args.out)) if r.get("error") is None and "events" in r]
+        _write_events(args, videos, names, ethograms=False)
     return 1 if summary.failed else 0
 
 
@@ -226,7 +266,11 @@ def _run_collected(args: argparse.Namespace, model, sources: list[str], labels: 
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    if args.window is not None and args.timeline:
+    if args.events:
+        options = _event_options(args)
+        _write_events(args, [_video_events(p, options) for p in preds if not p.error],
+                      preds[0].labels if preds else [])
+    if args.timeline:
         folder = Path(args.timeline)
         for p in preds:
             if p.windows:
@@ -272,7 +316,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="with --out PREDS.jsonl: skip the videos it already holds a prediction for (failed ones "
                         "are tried again)")
-    p.add_argument("--timeline", help="with --window: folder for one PNG timeline per input")
+    p.add_argument("--timeline", help="folder for one PNG timeline per input that has windows (--window, or long)")
+    p.add_argument("--events", metavar="DIR",
+                   help="behaviour events per label from the timeline and the decision thresholds: DIR/events.csv, "
+                        "events.json, events.boris (a BORIS project) and an ethogram PNG per video (with --out "
+                        "PREDS.jsonl: each line holds its events too; no ethograms)")
+    p.add_argument("--hysteresis", type=finite_float, default=0.05,
+                   help="with --events: an event lasts until its score falls to threshold - H (default 0.05)")
+    p.add_argument("--min-duration", type=finite_float, default=0.0,
+                   help="with --events: drop events shorter than this many seconds (default 0)")
+    p.add_argument("--min-gap", type=finite_float, default=0.0,
+                   help="with --events: merge events of a label less than this many seconds apart (default 0)")
     p.add_argument("--batch-size", type=positive_int, default=8, help="clips per model batch (default 8)")
     p.add_argument("--num-workers", type=nonnegative_int, default=2,
                    help="processes decoding videos while the model runs (default 2; 0: decode in this process)")
