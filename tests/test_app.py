@@ -194,7 +194,7 @@ def _submit(browser, url: str, video: Path, labels: str | None = None) -> str:
     browser.get(url)
     wait = WebDriverWait(browser, 60)
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#video input[type=file]")).send_keys(str(video))
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#video video"))  # the upload reached the server
+    wait.until(lambda d: video.stem in d.find_element(By.ID, "video").text)  # the upload reached the server
     if labels is not None:
         browser.find_element(By.CSS_SELECTOR, "#labels textarea").send_keys(labels)
     browser.find_element(By.ID, "run").click()
@@ -251,6 +251,8 @@ def test_an_avi_example_is_scored_from_the_original_file(browser, page_url, shar
     browser.find_element(By.ID, "run").click()
     wait.until(lambda d: "tree.avi" in d.find_element(By.ID, "status").text)
     assert browser.find_element(By.ID, "status").text.startswith("tree.avi:")  # not a converted copy's name
+    player = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#preview video"))
+    assert player[0].get_attribute("src").endswith("tree.preview.mp4")  # browsers play no AVI: a converted preview
     _screenshot(browser, tmp_path, "app_avi.png")
 
 

@@ -144,6 +144,34 @@ def analyse_video(model, video: str | None, labels_text: str | None = None, *, w
     return result
 
 
+# What every browser plays; other files get a converted preview (the original is what is scored).
+_PLAYABLE = (".mp4", ".webm")
+
+
+def browser_preview(video: str, folder: Path, *, width: int = 480) -> str:
+    """``video`` itself when browsers play it, else an H.264 mp4 copy (at most ``width`` px wide) in ``folder``
+    to show on the page; the copy is only shown, never scored."""
+    import av
+
+    if Path(video).suffix.lower() in _PLAYABLE:
+        return video
+    out = folder / f"{Path(video).stem}.preview.mp4"
+    with av.open(video) as src, av.open(str(out), "w", format="mp4") as dst:
+        stream = src.streams.video[0]
+        rate = stream.average_rate or 25
+        w = min(width, stream.codec_context.width) // 2 * 2
+        h = max(2, round(stream.codec_context.height * w / stream.codec_context.width) // 2 * 2)
+        enc = dst.add_stream("libx264", rate=rate)
+        enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+        enc.options = {"preset": "ultrafast"}
+        for frame in src.decode(stream):
+            for packet in enc.encode(frame.reformat(width=w, height=h, format="yuv420p")):
+                dst.mux(packet)
+        for packet in enc.encode():
+            dst.mux(packet)
+    return str(out)
+
+
 class VisitFolders:
     """A temporary folder per scoring under one root, each removed ``max_age_s`` after it was made (checked
     at every new one) and all of them when the process exits."""
@@ -214,6 +242,14 @@ def build_app(model, *, source: str, examples: list[str] | None = None, window: 
     visits = VisitFolders()
     open_vocab = is_open_vocabulary(to_dict(model.cfg))
 
+    def preview(video: str | None) -> str | None:
+        if not video:
+            return None
+        try:
+            return browser_preview(video, visits.new())
+        except (OSError, ValueError):  # not a video: scoring it says so
+            return None
+
     def run(video: str | None, labels_text: str | None) -> tuple[Any, ...]:
         folder = visits.new()
         r = analyse_video(model, video, labels_text, window=window, stride=stride, top_k=top_k, workdir=folder)
@@ -239,8 +275,10 @@ def build_app(model, *, source: str, examples: list[str] | None = None, window: 
         gr.Markdown(_describe(model, source))
         with gr.Row():
             with gr.Column():
-                video = gr.Video(label="Video", sources=["upload"], format=None, include_audio=True,
-                                 elem_id="video")
+                # The file as given is scored; the player shows it, or a converted copy of formats browsers
+                # do not play (AVI, MKV, ...).
+                video = gr.File(label="Video file", file_types=list(VIDEO_SUFFIXES), type="filepath", elem_id="video")
+                player = gr.Video(label="Preview", interactive=False, elem_id="preview")
                 labels = gr.Textbox(label="Class names (comma-separated)", elem_id="labels", visible=open_vocab,
                                     placeholder=", ".join(model.class_names[:8]))
                 button = gr.Button("Recognise actions", variant="primary", elem_id="run")
@@ -259,6 +297,7 @@ def build_app(model, *, source: str, examples: list[str] | None = None, window: 
                         example_labels=[Path(e).name for e in examples])
         with gr.Accordion("Model card", open=False, elem_id="card"):
             gr.Markdown(_card_text(source))
+        video.change(preview, inputs=[video], outputs=[player])
         button.click(run, inputs=[video, labels], outputs=[top, status, detected, events, timeline, table, downloads],
                      show_progress="full")
     return page
