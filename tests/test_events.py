@@ -17,7 +17,9 @@ from msqnet.metrics.thresholds import DecisionThresholds
 from msqnet.models import create_model
 
 from .models.tiny import tiny_config
-from .test_whole_video import ACTION, CLASSES, long_video  # noqa: F401  (the fixture: an action in 8-10 s only)
+from .videos import ACTION_SPAN as ACTION
+
+CLASSES = ["walking", "running", "eating"]
 
 EDGES = np.arange(0.0, 11.0)  # ten 1-second cells
 
@@ -57,12 +59,12 @@ def test_bad_event_options_are_clear_errors():
 
 
 @pytest.fixture(scope="module")
-def calibrated(tmp_path_factory, long_video):  # noqa: F811
+def calibrated(tmp_path_factory, long_action_video):
     """A tiny real model and a threshold for the label its score rises most for while the square moves
     (between that label's score on the still part and in the action), recorded in the checkpoint."""
     torch.manual_seed(0)
     model = create_model(tiny_config(), CLASSES)
-    pred = model.predict(long_video, window=1.0, stride=0.5, precision="fp32")
+    pred = model.predict(long_action_video, window=1.0, stride=0.5, precision="fp32")
     probs = np.stack([w.probabilities for w in pred.windows])  # (N, C)
     still = probs[[i for i, w in enumerate(pred.windows) if w.end <= ACTION[0] - 1]].mean(axis=0)
     inside = probs[[i for i, w in enumerate(pred.windows) if ACTION[0] <= w.start and w.end <= ACTION[1]]].min(axis=0)
@@ -74,19 +76,19 @@ def calibrated(tmp_path_factory, long_video):  # noqa: F811
     return save_model(model, tmp_path_factory.mktemp("events") / "ckpt"), label
 
 
-def test_the_event_of_a_generated_video_is_found_at_its_true_time(calibrated, long_video):  # noqa: F811
+def test_the_event_of_a_generated_video_is_found_at_its_true_time(calibrated, long_action_video):
     ckpt, label = calibrated
-    pred = msqnet.load_model(ckpt).predict(long_video, window=1.0, stride=0.5, precision="fp32")
+    pred = msqnet.load_model(ckpt).predict(long_action_video, window=1.0, stride=0.5, precision="fp32")
     (event,) = events_of(pred)
     error = max(abs(event.start - ACTION[0]), abs(event.end - ACTION[1]))
     print(f"true {ACTION}, found ({event.start:.2f}, {event.end:.2f}): timing error {error:.2f} s")
     assert event.label == label and error <= 0.5  # one stride: windows half inside the action may count
 
 
-def test_cli_writes_events_csv_json_a_boris_project_and_an_ethogram(calibrated, long_video, tmp_path):  # noqa: F811
+def test_cli_writes_events_csv_json_a_boris_project_and_an_ethogram(calibrated, long_action_video, tmp_path):
     ckpt, label = calibrated
     out = tmp_path / "events"
-    assert main(["predict", str(long_video), "--checkpoint", str(ckpt), "--window", "1", "--stride", "0.5",
+    assert main(["predict", str(long_action_video), "--checkpoint", str(ckpt), "--window", "1", "--stride", "0.5",
                  "--events", str(out), "--precision", "fp32", "--quiet", "--num-workers", "0"]) == 0
     rows = (out / "events.csv").read_text().splitlines()
     assert rows[0] == "source,label,start,end,duration,peak,mean" and len(rows) == 2 and f",{label}," in rows[1]
@@ -94,17 +96,18 @@ def test_cli_writes_events_csv_json_a_boris_project_and_an_ethogram(calibrated, 
     assert [e["label"] for e in video["events"]] == [label]
     project = read_boris_project(out / "events.boris")
     (obs,) = project.observations
-    assert obs.media == long_video.resolve() and project.behaviours == CLASSES
+    assert obs.media == long_action_video.resolve() and project.behaviours == CLASSES
     (state,) = obs.events
     assert state.behaviour == label
-    assert (state.start, state.stop) == pytest.approx((video["events"][0]["start"], video["events"][0]["end"]), abs=1e-3)
+    found = video["events"][0]
+    assert (state.start, state.stop) == pytest.approx((found["start"], found["end"]), abs=1e-3)
     assert Image.open(out / "long.mp4.ethogram.png").size[0] >= 800
 
 
-def test_archive_mode_writes_events_into_each_line_and_the_events_folder(calibrated, long_video, tmp_path):  # noqa: F811
+def test_archive_mode_writes_events_into_each_line_and_the_events_folder(calibrated, long_action_video, tmp_path):
     ckpt, label = calibrated
     lines = tmp_path / "preds.jsonl"
-    assert main(["predict", str(long_video), "--checkpoint", str(ckpt), "--window", "1", "--stride", "0.5",
+    assert main(["predict", str(long_action_video), "--checkpoint", str(ckpt), "--window", "1", "--stride", "0.5",
                  "--events", str(tmp_path / "ev"), "--out", str(lines), "--precision", "fp32", "--quiet",
                  "--num-workers", "0"]) == 0
     (record,) = [json.loads(line) for line in lines.read_text().splitlines()]
@@ -112,7 +115,7 @@ def test_archive_mode_writes_events_into_each_line_and_the_events_folder(calibra
     assert read_boris_project(tmp_path / "ev" / "events.boris").observations[0].events[0].behaviour == label
 
 
-def test_events_of_an_uncalibrated_model_ask_for_a_threshold(long_video, tmp_path, capsys):  # noqa: F811
+def test_events_of_an_uncalibrated_model_ask_for_a_threshold(long_action_video, tmp_path, capsys):
     ckpt = save_model(create_model(tiny_config(), CLASSES), tmp_path / "raw")
-    assert main(["predict", str(long_video), "--checkpoint", str(ckpt), "--events", str(tmp_path / "ev")]) == 2
+    assert main(["predict", str(long_action_video), "--checkpoint", str(ckpt), "--events", str(tmp_path / "ev")]) == 2
     assert "uncalibrated" in capsys.readouterr().err

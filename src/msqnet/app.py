@@ -17,6 +17,7 @@ import atexit
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -312,7 +313,10 @@ def serve(checkpoint: str, *, examples: str | None = None, host: str = "127.0.0.
     if window <= 0 or stride <= 0:
         raise ValueError(f"--window and --stride must be > 0 (got {window}, {stride})")
     videos = _example_videos(examples)
+    print(f"msqnet app: loading the model {_model_name(str(checkpoint))} ...", file=sys.stderr, flush=True)
     model = load_model(checkpoint)
+    print(f"msqnet app: building the page ({len(videos)} example video(s)) ...", file=sys.stderr, flush=True)
     page = build_app(model, source=str(checkpoint), examples=videos, window=window, stride=stride, top_k=top_k)
+    print(f"msqnet app: starting the server on http://{host}:{port}/ ...", file=sys.stderr, flush=True)
     allowed = [str(Path(examples).resolve())] if examples else None
     page.launch(server_name=host, server_port=port, share=False, inbrowser=False, allowed_paths=allowed)

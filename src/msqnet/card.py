@@ -260,7 +260,8 @@ def model_card(meta: Mapping[str, Any], *, source: str | None = None) -> str:
         "- It knows what its training data showed: other domains, camera set-ups, actors or class vocabularies "
         "score worse than the figures above, which hold for the named split only.",
         "- Scores are independent per-class probabilities, not calibrated confidences; the thresholds above "
-        "hold for data like the validation split, pick your own on your own validation data." if meta.get("multi_label", True) else
+        "hold for data like the validation split, pick your own on your own validation data."
+        if meta.get("multi_label", True) else
         "- Scores are a softmax over the label set: one action per clip; they are not calibrated confidences.",
         *(["- Class names outside the training set are scored from their text alone (zero-shot): expect them "
            "to be less reliable than trained classes."] if open_vocab else []),

@@ -68,7 +68,8 @@ class Prediction:
 
     ``view`` says where ``probabilities`` come from: ``whole`` (one clip over the input) or
     ``windows`` (the ``aggregate`` over ``windows``: max for multi-label models, mean for
-    single-label ones; ``window_seconds`` long each). ``decisions`` holds the thresholds that mark labels detected.
+    single-label ones; ``window_seconds`` long each). ``decisions`` holds the thresholds that mark
+    labels detected.
     """
 
     source: str

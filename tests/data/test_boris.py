@@ -82,7 +82,8 @@ def test_import_boris_writes_clips_with_time_spans_the_generic_reader_loads(proj
     assert "4 clips of 2 behaviours from 4 state events in 2 observation(s); skipped live" in capsys.readouterr().out
     split = load_split(DataConfig(format="generic", annotations=str(out)), "train")
     assert split.class_names == ["grooming", "fighting"]
-    got = [(r.source.rsplit("_", 1)[-1], [split.class_names[i] for i in r.labels], r.start, r.end) for r in split.records]
+    got = [(r.source.rsplit("_", 1)[-1], [split.class_names[i] for i in r.labels], r.start, r.end)
+           for r in split.records]
     # session 1 cut at 1, 2, 3, 4.5: grooming alone, both, fighting alone; session 2: grooming 0.5-2
     assert got == [("rats.mp4", ["grooming"], 1.0, 2.0), ("rats.mp4", ["grooming", "fighting"], 2.0, 3.0),
                    ("rats.mp4", ["fighting"], 3.0, 4.5), ("cage.mp4", ["grooming"], 0.5, 2.0)]

@@ -161,7 +161,8 @@ def read_boris_project(path: str | os.PathLike) -> BorisProject:
         files = obs.get("file") or {}
         media = [m for p in _PLAYERS for m in (files.get(p) or [])] if isinstance(files, dict) else []
         if obs.get("type") != "MEDIA" or len(media) != 1:
-            skipped.append(f"{obs_id} ({'type ' + str(obs.get('type')) if obs.get('type') != 'MEDIA' else f'{len(media)} media files'})")
+            why = f"type {obs.get('type')}" if obs.get("type") != "MEDIA" else f"{len(media)} media files"
+            skipped.append(f"{obs_id} ({why})")
             continue
         offset = _number(obs.get("time offset", 0) or 0, f"{path}: observation {obs_id!r}, time offset")
         events, points = _state_events(path, obs_id, obs.get("events") or [], kinds, offset)
