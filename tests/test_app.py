@@ -85,7 +85,8 @@ def test_a_calibrated_model_with_a_clip_length_shows_detections_and_events_of_it
     r = analyse_video(calibrated, str(shared_videos / "bikes.mp4"), window=4, stride=2, workdir=tmp_path)
     assert "5 windows of 2 s" in r.message and sorted(r.detected) == sorted(CLASSES)
     assert r.headline == ", ".join(label for label, _ in r.labels.items())  # detected, by score
-    assert len(r.events) == len(CLASSES) and all("0.0 - 10.0 s" in e for e in r.events)  # threshold 0: always on
+    assert sorted(e.label for e in r.events) == sorted(CLASSES)  # threshold 0: on all along
+    assert all((e.start, e.end) == (0.0, pytest.approx(10.0, abs=0.05)) for e in r.events)
 
 
 def test_a_video_no_longer_than_the_window_gets_no_timeline(model, shared_videos):
@@ -148,15 +149,14 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def page_url(browser, open_ckpt, shared_videos, tmp_path_factory):
-    """``msqnet app`` serving the tiny open-vocabulary model, with the shared videos as examples."""
+def _serve(ckpt: Path, tmp_path_factory, *extra: str):
+    """``msqnet app`` serving ``ckpt`` on a free port (a generator: yields its URL, then stops it)."""
     port = _free_port()
     log = tmp_path_factory.mktemp("app_server") / "server.log"
     with open(log, "w") as out:
         server = subprocess.Popen(
             [sys.executable, "-c", "import sys; from msqnet.cli import main; sys.exit(main(sys.argv[1:]))",
-             "app", "--checkpoint", str(open_ckpt), "--examples", str(shared_videos), "--port", str(port)],
+             "app", "--checkpoint", str(ckpt), *extra, "--port", str(port)],
             stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
             env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"})
     url = f"http://127.0.0.1:{port}/"
@@ -173,6 +173,30 @@ def page_url(browser, open_ckpt, shared_videos, tmp_path_factory):
     yield url
     server.terminate()
     server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def page_url(browser, open_ckpt, shared_videos, tmp_path_factory):
+    """``msqnet app`` serving the tiny open-vocabulary model, with the shared videos as examples."""
+    yield from _serve(open_ckpt, tmp_path_factory, "--examples", str(shared_videos))
+
+
+@pytest.fixture(scope="module")
+def calibrated_page_url(browser, long_action_video, tmp_path_factory):
+    """``msqnet app`` serving a tiny model with 1-second training clips and a threshold for the label its
+    score rises most for while the generated video's square moves (seconds 8-10)."""
+    from msqnet.metrics.thresholds import DecisionThresholds
+
+    torch.manual_seed(0)
+    net = create_model(tiny_config("effnet"), CLASSES)
+    net.clip_seconds = 1.0
+    pred = net.predict(long_action_video, precision="fp32")  # 20 windows of 1 s
+    probs = np.stack([w.probabilities for w in pred.windows])  # (20, C)
+    still, moving = probs[:7].mean(axis=0), probs[8:10].min(axis=0)
+    c = int(np.argmax(moving - still))
+    net.decision_thresholds = DecisionThresholds({CLASSES[c]: float((still[c] + moving[c]) / 2)}, "synthetic", 0,
+                                                 {CLASSES[c]: 1.0})
+    yield from _serve(save_model(net, tmp_path_factory.mktemp("app") / "calibrated"), tmp_path_factory)
 
 
 def _screenshot(browser, tmp_path: Path, name: str) -> Path:
@@ -281,3 +305,20 @@ def test_the_page_explains_an_unreadable_upload(browser, page_url, tmp_path):
     assert status.startswith("Could not read broken.mp4 as a video:")
     assert "%" not in browser.find_element(By.ID, "top").text  # no labels shown for it
     _screenshot(browser, tmp_path, "app_bad_upload.png")
+
+
+def test_an_event_time_on_the_page_seeks_the_player(browser, calibrated_page_url, long_action_video, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _submit(browser, calibrated_page_url, long_action_video)
+    wait = WebDriverWait(browser, 60)
+    (button,) = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#events button[data-seek]"))
+    start = float(button.get_attribute("data-seek"))
+    assert 7.5 <= start <= 8.5  # the square moves in seconds 8-10
+    wait.until(lambda d: d.execute_script("const v = document.querySelector('#preview video'); "
+                                          "return v && v.readyState >= 1"))
+    button.click()
+    now = browser.execute_script("return document.querySelector('#preview video').currentTime")
+    assert now == pytest.approx(start, abs=0.1)
+    _screenshot(browser, tmp_path, "app_events.png")

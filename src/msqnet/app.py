@@ -43,7 +43,7 @@ class PageResult:
         table_headers: the per-window table's columns: start, end, then the top labels.
         table: one row per window: start and end (seconds) and each top label's probability.
         detected: the labels detected with the model's thresholds; ``None`` when uncalibrated.
-        events: one line per behaviour event (``start - end s  label (peak p)``).
+        events: the behaviour events (``msqnet.inference.events.Event``), in time order.
         downloads: the result as JSON and CSV files.
         headline: the labels panel's big line: the detected labels, "nothing detected", or that the
             scores are uncalibrated (never the top label of scores that decide nothing).
@@ -55,7 +55,7 @@ class PageResult:
     table_headers: list[str] = field(default_factory=list)
     table: list[list[float]] = field(default_factory=list)
     detected: list[str] | None = None
-    events: list[str] = field(default_factory=list)
+    events: list[Any] = field(default_factory=list)
     downloads: list[str] = field(default_factory=list)
     headline: str = ""
 
@@ -140,7 +140,7 @@ def analyse_video(model, video: str | None, labels_text: str | None = None, *, w
         step = pred.windows[1].start - pred.windows[0].start if len(pred.windows) > 1 else pred.window_seconds
         result.message += f" Timeline: {len(pred.windows)} windows of {pred.window_seconds:g} s every {step:g} s."
     if events is not None:
-        result.events = [f"{e.start:.1f} - {e.end:.1f} s  {e.label} (peak {e.peak:.2f})" for e in events]
+        result.events = events
     result.downloads = _write_downloads(pred, events, folder)
     return result
 
@@ -171,6 +171,27 @@ def browser_preview(video: str, folder: Path, *, width: int = 480) -> str:
         for packet in enc.encode():
             dst.mux(packet)
     return str(out)
+
+
+# The events panel: each event's time seeks the preview player (clicks on [data-seek] buttons).
+_SEEK_JS = """
+element.addEventListener('click', (e) => {
+  const button = e.target.closest('[data-seek]');
+  const player = document.querySelector('#preview video');
+  if (button && player) { player.currentTime = parseFloat(button.dataset.seek); }
+});
+"""
+
+
+def events_html(events) -> str:
+    """The events as a list whose times are buttons that seek the player."""
+    import html
+
+    if not events:
+        return ""
+    items = "".join(f'<li><button data-seek="{e.start:.3f}" class="seek">{e.start:.1f} - {e.end:.1f} s</button> '
+                    f"{html.escape(e.label)} (peak {e.peak:.2f}, mean {e.mean:.2f})</li>" for e in events)
+    return f"<p><b>Events</b> (click a time to play from there)</p><ul>{items}</ul>"
 
 
 class VisitFolders:
@@ -266,8 +287,7 @@ def build_app(model, *, source: str, examples: list[str] | None = None, window: 
             detected = "**Uncalibrated:** this model has no decision thresholds; the scores are not decisions."
         else:
             detected = "**Detected:** " + (", ".join(r.detected) or "none")
-        events = "**Events:**\n\n" + "\n".join(f"- {e}" for e in r.events) if r.events else ""
-        return (shown, r.message, detected, events,
+        return (shown, r.message, detected, events_html(r.events),
                 gr.update(value=r.timeline, visible=r.timeline is not None), table,
                 gr.update(value=r.downloads or None, visible=bool(r.downloads)))
 
@@ -287,7 +307,7 @@ def build_app(model, *, source: str, examples: list[str] | None = None, window: 
                 status = gr.Markdown(elem_id="status")
                 detected = gr.Markdown(elem_id="detected")
                 top = gr.Label(label="Whole-video labels", num_top_classes=top_k, elem_id="top")
-                events = gr.Markdown(elem_id="events")
+                events = gr.HTML(elem_id="events", js_on_load=_SEEK_JS)
                 downloads = gr.File(label="Results (JSON, CSV)", file_count="multiple", visible=False,
                                     interactive=False, elem_id="downloads")
         timeline = gr.Image(label="Timeline", type="filepath", visible=False, elem_id="timeline")
