@@ -22,6 +22,14 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def long_action_video(tmp_path_factory) -> Path:
+    """A generated 20 s video at 10 fps, still except for one action (a moving square) in seconds 8-10."""
+    from .videos import write_one_action_video
+
+    return write_one_action_video(tmp_path_factory.mktemp("long_action") / "long.mp4")
+
+
+@pytest.fixture(scope="session")
 def shared_videos(shared_dir: Path) -> Path:
     """Folder of real video clips in several codecs."""
     return shared_dir / "videos"

@@ -40,6 +40,9 @@ def test_demo_renders_trains_evaluates_and_reports(tmp_path, capsys):
 
     model = msqnet.load_model(tmp_path / "demo" / "run")  # a run folder loads its last state
     assert "following" not in model.class_names and len(model.class_names) == 12  # trained on seen classes
+    assert model.decision_thresholds.split == "val" and model.clip_seconds > 0  # what predict decides and windows by
+    events = list((tmp_path / "demo" / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0  # the demo logs to TensorBoard, as the README says
 
 
 def test_demo_reuses_existing_data_and_run(tmp_path, capsys):

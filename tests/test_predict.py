@@ -99,7 +99,10 @@ def test_cli_json_output_schema_and_timeline_png(open_vocab_ckpt, shared_videos,
                "--timeline", str(tmp_path / "tl"), "--quiet"])
     assert rc == 0
     data = json.loads(out.read_text())
-    assert set(data[0]) == {"source", "error", "probabilities", "windows"}
+    assert set(data[0]) == {"source", "error", "view", "window_seconds", "aggregate", "probabilities", "calibration",
+                            "thresholds", "detected", "windows"}
+    assert data[0]["view"] == "windows" and data[0]["window_seconds"] == 4.0  # no clip duration recorded: as asked
+    assert data[0]["calibration"] == "uncalibrated" and data[0]["detected"] is None
     assert set(data[0]["probabilities"]) == {"cycling", "walking"}
     assert len(data[0]["windows"]) >= 4 and set(data[0]["windows"][0]) == {"start", "end", "probabilities"}
     png = tmp_path / "tl" / "bikes.mp4.timeline.png"

@@ -1,4 +1,4 @@
-"""Real video files written with PyAV for tests: variable frame rate, and long plain clips."""
+"""Real video files written with PyAV for tests: variable frame rate, long plain clips, one action in a still video."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -91,3 +91,24 @@ def write_cut_video(source: Path, path: Path, start: float) -> Path:
             packet.stream = out
             dst.mux(packet)
     return path
+
+
+# The still video with one action: seconds [start, end) of ACTION_SPAN hold a yellow square moving
+# right; every other frame is the same grey.
+ACTION_SPAN = (8.0, 10.0)
+
+
+def write_one_action_video(path: Path, seconds: float = 20.0, fps: int = 10,
+                           size: tuple[int, int] = (64, 48)) -> Path:
+    """A still grey video of ``seconds`` at ``fps`` whose only motion is in ``ACTION_SPAN``."""
+    w, h = size
+
+    def frame(i: int) -> tuple[float, np.ndarray]:
+        t = i / fps
+        image = np.full((h, w, 3), 90, dtype=np.uint8)
+        if ACTION_SPAN[0] <= t < ACTION_SPAN[1]:
+            x = int((t - ACTION_SPAN[0]) * 20)
+            image[h // 4 : h // 4 + h // 2, x : x + w // 3] = (255, 220, 40)
+        return t, image
+
+    return write_video(path, (frame(i) for i in range(round(seconds * fps))), size)

@@ -1,15 +1,25 @@
-"""A local web page to try a model (``msqnet app``): upload or pick a video, get its top labels.
+"""A local web page to try a model (``msqnet app``): upload or pick a video, get its labels and events.
 
-The page (Gradio, the optional ``app`` extra) scores a video with ``msqnet.predict`` exactly as
-``msqnet predict`` does: the top labels of the whole video, and for videos longer than the window a
-timeline plot and a per-window table (``predict(..., window=, stride=)`` and the CLI's timeline
-plot). Open-vocabulary models take any class names typed on the page; closed-set models score the
-classes they were trained on. An unreadable upload or a bad label list gives a message on the page.
+The page (Gradio, the optional ``app`` extra) scores a video with one ``msqnet.predict`` call, as
+``msqnet predict`` does, and every panel shows that one result: the whole-video labels (for a video
+much longer than the model's training clips, the aggregate of windows of their length; for a model
+that records no clip length, of ``--window`` windows once the video is longer than one), the
+labels detected with the model's thresholds (or that its scores are uncalibrated), the timeline
+plot and per-window table of the same windows, the behaviour events, and downloads of the result as
+JSON and CSV. The model card is on the page. Each scoring writes into its own temporary folder,
+removed an hour later or when the server stops. Open-vocabulary models take any class names typed
+on the page; closed-set models score the classes they were trained on. An unreadable upload or a
+bad label list gives a message on the page.
 """
 from __future__ import annotations
 
+import atexit
+import json
 import os
+import shutil
+import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +42,11 @@ class PageResult:
         timeline: path of the timeline PNG (videos longer than the window), else None.
         table_headers: the per-window table's columns: start, end, then the top labels.
         table: one row per window: start and end (seconds) and each top label's probability.
+        detected: the labels detected with the model's thresholds; ``None`` when uncalibrated.
+        events: the behaviour events (``msqnet.inference.events.Event``), in time order.
+        downloads: the result as JSON and CSV files.
+        headline: the labels panel's big line: the detected labels, "nothing detected", or that the
+            scores are uncalibrated (never the top label of scores that decide nothing).
     """
 
     labels: dict[str, float] = field(default_factory=dict)
@@ -39,6 +54,10 @@ class PageResult:
     timeline: str | None = None
     table_headers: list[str] = field(default_factory=list)
     table: list[list[float]] = field(default_factory=list)
+    detected: list[str] | None = None
+    events: list[Any] = field(default_factory=list)
+    downloads: list[str] = field(default_factory=list)
+    headline: str = ""
 
 
 def _label_list(text: str | None) -> list[str] | None:
@@ -50,47 +69,156 @@ def _label_list(text: str | None) -> list[str] | None:
     return clean_label_list(text.split(","))
 
 
+def _unreadable(name: str, reason: str) -> PageResult:
+    return PageResult(message=f"Could not read {name} as a video: {reason}. Upload a video file "
+                              f"({', '.join(VIDEO_SUFFIXES)}, any codec FFmpeg reads).")
+
+
+def _write_downloads(pred, events, folder: Path) -> list[str]:
+    """The prediction (with its events) as ``<video>.json`` and ``<video>.csv`` in ``folder``."""
+    from .cli.predict import format_csv
+    from .utils import atomic_write_text, json_text
+
+    stem = Path(pred.source).stem
+    record = {**pred.to_dict(), "source": Path(pred.source).name}
+    if events is not None:
+        record["events"] = [e.to_dict() for e in events]
+    paths = [folder / f"{stem}.json", folder / f"{stem}.csv"]
+    atomic_write_text(paths[0], json_text(record, indent=2) + "\n")
+    atomic_write_text(paths[1], format_csv([pred]).replace(pred.source, Path(pred.source).name))
+    return [str(p) for p in paths]
+
+
 def analyse_video(model, video: str | None, labels_text: str | None = None, *, window: float = 4.0,
                   stride: float = 2.0, top_k: int = 5, workdir: str | os.PathLike | None = None) -> PageResult:
-    """Score one video for the page: top labels, and a timeline with a per-window table for long videos."""
-    from .cli.predict import plot_timeline
+    """Score one video for the page: whole-video and detected labels, and for long videos the timeline,
+    per-window table and events of the same windows; the result as JSON and CSV in ``workdir``.
+
+    ``window``/``stride`` lay the windows for a model that records no training-clip length (one
+    that does is scored in windows of that length, as ``msqnet predict`` scores it).
+    """
+    from .cli.predict import describe_view, plot_timeline
     from .data.decode import DecodeError, probe
+    from .inference.events import events_of
     from .predict import predict
 
     if not video:
         return PageResult(message="Upload a video or pick an example first.")
     name = Path(video).name
     try:
+        info = probe(video)
+    except (DecodeError, OSError, ValueError) as e:
+        return _unreadable(name, str(e).replace(str(video), name))
+    own_windows = getattr(model, "clip_seconds", None) is not None
+    timeline = {} if own_windows or info.duration <= window else {"window": window, "stride": stride}
+    try:
         labels = _label_list(labels_text)
-        whole = predict(model, video, labels)
+        pred = predict(model, video, labels, **timeline)
     except ValueError as e:
         return PageResult(message=f"Cannot score these labels: {e}")
-    if whole.error is not None:
-        reason = whole.error.replace(str(video), name)
-        return PageResult(message=f"Could not read {name} as a video: {reason}. Upload a video file "
-                                  f"({', '.join(VIDEO_SUFFIXES)}, any codec FFmpeg reads).")
-    top = whole.top(top_k)
-    result = PageResult(labels=dict(top))
-    try:
-        info = probe(video)
-    except DecodeError as e:  # readable a moment ago: only a file changed under us lands here
-        return PageResult(message=f"Could not read {name}: {e}")
-    result.message = (f"**{name}**: {info.duration:.1f} s, {info.num_frames} frames; {len(whole.labels)} labels scored "
-                      f"on one clip of {model.cfg.num_frames} frames over the whole video.")
-    if info.duration > window:
-        timed = predict(model, video, labels, window=window, stride=stride)
-        folder = Path(workdir or tempfile.mkdtemp(prefix="msqnet-app-"))
+    if pred.error is not None:
+        return _unreadable(name, pred.error.replace(str(video), name))
+    top = pred.top(top_k)
+    detected = pred.detected
+    result = PageResult(labels=dict(top), detected=detected,
+                        headline=(", ".join(detected) or "nothing detected") if detected is not None
+                        else "uncalibrated: no decision")
+    result.message = (f"**{name}**: {info.duration:.1f} s, {info.num_frames} frames; {len(pred.labels)} labels; "
+                      f"{describe_view(pred)}.")
+    folder = Path(workdir or tempfile.mkdtemp(prefix="msqnet-app-"))
+    events = events_of(pred, duration=info.duration) if pred.calibrated else None
+    if pred.windows:
         png = folder / f"{Path(video).stem}.timeline.png"
-        plot_timeline(timed, png, top_k=top_k)
+        plot_timeline(pred, png, top_k=top_k)
         result.timeline = str(png)
         shown = [label for label, _ in top]
-        column = {label: i for i, label in enumerate(timed.labels)}
+        column = {label: i for i, label in enumerate(pred.labels)}
         result.table_headers = ["start (s)", "end (s)", *shown]
         result.table = [[round(w.start, 2), round(w.end, 2),
                          *(round(float(w.probabilities[column[label]]), 3) for label in shown)]
-                        for w in timed.windows]
-        result.message += f" Timeline: {len(timed.windows)} windows of {window:g} s every {stride:g} s."
+                        for w in pred.windows]
+        step = pred.windows[1].start - pred.windows[0].start if len(pred.windows) > 1 else pred.window_seconds
+        result.message += f" Timeline: {len(pred.windows)} windows of {pred.window_seconds:g} s every {step:g} s."
+    if events is not None:
+        result.events = events
+    result.downloads = _write_downloads(pred, events, folder)
     return result
+
+
+# What every browser plays; other files get a converted preview (the original is what is scored).
+_PLAYABLE = (".mp4", ".webm")
+
+
+def browser_preview(video: str, folder: Path, *, width: int = 480) -> str:
+    """``video`` itself when browsers play it, else an H.264 mp4 copy (at most ``width`` px wide) in ``folder``
+    to show on the page; the copy is only shown, never scored."""
+    import av
+
+    if Path(video).suffix.lower() in _PLAYABLE:
+        return video
+    out = folder / f"{Path(video).stem}.preview.mp4"
+    with av.open(video) as src, av.open(str(out), "w", format="mp4") as dst:
+        stream = src.streams.video[0]
+        rate = stream.average_rate or 25
+        w = min(width, stream.codec_context.width) // 2 * 2
+        h = max(2, round(stream.codec_context.height * w / stream.codec_context.width) // 2 * 2)
+        enc = dst.add_stream("libx264", rate=rate)
+        enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+        enc.options = {"preset": "ultrafast"}
+        for frame in src.decode(stream):
+            for packet in enc.encode(frame.reformat(width=w, height=h, format="yuv420p")):
+                dst.mux(packet)
+        for packet in enc.encode():
+            dst.mux(packet)
+    return str(out)
+
+
+# The events panel: each event's time seeks the preview player (clicks on [data-seek] buttons).
+_SEEK_JS = """
+element.addEventListener('click', (e) => {
+  const button = e.target.closest('[data-seek]');
+  const player = document.querySelector('#preview video');
+  if (button && player) { player.currentTime = parseFloat(button.dataset.seek); }
+});
+"""
+
+
+def events_html(events) -> str:
+    """The events as a list whose times are buttons that seek the player."""
+    import html
+
+    if not events:
+        return ""
+    items = "".join(f'<li><button data-seek="{e.start:.3f}" class="seek">{e.start:.1f} - {e.end:.1f} s</button> '
+                    f"{html.escape(e.label)} (peak {e.peak:.2f}, mean {e.mean:.2f})</li>" for e in events)
+    return f"<p><b>Events</b> (click a time to play from there)</p><ul>{items}</ul>"
+
+
+class VisitFolders:
+    """A temporary folder per scoring under one root, each removed ``max_age_s`` after it was made (checked
+    at every new one) and all of them when the process exits."""
+
+    def __init__(self, max_age_s: float = 3600.0):
+        self.root = Path(tempfile.mkdtemp(prefix="msqnet-app-"))
+        self.max_age_s = max_age_s
+        atexit.register(shutil.rmtree, self.root, ignore_errors=True)
+
+    def new(self) -> Path:
+        """A fresh folder for one scoring (old ones cleaned first)."""
+        now = time.time()
+        for old in self.root.iterdir():
+            if now - old.stat().st_mtime > self.max_age_s:
+                shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(dir=self.root))
+
+
+def _model_name(source: str) -> str:
+    """What the page calls the model: a hub repo id as given, a folder by its name (never a full path)."""
+    path = Path(source)
+    if not path.exists():
+        return source
+    folder = path.resolve()
+    return folder.parent.name if folder.name in ("best", "run", "last") else folder.name
 
 
 def _describe(model, source: str) -> str:
@@ -100,8 +228,22 @@ def _describe(model, source: str) -> str:
     listed = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
     kind = ("open vocabulary: type any class names, comma-separated, or leave the box empty for the trained ones"
             if is_open_vocabulary(cfg) else "closed set: it scores only the classes it was trained on")
-    return (f"# Try msqnet\n\nModel `{source}` (preset `{cfg['name']}`, {model.cfg.num_frames} frames at "
-            f"{model.cfg.image_size} px), {kind}.\n\nTrained classes: {listed}.")
+    return (f"# Try msqnet\n\nModel `{_model_name(source)}` (preset `{cfg['name']}`, {model.cfg.num_frames} frames "
+            f"at {model.cfg.image_size} px), {kind}. Its training data, measured quality beside chance and limits "
+            f"are in the model card below.\n\nTrained classes: {listed}.")
+
+
+def _card_text(source: str) -> str:
+    """The checkpoint's model card without its YAML metadata block, or a line saying there is none."""
+    from .card import read_card
+
+    try:
+        text = read_card(source)
+    except (OSError, ValueError) as e:
+        return f"No model card: {e}"
+    if text.startswith("---\n") and "\n---\n" in text[4:]:
+        text = text[4:].split("\n---\n", 1)[1]
+    return text.replace("path/to/this/folder", _model_name(source))
 
 
 def _example_videos(folder: str | os.PathLike | None) -> list[str]:
@@ -119,32 +261,66 @@ def build_app(model, *, source: str, examples: list[str] | None = None, window: 
     """The Gradio page for one loaded model."""
     import gradio as gr
 
-    workdir = tempfile.mkdtemp(prefix="msqnet-app-")
+    visits = VisitFolders()
     open_vocab = is_open_vocabulary(to_dict(model.cfg))
 
-    def run(video: str | None, labels_text: str | None) -> tuple[Any, ...]:
-        r = analyse_video(model, video, labels_text, window=window, stride=stride, top_k=top_k, workdir=workdir)
-        table = gr.update(value=r.table or None, headers=r.table_headers or None, visible=bool(r.table))
-        return r.labels or None, r.message, gr.update(value=r.timeline, visible=r.timeline is not None), table
+    def preview(video: str | None) -> str | None:
+        if not video:
+            return None
+        try:
+            return browser_preview(video, visits.new())
+        except (OSError, ValueError):  # not a video: scoring it says so
+            return None
 
-    with gr.Blocks(title="msqnet", analytics_enabled=False) as page:
+    def run(video: str | None, labels_text: str | None) -> tuple[Any, ...]:
+        folder = visits.new()
+        r = analyse_video(model, video, labels_text, window=window, stride=stride, top_k=top_k, workdir=folder)
+        shown = None
+        if r.labels:  # gr.Label takes a JSON file to show a headline other than the top label
+            shown = str(folder / "label.json")
+            Path(shown).write_text(json.dumps({"label": r.headline, "confidences": [
+                {"label": k, "confidence": v} for k, v in r.labels.items()]}), encoding="utf-8")
+        table = gr.update(value=r.table or None, headers=r.table_headers or None, visible=bool(r.table))
+        if not r.labels:
+            detected = ""
+        elif r.detected is None:
+            detected = "**Uncalibrated:** this model has no decision thresholds; the scores are not decisions."
+        else:
+            detected = "**Detected:** " + (", ".join(r.detected) or "none")
+        return (shown, r.message, detected, events_html(r.events),
+                gr.update(value=r.timeline, visible=r.timeline is not None), table,
+                gr.update(value=r.downloads or None, visible=bool(r.downloads)))
+
+    # delete_cache: Gradio's own copies of the files it serves go an hour after they were made, as ours do.
+    with gr.Blocks(title="msqnet", analytics_enabled=False, delete_cache=(600, 3600)) as page:
         gr.Markdown(_describe(model, source))
         with gr.Row():
             with gr.Column():
-                video = gr.Video(label="Video", sources=["upload"], format=None, include_audio=True,
-                                 elem_id="video")
+                # The file as given is scored; the player shows it, or a converted copy of formats browsers
+                # do not play (AVI, MKV, ...).
+                video = gr.File(label="Video file", file_types=list(VIDEO_SUFFIXES), type="filepath", elem_id="video")
+                player = gr.Video(label="Preview", interactive=False, elem_id="preview")
                 labels = gr.Textbox(label="Class names (comma-separated)", elem_id="labels", visible=open_vocab,
                                     placeholder=", ".join(model.class_names[:8]))
                 button = gr.Button("Recognise actions", variant="primary", elem_id="run")
-                if examples:
-                    gr.Examples(examples=[[e] for e in examples], inputs=[video], label="Example videos",
-                                example_labels=[Path(e).name for e in examples])
             with gr.Column():
                 status = gr.Markdown(elem_id="status")
-                top = gr.Label(label="Top labels", num_top_classes=top_k, elem_id="top")
-                timeline = gr.Image(label="Timeline", type="filepath", visible=False, elem_id="timeline")
+                detected = gr.Markdown(elem_id="detected")
+                top = gr.Label(label="Whole-video labels", num_top_classes=top_k, elem_id="top")
+                events = gr.HTML(elem_id="events", js_on_load=_SEEK_JS)
+                downloads = gr.File(label="Results (JSON, CSV)", file_count="multiple", visible=False,
+                                    interactive=False, elem_id="downloads")
+        timeline = gr.Image(label="Timeline", type="filepath", visible=False, elem_id="timeline")
         table = gr.Dataframe(label="Per window", visible=False, interactive=False, elem_id="windows")
-        button.click(run, inputs=[video, labels], outputs=[top, status, timeline, table])
+        # Below the results, so a narrow screen (the columns stack) shows the results right under the button.
+        if examples:
+            gr.Examples(examples=[[e] for e in examples], inputs=[video], label="Example videos",
+                        example_labels=[Path(e).name for e in examples])
+        with gr.Accordion("Model card", open=False, elem_id="card"):
+            gr.Markdown(_card_text(source))
+        video.change(preview, inputs=[video], outputs=[player])
+        button.click(run, inputs=[video, labels], outputs=[top, status, detected, events, timeline, table, downloads],
+                     show_progress="full")
     return page
 
 
@@ -184,7 +360,10 @@ def serve(checkpoint: str, *, examples: str | None = None, host: str = "127.0.0.
         raise ValueError(f"--window and --stride must be > 0 (got {window}, {stride})")
     check_address(host, port)
     videos = _example_videos(examples)
+    print(f"msqnet app: loading the model {_model_name(str(checkpoint))} ...", file=sys.stderr, flush=True)
     model = load_model(checkpoint)
+    print(f"msqnet app: building the page ({len(videos)} example video(s)) ...", file=sys.stderr, flush=True)
     page = build_app(model, source=str(checkpoint), examples=videos, window=window, stride=stride, top_k=top_k)
+    print(f"msqnet app: starting the server on http://{host}:{port}/ ...", file=sys.stderr, flush=True)
     allowed = [str(Path(examples).resolve())] if examples else None
     page.launch(server_name=host, server_port=port, share=False, inbrowser=False, allowed_paths=allowed)

@@ -93,6 +93,33 @@ def _test_view(meta: Mapping[str, Any]) -> str:
     return text[0].upper() + text[1:] + "."
 
 
+def _long_videos(meta: Mapping[str, Any]) -> str:
+    """How a video much longer than a training clip is scored (``clip_seconds``), in words."""
+    seconds = meta.get("clip_seconds")
+    if seconds is None:
+        return ("No training-clip duration recorded: every video is scored as one clip over its whole length "
+                "unless `--window` asks for a timeline.")
+    return (f"Training clips last {seconds:.2f} s (median). A video more than twice as long is scored in windows "
+            f"of {seconds:.2f} s, and its whole-video score per label is "
+            + ("the maximum over the windows (present anywhere)." if meta.get("multi_label", True) else
+               "the mean of the windows' softmax probabilities (the share of the video each label takes).")
+            + " `--view whole` forces one clip over the whole video.")
+
+
+def _decisions_section(meta: Mapping[str, Any]) -> list[str]:
+    """The decision thresholds the model detects labels with, or that it has none."""
+    decisions = _as_dict(meta.get("decision_thresholds"))
+    if not decisions:
+        return ["Uncalibrated: no decision thresholds recorded, so `msqnet predict` marks no label as detected "
+                "unless `--threshold P` gives one."]
+    lines = [f"Per-class thresholds ({decisions['rule']}) chosen on split `{decisions['split']}` "
+             f"({decisions['num_clips']} clips) when training ended; a label is detected when its score is above "
+             "its threshold (`--threshold P` overrides). Classes without a positive clip there have none.", "",
+             "| class | threshold | F1 there |", "|---|---|---|"]
+    lines += [f"| {name} | {t:.3f} | {decisions['f1'][name]:.3f} |" for name, t in decisions["thresholds"].items()]
+    return lines
+
+
 def _front_matter(meta: Mapping[str, Any], name: str, dataset: str | None) -> str:
     """The hub's YAML metadata block (between ``---`` lines)."""
     from huggingface_hub import EvalResult, ModelCardData
@@ -224,15 +251,17 @@ def model_card(meta: Mapping[str, Any], *, source: str | None = None) -> str:
         "## Training", "", *_training_section(meta, dataset), "",
         "## Evaluation", "", *_evaluation_section(meta), "",
         "## Labels", "", *_labels_section(list(meta["class_names"])), "",
-        "## Test-time view", "", _test_view(meta), "",
+        "## Test-time view", "", _test_view(meta), "", _long_videos(meta), "",
+        "## Decisions", "", *_decisions_section(meta), "",
         "## Intended use and limits", "",
         "- Intended for research and for trying action recognition on your own clips: scoring which of the "
         + ("given class names (any text)" if open_vocab else "label set's actions") + " occur in a short video, by any "
         "actor (people, animals).",
         "- It knows what its training data showed: other domains, camera set-ups, actors or class vocabularies "
         "score worse than the figures above, which hold for the named split only.",
-        "- Scores are independent per-class probabilities, not calibrated confidences; pick thresholds on "
-        "your own validation data." if meta.get("multi_label", True) else
+        "- Scores are independent per-class probabilities, not calibrated confidences; the thresholds above "
+        "hold for data like the validation split, pick your own on your own validation data."
+        if meta.get("multi_label", True) else
         "- Scores are a softmax over the label set: one action per clip; they are not calibrated confidences.",
         *(["- Class names outside the training set are scored from their text alone (zero-shot): expect them "
            "to be less reliable than trained classes."] if open_vocab else []),

@@ -31,6 +31,7 @@ from .card import model_card
 from .config_loader import ConfigError, from_dict, to_dict
 from .data.config import SamplingConfig, TransformConfig
 from .data.views import TestView
+from .metrics.thresholds import DecisionThresholds
 from .models.config import ModelConfig
 from .models.msqnet import MSQNet, check_class_names
 from .run_dir import RunDir
@@ -143,6 +144,8 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
         "text_dim": model.query_builder.text_dim,
         "multi_label": model.multi_label,
         "test_view": to_dict(view),
+        "clip_seconds": model.clip_seconds,
+        "decision_thresholds": None if model.decision_thresholds is None else to_dict(model.decision_thresholds),
         "by_reference": excluded,
         **(extra or {}),
     }
@@ -192,7 +195,27 @@ def read_checkpoint_config(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path}: multi_label: expected true/false, got {quote(meta['multi_label'])}")
     _check_class_file(ckpt_dir / CLASSES_NAME, names, path)
     meta["test_view"] = _recorded_test_view(meta, path)
+    meta["clip_seconds"], meta["decision_thresholds"] = _recorded_decisions(meta, path)
     return meta
+
+
+def _recorded_decisions(meta: dict[str, Any], path: Path) -> tuple[float | None, DecisionThresholds | None]:
+    """The checkpoint's training-clip seconds and decision thresholds (``None`` where it records none:
+    checkpoints written before they were, or models not trained with ``msqnet train``)."""
+    seconds = meta.get("clip_seconds")
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                                or not seconds > 0 or seconds == float("inf")):
+        raise CheckpointError(f"{path}: clip_seconds: expected a positive number of seconds or null, got {seconds!r}")
+    decisions = meta.get("decision_thresholds")
+    if decisions is not None:
+        try:
+            decisions = from_dict(DecisionThresholds, decisions, where="decision_thresholds")
+        except ConfigError as e:
+            raise CheckpointError(f"{path}: invalid decision thresholds: {e}") from None
+        unknown = sorted(set(decisions.thresholds) - set(meta["class_names"]))
+        if unknown:
+            raise CheckpointError(f"{path}: decision_thresholds: thresholds for classes it does not have: {unknown[:5]}")
+    return (None if seconds is None else float(seconds)), decisions
 
 
 def read_folder_document(folder: Path, name: str, *, kind: str, file_format: str, holds: str) -> dict[str, Any]:
@@ -385,4 +408,5 @@ def load_model(ckpt_dir: str | os.PathLike, *, device: str | torch.device = "cpu
     check_weight_kinds(model, weights, state, described_by=described_by)
     model.load_state_dict(state, strict=False)  # exactly the checked tensors (frozen parts come from their source)
     model.test_view = meta["test_view"]
+    model.clip_seconds, model.decision_thresholds = meta["clip_seconds"], meta["decision_thresholds"]
     return model.to(device).eval()

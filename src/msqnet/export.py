@@ -33,6 +33,7 @@ from torch import nn
 
 from .config_loader import from_dict, to_dict
 from .data.views import TestView
+from .metrics.thresholds import DecisionThresholds
 from .models.config import ModelConfig
 from .models.msqnet import MSQNet, mix_label_embeddings
 from .utils import atomic_write_bytes
@@ -160,6 +161,9 @@ def _export(model: MSQNet, out: Path, labels: Sequence[str] | None, opset: int |
         "msqnet.label_input": json.dumps(label_input),
         "msqnet.multi_label": json.dumps(model.multi_label),
         "msqnet.test_view": json.dumps(to_dict(model.test_view)),
+        "msqnet.clip_seconds": json.dumps(model.clip_seconds),
+        "msqnet.decision_thresholds": json.dumps(None if model.decision_thresholds is None
+                                                 else to_dict(model.decision_thresholds)),
         "msqnet.max_batch": str(max_batch),
     }
     if label_input:
@@ -227,6 +231,11 @@ class OnnxRuntimeModel:
         self.multi_label: bool = json.loads(meta["msqnet.multi_label"])
         self.test_view: TestView = from_dict(TestView, json.loads(meta["msqnet.test_view"]), where="test_view")
         self.max_batch = int(meta["msqnet.max_batch"])
+        # Files exported before these were recorded: one clip per video, uncalibrated.
+        self.clip_seconds: float | None = json.loads(meta.get("msqnet.clip_seconds", "null"))
+        decisions = json.loads(meta.get("msqnet.decision_thresholds", "null"))
+        self.decision_thresholds = (None if decisions is None else
+                                    from_dict(DecisionThresholds, decisions, where="decision_thresholds"))
         self._training_label_embed = _decode_array(meta["msqnet.training_label_embed"]) if self.label_input else None
 
     def eval(self) -> OnnxRuntimeModel:

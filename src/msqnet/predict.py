@@ -14,6 +14,11 @@ The pipeline has two sides, so decoding overlaps the model:
   one scoring function, a ``Scorer`` (``model_scorer``: the PyTorch model), and a video's
   :class:`Prediction` is yielded as soon as its last clip is scored.
 
+A video much longer than the model's training clips (``model.clip_seconds``) is scored in windows
+of that length and its whole-video scores aggregate the windows (``msqnet.inference.whole_video``:
+max for multi-label models, mean for single-label ones); a short one is one clip. Every prediction
+says which (``view``) and which labels it detects (``msqnet.inference.decisions``).
+
 A video that cannot be read, or whose scores are not finite, gets ``error`` set (a message naming
 the file) and the others are still scored; a prediction never holds NaN.
 """
@@ -34,6 +39,8 @@ from .data.timeline import WindowClips
 from .data.views import TestView, read_test_clips
 from .engine.inference import score_clips
 from .models.msqnet import check_class_names, check_clips
+from .inference.decisions import UNCALIBRATED, LabelDecisions, label_decisions
+from .inference.whole_video import ViewMode, aggregate_name, aggregate_windows, choose_view
 from .precision import resolve_precision
 
 __all__ = ["WindowScores", "Prediction", "Scorer", "ModelScorer", "model_scorer", "VideoClips", "iter_predictions",
@@ -61,8 +68,10 @@ class WindowScores:
 class Prediction:
     """Per-label probabilities of one input (whole video; plus per-window scores with windows).
 
-    With windows, ``probabilities`` is the per-label maximum over windows (an action that happens
-    anywhere in the video is in the video).
+    ``view`` says where ``probabilities`` come from: ``whole`` (one clip over the input) or
+    ``windows`` (the ``aggregate`` over ``windows``: max for multi-label models, mean for
+    single-label ones; ``window_seconds`` long each). ``decisions`` holds the thresholds that mark
+    labels detected.
     """
 
     source: str
@@ -70,6 +79,24 @@ class Prediction:
     probabilities: np.ndarray | None
     windows: list[WindowScores] = field(default_factory=list)
     error: str | None = None
+    view: str = "whole"
+    window_seconds: float | None = None
+    aggregate: str | None = None
+    decisions: LabelDecisions | None = None
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether labels are decided with thresholds (else the scores are uncalibrated)."""
+        return self.decisions is not None and self.decisions.calibrated
+
+    @property
+    def detected(self) -> list[str] | None:
+        """The labels whose whole-video score is above their threshold, by score; ``None`` when uncalibrated."""
+        if not self.calibrated or self.probabilities is None:
+            return None
+        hit = self.decisions.detected(self.probabilities)
+        order = np.argsort(-self.probabilities, kind="stable")
+        return [self.labels[i] for i in order if hit[i]]
 
     def top(self, k: int = 5, threshold: float | None = None) -> list[tuple[str, float]]:
         """The ``k`` most probable labels (only those at or above ``threshold`` when given)."""
@@ -80,12 +107,20 @@ class Prediction:
         return [p for p in pairs if threshold is None or p[1] >= threshold]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready view: source, error, label -> probability, and windows."""
+        """JSON-ready view: source, error, view, label -> probability, decisions, and windows."""
         probs = None if self.probabilities is None else {l: float(p) for l, p in zip(self.labels, self.probabilities)}
+        thresholds = {} if self.decisions is None else {
+            l: float(t) for l, t in zip(self.labels, self.decisions.thresholds) if np.isfinite(t)}
         return {
             "source": self.source,
             "error": self.error,
+            "view": self.view,
+            "window_seconds": self.window_seconds,
+            "aggregate": self.aggregate,
             "probabilities": probs,
+            "calibration": self.decisions.source if self.calibrated else UNCALIBRATED,
+            "thresholds": thresholds,
+            "detected": self.detected,
             "windows": [
                 {"start": w.start, "end": w.end, "probabilities": {l: float(p) for l, p in zip(self.labels, w.probabilities)}}
                 for w in self.windows
@@ -146,6 +181,9 @@ class ClipChunk:
         spans: the N clips' ``(start, end)`` seconds.
         last: no more chunks of this video follow.
         error: why the video could not be read (then ``last`` is set).
+        whole: the chunk holds the one clip over the whole video (else timeline windows).
+        view: the video's view (``whole`` or ``windows``, see ``inference.whole_video``).
+        window: seconds per timeline window (``None``: no timeline).
     """
 
     index: int
@@ -154,6 +192,9 @@ class ClipChunk:
     spans: list[tuple[float, float]]
     last: bool
     error: str | None = None
+    whole: bool = False
+    view: str = "whole"
+    window: float | None = None
 
 
 class VideoClips(IterableDataset):
@@ -163,24 +204,36 @@ class VideoClips(IterableDataset):
     Args:
         items: ``(index, source)`` of each video (index: its position in the caller's list).
         view: the model's test view; ``num_frames`` / ``size``: its T and S.
-        window: seconds per timeline window (``None``: one multi-view clip per video).
-        stride: seconds between window starts (default ``window``).
+        window: seconds per timeline window (``None``: no timeline, unless the video is long).
+        stride: seconds between window starts (default the window).
         chunk_size: most clips per chunk.
+        mode: the whole-video view (``inference.whole_video.choose_view``): ``auto`` scores a video
+            longer than ``LONG_VIDEO_FACTOR`` x ``clip_seconds`` in windows (of ``window``, else
+            ``clip_seconds``), ``whole`` always as one clip (plus the timeline with ``window``),
+            ``windows`` always in windows.
+        clip_seconds: the model's training-clip duration (``None``: unknown).
     """
 
     def __init__(self, items: Sequence[tuple[int, str]], view: TestView, *, num_frames: int, size: int,
-                 window: float | None = None, stride: float | None = None, chunk_size: int = 8):
+                 window: float | None = None, stride: float | None = None, chunk_size: int = 8,
+                 mode: ViewMode = "auto", clip_seconds: float | None = None):
         if window is not None and window <= 0 or stride is not None and stride <= 0:
             raise ValueError(f"window and stride must be positive seconds, got {window} and {stride}")
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        choose_view(mode, 0.0, clip_seconds, window)  # rejects an unknown mode now
+        if mode == "windows" and window is None and clip_seconds is None:
+            raise ValueError("view windows needs a window length: give window= (--window) or a checkpoint that "
+                             "records its training-clip duration")
         self.items = list(items)
         self.view = view
         self.num_frames = num_frames
         self.size = size
         self.window = window
-        self.stride = stride if stride is not None else window
+        self.stride = stride
         self.chunk_size = chunk_size
+        self.mode = mode
+        self.clip_seconds = clip_seconds
 
     def __iter__(self) -> Iterator[ClipChunk]:
         worker = get_worker_info()
@@ -191,20 +244,27 @@ class VideoClips(IterableDataset):
     def chunks(self, index: int, source: str) -> Iterator[ClipChunk]:
         """The chunks of one video; a failure ends them with a chunk that carries the error."""
         try:
-            if self.window is None:
+            duration = probe(source).duration
+            view = choose_view(self.mode, duration, self.clip_seconds, self.window)
+            window = self.window if self.window is not None else (self.clip_seconds if view == "windows" else None)
+            said = dict(view=view, window=window)
+            if view == "whole":
                 clips = read_test_clips(source, self.view, num_frames=self.num_frames, size=self.size)
-                yield ClipChunk(index, source, clips.unsqueeze(0), [(0.0, probe(source).duration)], last=True)
-                return
+                yield ClipChunk(index, source, clips.unsqueeze(0), [(0.0, duration)], last=window is None,
+                                whole=True, **said)
+                if window is None:
+                    return
             batch: list[torch.Tensor] = []
             spans: list[tuple[float, float]] = []
+            stride = self.stride if self.stride is not None else window
             for w, clip in WindowClips(source, self.view, num_frames=self.num_frames, size=self.size,
-                                       window=self.window, stride=self.stride):
+                                       window=window, stride=stride):
                 batch.append(clip)
                 spans.append((w.start_s, w.end_s))
                 if len(batch) == self.chunk_size:
-                    yield ClipChunk(index, source, torch.stack(batch), spans, last=False)
+                    yield ClipChunk(index, source, torch.stack(batch), spans, last=False, **said)
                     batch, spans = [], []
-            yield ClipChunk(index, source, torch.stack(batch) if batch else None, spans, last=True)
+            yield ClipChunk(index, source, torch.stack(batch) if batch else None, spans, last=True, **said)
         except _INPUT_ERRORS as e:
             message = str(e) if source in str(e) else f"{source}: {e}"
             yield ClipChunk(index, source, None, [], last=True, error=message)
@@ -240,13 +300,16 @@ class _Pending:
     scored: int = 0
     last_seen: bool = False
     error: str | None = None
+    whole_slot: int | None = None  # the slot of the one clip over the whole video, if scored
+    view: str = "whole"
+    window: float | None = None
 
     @property
     def complete(self) -> bool:
         """All chunks arrived and every clip is scored (or the video failed)."""
         return self.last_seen and (self.error is not None or self.scored == len(self.probs))
 
-    def prediction(self, labels: list[str], windowed: bool) -> Prediction:
+    def prediction(self, labels: list[str], multi_label: bool, decisions: LabelDecisions | None) -> Prediction:
         """The finished prediction, or an error naming the file (unreadable, or non-finite scores)."""
         if self.error is None and not self.probs:
             self.error = f"{self.source}: no clips to score"
@@ -258,8 +321,11 @@ class _Pending:
             return Prediction(self.source, labels, None, error=(
                 f"{self.source}: the model's scores are NaN or infinite for {bad} of {len(probs)} clip(s): "
                 "its weights have diverged or are corrupt"))
-        windows = [WindowScores(s, e, p) for (s, e), p in zip(self.spans, probs)] if windowed else []
-        return Prediction(self.source, labels, probs.max(axis=0), windows)
+        slots = [i for i in range(len(probs)) if i != self.whole_slot]
+        windows = [WindowScores(*self.spans[i], probs[i]) for i in slots]
+        whole = probs[self.whole_slot] if self.view == "whole" else aggregate_windows(probs[slots], multi_label)
+        return Prediction(self.source, labels, whole, windows, view=self.view, window_seconds=self.window,
+                          aggregate=None if self.view == "whole" else aggregate_name(multi_label), decisions=decisions)
 
 
 def iter_predictions(
@@ -274,18 +340,23 @@ def iter_predictions(
     stride: float | None = None,
     batch_size: int = 8,
     num_workers: int = 0,
+    mode: ViewMode = "auto",
+    clip_seconds: float | None = None,
+    multi_label: bool = True,
+    decisions: LabelDecisions | None = None,
 ) -> Iterator[tuple[int, Prediction]]:
     """Yield ``(index, Prediction)`` for every ``(index, source)`` of ``items``, each as soon as it is complete.
 
     Clips of several videos share a batch of ``batch_size``; decoding runs in ``num_workers``
-    DataLoader processes (0: in this one). Failures are logged and yielded as predictions with
-    ``error`` set.
+    DataLoader processes (0: in this one). ``mode`` and ``clip_seconds`` choose each video's view
+    (``VideoClips``); ``multi_label`` how windows aggregate; ``decisions`` the thresholds the
+    predictions detect labels with. Failures are logged and yielded as predictions with ``error`` set.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     labels = list(labels)
     clips = VideoClips(items, view, num_frames=num_frames, size=size, window=window, stride=stride,
-                       chunk_size=batch_size)
+                       chunk_size=batch_size, mode=mode, clip_seconds=clip_seconds)
     pending: dict[int, _Pending] = {}
     queue: list[tuple[int, int, torch.Tensor]] = []  # (video index, clip slot, (V, T, 3, S, S))
 
@@ -301,7 +372,7 @@ def iter_predictions(
 
     def finished() -> Iterator[tuple[int, Prediction]]:
         for index in [i for i, v in pending.items() if v.complete]:
-            pred = pending.pop(index).prediction(labels, window is not None)
+            pred = pending.pop(index).prediction(labels, multi_label, decisions)
             if pred.error:
                 log.error("%s", pred.error)
             yield index, pred
@@ -311,6 +382,9 @@ def iter_predictions(
         if chunk.error is not None:
             video.error = chunk.error
         elif chunk.clips is not None:
+            video.view, video.window = chunk.view, chunk.window
+            if chunk.whole:
+                video.whole_slot = len(video.probs)
             for span, clip in zip(chunk.spans, chunk.clips):
                 queue.append((chunk.index, len(video.probs), clip))
                 video.spans.append(span)
@@ -336,18 +410,25 @@ def predict(
     num_workers: int = 0,
     progress: bool = False,
     precision: str = "auto",
+    view: ViewMode = "auto",
+    threshold: float | None = None,
 ) -> Prediction | list[Prediction]:
     """Score videos (paths or frame folders) or a clip tensor (T, 3, H, W) / (B, T, 3, H, W).
 
     A single path or tensor gives one :class:`Prediction` (a batch tensor gives a list); a list of
     paths gives a list in the same order, where an unreadable file gets ``error`` set and the others
-    are still scored. ``window``/``stride`` (seconds) add a per-window timeline. Videos are decoded
+    are still scored. ``window``/``stride`` (seconds) add a per-window timeline. ``view``: ``auto``
+    scores a video much longer than the model's training clips in windows of their length and
+    aggregates them (``msqnet.inference.whole_video``), a short one as one clip; ``whole`` /
+    ``windows`` force either. Labels are detected with the model's thresholds, or ``threshold`` for
+    every label (``msqnet.inference.decisions``). Videos are decoded
     in ``num_workers`` DataLoader processes (0: in this one). A tensor whose scores are not finite
     is a ValueError. ``precision``: ``auto`` (bf16 where the hardware multiplies it natively, else
     fp32), ``bf16`` or ``fp32``. ``model`` is an MSQNet or an :class:`~msqnet.export.OnnxRuntimeModel`.
     """
     score = model_scorer(model, labels, precision=precision)  # checks the labels (check_class_names)
     names = list(labels) if labels is not None else list(model.class_names)
+    decisions = label_decisions(model, names, threshold)
 
     if isinstance(inputs, torch.Tensor):
         clips = check_clips(inputs, model.cfg.num_frames, model.cfg.image_size)  # (B, T, 3, H, W)
@@ -356,7 +437,7 @@ def predict(
         if bad:
             raise ValueError(f"<tensor>: the model's scores are NaN or infinite for clip(s) {bad[:10]}: its weights "
                              "have diverged or are corrupt")
-        preds = [Prediction("<tensor>", names, p) for p in probs]
+        preds = [Prediction("<tensor>", names, p, decisions=decisions) for p in probs]
         return preds[0] if inputs.ndim == 4 else preds
 
     single = isinstance(inputs, (str, os.PathLike))
@@ -364,7 +445,9 @@ def predict(
     results: list[Prediction | None] = [None] * len(sources)
     stream = iter_predictions(list(enumerate(sources)), score, names, view=model.test_view,
                               num_frames=model.cfg.num_frames, size=model.cfg.image_size, window=window,
-                              stride=stride, batch_size=batch_size, num_workers=num_workers)
+                              stride=stride, batch_size=batch_size, num_workers=num_workers, mode=view,
+                              clip_seconds=getattr(model, "clip_seconds", None), multi_label=model.multi_label,
+                              decisions=decisions)
     from tqdm import tqdm
 
     for index, pred in tqdm(stream, total=len(sources), desc="predict", unit="video",

@@ -7,8 +7,9 @@
   lines (a torn last line, which only a power cut can leave, is cut off when the file is resumed).
 * **Resumable**: ``resume=True`` skips every video that already has a successful line (failed ones
   are tried again). Every line records what it was made with (``made_with``: the model's
-  fingerprint, the labels, window and stride, test view and precision; :func:`run_settings`), and a
-  resume with other settings is refused, so one file never mixes two runs' numbers. A line that is
+  fingerprint, the labels, window and stride, test view, precision, --view, --threshold and --events;
+  :func:`run_settings`), and a resume with other settings is refused, so one file never mixes two
+  runs' numbers. A line that is
   not a valid result (NaN, a string or a list where a probability belongs) is scored again and never
   copied into the final file. Only a file of msqnet's lines is ever resumed or repaired: anything
   else at ``--out`` (a video, the input list) is refused before a byte of it changes.
@@ -39,6 +40,10 @@ import torch
 from .engine.distributed import DistInfo, broadcast_object
 from .checkpoint import checkpoint_state
 from .config_loader import to_dict
+from .data.decode import probe
+from .inference.decisions import label_decisions
+from .inference.events import EventOptions, events_of
+from .inference.whole_video import ViewMode
 from .predict import ModelScorer, Scorer, iter_predictions
 from .utils import atomic_write_text, read_text
 
@@ -211,6 +216,9 @@ _SETTING_NAMES = {
     "stride": "another --stride",
     "test_view": "another test view (--test-clips / --test-crops / --aggregate)",
     "precision": "another --precision",
+    "view": "another --view",
+    "threshold": "another --threshold",
+    "events": "other --events settings",
 }
 
 
@@ -238,7 +246,8 @@ def model_fingerprint(model) -> str:
 
 
 def run_settings(model, labels: Sequence[str], *, window: float | None, stride: float | None,
-                 precision: str | None) -> dict[str, Any]:
+                 precision: str | None, view: ViewMode = "auto", threshold: float | None = None,
+                 events: EventOptions | None = None) -> dict[str, Any]:
     """What this run's lines are made with (``made_with``): a resume must use the same."""
     return {  # in the order a refusal names the first difference: the model last, as a cast changes its bytes
         "labels": _digest("\n".join(sorted(labels)).encode()),
@@ -246,6 +255,9 @@ def run_settings(model, labels: Sequence[str], *, window: float | None, stride: 
         "stride": None if window is None else (stride if stride is not None else window),
         "test_view": dataclasses.asdict(model.test_view),
         "precision": precision,
+        "view": view,
+        "threshold": threshold,
+        "events": None if events is None else dataclasses.asdict(events),
         "model": model_fingerprint(model),
     }
 
@@ -289,8 +301,10 @@ def record_problem(record: dict[str, Any], labels: Sequence[str], settings: dict
     windows = record.get("windows")
     if not isinstance(windows, list):
         return f"windows: expected a list, got {type(windows).__name__}"
-    if settings is not None and bool(windows) != (settings["window"] is not None):
-        return "windows: present without --window" if windows else "windows: missing under --window"
+    if settings is not None and settings["window"] is not None and not windows:
+        return "windows: missing under --window"
+    if settings is not None and settings["window"] is None and windows and record.get("view") != "windows":
+        return "windows: present without --window"  # a long video's automatic windows say view: windows
     for k, w in enumerate(windows):
         if not isinstance(w, dict):
             return f"windows[{k}]: expected an object, got {type(w).__name__}"
@@ -349,18 +363,24 @@ def predict_to_jsonl(
     num_workers: int = 0,
     resume: bool = False,
     progress: bool = True,
+    view: ViewMode = "auto",
+    threshold: float | None = None,
+    events: EventOptions | None = None,
 ) -> JsonlSummary:
     """Score ``sources`` into the JSON-lines file ``out`` (see the module docstring).
 
-    ``score`` scores batches of clips for ``labels``; ``model`` gives the test view, frame count and
-    size, and with ``score``'s precision (a :class:`~msqnet.predict.ModelScorer`'s) and the windowing
-    what every line records it was made with; ``dist`` is this process's place in a ``torchrun`` job
-    (world size 1: alone).
+    ``score`` scores batches of clips for ``labels``; ``model`` gives the test view, frame count,
+    size, training-clip seconds and decision thresholds; ``view`` and ``threshold`` are those of
+    ``msqnet.predict.predict``; with ``events`` each line also holds the video's behaviour events
+    (``events``, placed on ``events_duration`` seconds at ``events_fps``); ``dist`` is this process's
+    place in a ``torchrun`` job (world size 1: alone). With ``score``'s precision (a
+    :class:`~msqnet.predict.ModelScorer`'s), these settings are what every line records it was made with.
     """
     out = Path(out)
     start = time.perf_counter()
     settings = run_settings(model, labels, window=window, stride=stride,
-                            precision=score.precision if isinstance(score, ModelScorer) else None)
+                            precision=score.precision if isinstance(score, ModelScorer) else None, view=view,
+                            threshold=threshold, events=events)
     plan: Any = None
     if dist.is_main:
         try:
@@ -381,11 +401,17 @@ def predict_to_jsonl(
 
         stream = iter_predictions(mine, score, labels, view=model.test_view, num_frames=model.cfg.num_frames,
                                   size=model.cfg.image_size, window=window, stride=stride, batch_size=batch_size,
-                                  num_workers=num_workers)
+                                  num_workers=num_workers, mode=view, clip_seconds=getattr(model, "clip_seconds", None),
+                                  multi_label=model.multi_label, decisions=label_decisions(model, labels, threshold))
         for _, pred in tqdm(stream, total=len(mine), desc="predict", unit="video", disable=not progress,
                             dynamic_ncols=True):
+            record = pred.to_dict()
+            if events is not None and pred.error is None:
+                info = probe(pred.source)
+                record["events"] = [e.to_dict() for e in events_of(pred, events, duration=info.duration)]
+                record["events_duration"], record["events_fps"] = info.duration, info.fps
             try:
-                append_jsonl_line(fd, {**pred.to_dict(), MADE_WITH: settings})
+                append_jsonl_line(fd, {**record, MADE_WITH: settings})
             except OSError as e:  # a full disk: name the file (a bare write() error names none)
                 raise OSError(e.errno, f"{e.strerror} while appending to it; the lines before stay (--resume "
                                        f"continues the file)", str(target)) from None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 
@@ -41,3 +42,22 @@ def test_the_last_training_state_has_a_card_too(tiny_run):
     meta, body = _card(tiny_run / "checkpoints" / "last")
     assert meta["model-index"][0]["results"][0]["metrics"][0]["value"] == round(_last_eval(tiny_run)["map"], 6)
     assert "2 optimiser steps (a training state: `checkpoints/last`)" in body
+
+
+def test_the_best_model_records_its_training_clip_seconds_and_validation_thresholds(tiny_run, synth_dir):
+    from msqnet.checkpoint import load_model
+    from msqnet.data.decode import probe
+
+    model = load_model(tiny_run / "best")
+    clip = probe(next((synth_dir / "videos").glob("*.mp4")))  # every synthetic clip is one 8-frame video
+    assert model.clip_seconds == pytest.approx(clip.duration)
+    d = model.decision_thresholds
+    assert d.split == "test_seen" and d.num_clips == _last_eval(tiny_run)["num_clips"]
+    assert d.thresholds and set(d.thresholds) <= set(model.class_names)
+    assert all(0 <= t <= 1 for t in d.thresholds.values())
+
+
+def test_the_card_lists_the_decision_thresholds_and_the_long_video_view(tiny_run):
+    _, body = _card(tiny_run / "best")
+    assert "## Decisions" in body and "f1-optimal per class" in body and "split `test_seen`" in body
+    assert "Training clips last" in body and "maximum over the windows" in body

@@ -386,8 +386,9 @@ def test_synth_refuses_a_size_beyond_its_bound_up_front(tmp_path: Path):
     assert "batch_size" not in line and not (tmp_path / "s").exists()
 
 
-def test_timeline_without_window_is_refused(trained_run: Path, data_dir: Path, tmp_path: Path):
-    result = run_msqnet("predict", _one_video(data_dir), "--checkpoint", trained_run, "--timeline", tmp_path)
+def test_timeline_without_window_under_view_whole_is_refused(trained_run: Path, data_dir: Path, tmp_path: Path):
+    result = run_msqnet("predict", _one_video(data_dir), "--checkpoint", trained_run, "--view", "whole",
+                        "--timeline", tmp_path)
     assert_clean_error(result, "predict", "--timeline needs --window")
 
 

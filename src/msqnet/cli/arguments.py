@@ -12,8 +12,8 @@ import typing
 from ..data.config import Aggregate, Crops
 from ..utils import quote
 
-__all__ = ["device_name", "positive_int", "nonnegative_int", "port_number", "positive_float", "finite_float", "add_view_arguments",
-           "view_changes"]
+__all__ = ["device_name", "positive_int", "nonnegative_int", "port_number", "positive_float", "finite_float",
+           "add_view_arguments", "view_changes"]
 
 
 def _number(kind: type, text: str) -> int | float:

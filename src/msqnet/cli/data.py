@@ -1,4 +1,7 @@
-"""``msqnet data check``: validate a dataset (annotations and videos) before a long training run."""
+"""``msqnet data check``: validate a dataset (annotations and videos) before a long training run.
+
+``msqnet data import-boris``: a BORIS project's coded behaviours as a dataset in the generic format.
+"""
 from __future__ import annotations
 
 import argparse
@@ -26,7 +29,7 @@ exit status: 0 no problems, 1 problems found, 2 unusable arguments or config"""
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``data`` command group with its ``check`` sub-command."""
-    data = subparsers.add_parser("data", help="dataset tools (check annotations and videos)")
+    data = subparsers.add_parser("data", help="dataset tools (check annotations and videos, import BORIS projects)")
     sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
     p = sub.add_parser(
         "check",
@@ -52,6 +55,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of --sample")
     p.add_argument("--json", action="store_true", help="print the report as JSON (stable schema) on stdout")
     p.set_defaults(func=_check)
+    b = sub.add_parser(
+        "import-boris",
+        help="a BORIS project's coded state events as training clips in the generic format",
+        description="Cut every media observation of a BORIS project (.boris / .boris.gz) at each START and STOP of "
+                    "its state events into clips labelled with the behaviours going on, and write them as a "
+                    "generic-format dataset: DIR/classes.txt, DIR/<split>.csv and DIR/media/ (links to the videos). "
+                    "Train on it with data: {format: generic, annotations: DIR}.",
+    )
+    b.add_argument("project", help="the BORIS project file")
+    b.add_argument("--out", required=True, help="folder to write the dataset to")
+    b.add_argument("--split", default="train", help="name of the split file (default train)")
+    b.add_argument("--min-seconds", type=float, default=0.5,
+                   help="drop pieces shorter than this many seconds (default 0.5)")
+    b.set_defaults(func=_import_boris)
 
 
 def build_data_config(args: argparse.Namespace) -> DataConfig:
@@ -112,3 +129,15 @@ def _check(args: argparse.Namespace) -> int:
     else:
         print(report.summary())
     return 0 if report.ok else 1
+
+
+def _import_boris(args: argparse.Namespace) -> int:
+    from ..data.boris import import_boris
+
+    if not args.min_seconds >= 0:
+        raise ConfigError(f"--min-seconds: expected a non-negative number of seconds, got {args.min_seconds}")
+    csv_path, clips, pj = import_boris(args.project, args.out, split=args.split, min_seconds=args.min_seconds)
+    events = sum(len(o.events) for o in pj.observations)
+    print(f"wrote {csv_path}: {clips} clips of {len(pj.behaviours)} behaviours from {events} state events in "
+          f"{len(pj.observations)} observation(s)" + (f"; skipped {', '.join(pj.skipped)}" if pj.skipped else ""))
+    return 0

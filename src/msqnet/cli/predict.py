@@ -34,34 +34,54 @@ def _read_labels(args: argparse.Namespace) -> list[str] | None:
     return None
 
 
-def format_table(preds, top_k: int, threshold: float | None) -> str:
-    """Plain-text view: each input with its top labels (and each window's with ``--window``)."""
+def describe_view(p) -> str:
+    """Where a prediction's whole-video scores come from, in words."""
+    if p.view == "windows":
+        return f"whole-video scores: {p.aggregate} over {len(p.windows)} windows of {p.window_seconds:g} s"
+    return "whole-video scores: one clip over the video"
+
+
+def describe_decisions(p) -> str:
+    """Which labels a prediction detects and by what thresholds, or that its scores are uncalibrated."""
+    if not p.calibrated:
+        return "scores uncalibrated: the model has no decision thresholds (--threshold P sets one)"
+    return f"detected: {', '.join(p.detected) or 'none'} ({p.decisions.source})"
+
+
+def format_table(preds, top_k: int) -> str:
+    """Plain-text view: each input with its view, detected labels and top labels (detected ones
+    marked ``*``), and each window's top labels."""
     lines = []
     for p in preds:
         lines.append(p.source)
         if p.error:
             lines.append(f"  ERROR: {p.error}")
             continue
-        for label, prob in p.top(top_k, threshold):
-            lines.append(f"  {prob:6.3f}  {label}")
+        lines.append(f"  {describe_view(p)}; {describe_decisions(p)}")
+        detected = set(p.detected or [])
+        for label, prob in p.top(top_k):
+            lines.append(f"  {prob:6.3f} {'*' if label in detected else ' '} {label}")
         for w in p.windows:
             best = sorted(zip(p.labels, w.probabilities), key=lambda x: -x[1])[:top_k]
-            shown = ", ".join(f"{l} {pr:.2f}" for l, pr in best if threshold is None or pr >= threshold)
+            shown = ", ".join(f"{l} {pr:.2f}" for l, pr in best)
             lines.append(f"  [{w.start:7.2f}s - {w.end:7.2f}s]  {shown}")
     return "\n".join(lines) + "\n"
 
 
 def format_csv(preds) -> str:
-    """One row per (input, window, label): ``source,start,end,label,probability`` (whole video: empty times)."""
+    """One row per (input, window, label): ``source,start,end,label,probability,error,view,detected``
+    (whole video: empty times, its view and 1/0 detected, empty when uncalibrated)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["source", "start", "end", "label", "probability", "error"])
+    writer.writerow(["source", "start", "end", "label", "probability", "error", "view", "detected"])
     for p in preds:
         if p.error:
-            writer.writerow([p.source, "", "", "", "", p.error])
+            writer.writerow([p.source, "", "", "", "", p.error, "", ""])
             continue
+        detected = set(p.detected or [])
         for label, prob in zip(p.labels, p.probabilities):
-            writer.writerow([p.source, "", "", label, f"{prob:.6f}", ""])
+            writer.writerow([p.source, "", "", label, f"{prob:.6f}", "", p.view,
+                             int(label in detected) if p.calibrated else ""])
         for w in p.windows:
             for label, prob in zip(p.labels, w.probabilities):
                 writer.writerow([p.source, f"{w.start:.3f}", f"{w.end:.3f}", label, f"{prob:.6f}", ""])
@@ -153,13 +173,42 @@ def _sources(args: argparse.Namespace) -> list[str]:
     return sources
 
 
+def _event_options(args: argparse.Namespace):
+    """The ``--events`` settings (``None`` without ``--events``)."""
+    from ..inference.events import EventOptions
+
+    if not args.events:
+        return None
+    return EventOptions(hysteresis=args.hysteresis, min_duration=args.min_duration, min_gap=args.min_gap)
+
+
+def _video_events(pred, options):
+    """A scored video's events with its duration and frame rate."""
+    from ..data.decode import probe
+    from ..inference.events import VideoEvents, events_of
+
+    info = probe(pred.source)
+    return VideoEvents(pred.source, info.duration, info.fps, events_of(pred, options, duration=info.duration))
+
+
+def _write_events(args: argparse.Namespace, videos, labels: list[str], *, ethograms: bool = True) -> None:
+    """Write the ``--events`` folder and say what is in it."""
+    from ..inference.events import write_event_files
+
+    paths = write_event_files(args.events, videos, labels, ethograms=ethograms)
+    count = sum(len(v.events) for v in videos)
+    print(f"wrote {count} event(s) of {len(videos)} video(s) to {args.events} "
+          f"({', '.join(p.name for p in paths[:3])}{' and ethograms' if len(paths) > 3 else ''})", file=sys.stderr)
+
+
 def _run(args: argparse.Namespace) -> int:
     from ..engine.distributed import init_distributed, shutdown_distributed
 
     if args.stride is not None and args.window is None:
         raise ValueError("--stride needs --window")
-    if args.timeline and args.window is None:
-        raise ValueError("--timeline needs --window: it draws each input's windows (e.g. --window 4)")
+    if args.timeline and args.window is None and args.view == "whole":
+        raise ValueError("--timeline needs --window under --view whole: it draws each input's windows "
+                         "(e.g. --window 4)")
     fmt = _output_format(args)
     if fmt == "jsonl" and not args.out:
         raise ValueError("--format jsonl writes a file: give --out PREDS.jsonl")
@@ -169,6 +218,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError("--resume continues a JSON-lines file: give --out PREDS.jsonl")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and fmt != "jsonl":
         raise ValueError("under torchrun, predictions go to a JSON-lines file: give --out PREDS.jsonl")
+    _event_options(args)  # bad --hysteresis / --min-duration / --min-gap fail before any scoring
     labels = _read_labels(args)
     sources = _sources(args)
     info = init_distributed(args.device)
@@ -178,6 +228,9 @@ def _run(args: argparse.Namespace) -> int:
         if info.is_main:
             print(f"test view: {model.test_view.describe(model.cfg.num_frames, model.cfg.image_size)}",
                   file=sys.stderr)
+        if args.events and args.threshold is None and getattr(model, "decision_thresholds", None) is None:
+            raise ValueError(f"--events needs decision thresholds: {args.checkpoint} records none (its scores are "
+                             "uncalibrated); give --threshold P")
         if fmt == "jsonl":
             return _run_jsonl(args, model, sources, labels, info)
         return _run_collected(args, model, sources, labels, fmt)
@@ -194,11 +247,19 @@ def _run_jsonl(args: argparse.Namespace, model, sources: list[str], labels: list
     summary = predict_to_jsonl(
         sources, args.out, model_scorer(model, labels, precision=args.precision), names, model=model, dist=info, window=args.window,
         stride=args.stride, batch_size=args.batch_size, num_workers=args.num_workers, resume=args.resume,
-        progress=not args.quiet and info.is_main,
+        progress=not args.quiet and info.is_main, view=args.view, threshold=args.threshold,
+        events=_event_options(args),
     )
     if not info.is_main:
         return 0  # rank 0 reports every rank's failures (a failing rank would make torchrun stop the others)
     print(summary.format(), file=sys.stderr)
+    if args.events:
+        from ..inference.events import Event, VideoEvents
+        from ..predict_jsonl import read_jsonl
+
+        videos = [VideoEvents(r["source"], r["events_duration"], r.get("events_fps"), [Event(**e) for e in r["events"]])
+                  for r in read_jsonl(Path(args.out)) if r.get("error") is None and "events" in r]
+        _write_events(args, videos, names, ethograms=False)
     return 1 if summary.failed else 0
 
 
@@ -208,23 +269,31 @@ def _run_collected(args: argparse.Namespace, model, sources: list[str], labels: 
     from ..utils import atomic_write_text
 
     preds = predict(model, sources, labels, window=args.window, stride=args.stride, batch_size=args.batch_size,
-                    num_workers=args.num_workers, progress=not args.quiet, precision=args.precision)
+                    num_workers=args.num_workers, progress=not args.quiet, precision=args.precision, view=args.view,
+                    threshold=args.threshold)
     if fmt == "json":
         text = json_text([p.to_dict() for p in preds], indent=2) + "\n"
     elif fmt == "csv":
         text = format_csv(preds)
     else:
-        text = format_table(preds, args.top_k, args.threshold)
+        text = format_table(preds, args.top_k)
     if args.out:
         atomic_write_text(args.out, text)
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    if args.window is not None and args.timeline:
+    if args.events:
+        options = _event_options(args)
+        _write_events(args, [_video_events(p, options) for p in preds if not p.error],
+                      preds[0].labels if preds else [])
+    if args.timeline:
         drawn = [p for p in preds if p.windows]
         for p, png in zip(drawn, timeline_paths([p.source for p in drawn], Path(args.timeline))):
             plot_timeline(p, png, top_k=args.top_k)
             print(f"wrote {png}", file=sys.stderr)
+        if not drawn:
+            print("no timeline drawn: no input was scored in windows (give --window, or --view windows)",
+                  file=sys.stderr)
     failed = [p for p in preds if p.error]
     if failed:
         print(f"{len(failed)} of {len(preds)} inputs failed: " + "; ".join(p.error for p in failed), file=sys.stderr)
@@ -249,7 +318,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", help='comma-separated class names, e.g. "walking,eating" (default: the training classes)')
     p.add_argument("--labels-file", help="file with one class name per line")
     p.add_argument("--top-k", type=positive_int, default=5, help="labels shown per input/window in the table (default 5)")
-    p.add_argument("--threshold", type=finite_float, default=None, help="only show labels with probability >= P")
+    p.add_argument("--threshold", type=finite_float, default=None,
+                   help="decision threshold for every label: detected when its score is above P (default: the "
+                        "per-class thresholds the checkpoint records; without them the scores are uncalibrated)")
+    p.add_argument("--view", choices=("auto", "whole", "windows"), default="auto",
+                   help="whole-video scores: auto (default): a video over twice as long as the training clips is "
+                        "scored in windows of their length (max over windows; single-label models: mean), a "
+                        "short one as one clip; whole: always one clip; windows: always windows")
     p.add_argument("--window", type=positive_float, default=None, help="score sliding windows of this many seconds")
     p.add_argument("--stride", type=positive_float, default=None, help="seconds between window starts (default: --window)")
     p.add_argument("--format", choices=("table", "json", "csv", "jsonl"), default=None,
@@ -258,7 +333,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="with --out PREDS.jsonl: skip the videos it already holds a prediction for (failed ones "
                         "are tried again)")
-    p.add_argument("--timeline", help="with --window: folder for one PNG timeline per input")
+    p.add_argument("--timeline", help="folder for one PNG timeline per input that has windows (--window, or long)")
+    p.add_argument("--events", metavar="DIR",
+                   help="behaviour events per label from the timeline and the decision thresholds: DIR/events.csv, "
+                        "events.json, events.boris (a BORIS project) and an ethogram PNG per video (with --out "
+                        "PREDS.jsonl: each line holds its events too; no ethograms)")
+    p.add_argument("--hysteresis", type=finite_float, default=0.05,
+                   help="with --events: an event lasts until its score falls to threshold - H (default 0.05)")
+    p.add_argument("--min-duration", type=finite_float, default=0.0,
+                   help="with --events: drop events shorter than this many seconds (default 0)")
+    p.add_argument("--min-gap", type=finite_float, default=0.0,
+                   help="with --events: merge events of a label less than this many seconds apart (default 0)")
     p.add_argument("--batch-size", type=positive_int, default=8, help="clips per model batch (default 8)")
     p.add_argument("--num-workers", type=nonnegative_int, default=2,
                    help="processes decoding videos while the model runs (default 2; 0: decode in this process)")

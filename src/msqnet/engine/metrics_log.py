@@ -71,7 +71,8 @@ class MetricsLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
-                log.info("TensorBoard is not installed; metrics go to %s only", path)
+                log.warning("tensorboard: true, but the tensorboard package is not installed "
+                            "(pip install tensorboard); metrics go to %s only", path)
             else:
                 self._tb = SummaryWriter(str(tensorboard_dir))
 

@@ -323,6 +323,7 @@ def load_training_state(
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{path}: cannot read the state's tensors ({e})") from None
     model.load_state_dict(weights, strict=False)  # exactly the checked tensors (frozen parts come from their source)
+    model.decision_thresholds = meta["decision_thresholds"]  # chosen at the state's last evaluation, if any
     try:
         optimizer.load_state_dict(_join_optimizer_state(opt_tensors, doc["optimizer"]))
     except (ValueError, KeyError, RuntimeError) as e:

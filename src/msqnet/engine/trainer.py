@@ -48,9 +48,11 @@ from ..class_splits import load_zero_shot_split, restrict_split
 from ..config_loader import ConfigError, to_dict, write_config_file
 from ..data.dataset import ClipDataset, SkipTally
 from ..data.datasets import load_split
+from ..data.durations import typical_clip_seconds
 from ..data.loader import ClipSampler, build_loader
 from ..data.views import TestView
 from ..metrics import default_metric_names, metric_keys
+from ..metrics.thresholds import choose_decision_thresholds
 from ..models import MSQNet, create_model
 from ..precision import cpu_has_bf16
 from ..run_dir import RunDir
@@ -275,6 +277,7 @@ class Trainer:
             raise ConfigError(f"transform.size ({cfg.transform.size}) must equal the model's image_size "
                               f"({mc.image_size}); set both")
         self.model.test_view = TestView.from_configs(cfg.sampling, cfg.transform)  # saved with every checkpoint
+        self.model.clip_seconds = typical_clip_seconds(self.train_split.records)  # prediction's window length
         if cfg.cache_frozen and not self.model.has_frozen_frames:
             raise ConfigError("cache_frozen: this model has no frozen encoder to cache (no visual embedder, and a "
                               "video encoder trained end to end)")
@@ -409,6 +412,10 @@ class Trainer:
                 if self.eval_splits and (due or epoch + 1 == cfg.epochs):
                     final = self._evaluate(epoch)
                     first = final[self.eval_splits[0].name]
+                    # Decision thresholds: chosen on the first evaluation split's predictions (the
+                    # held-out validation split when there is one), saved with the model from here on.
+                    self.model.decision_thresholds = choose_decision_thresholds(
+                        first.scores, first.targets, self.model.class_names, first.split)
                     self._keep_if_best(epoch, first.metrics.get(self.metric_key, float("nan")))
                 self.save_checkpoint(epoch + 1, 0)
         except KeyboardInterrupt:

@@ -226,6 +226,11 @@ class MSQNet(nn.Module):
         self.multi_label = multi_label
         # How clips are built at test time (saved with the weights; the trainer sets the one it used).
         self.test_view = TestView()
+        # What predictions are read with (saved with the weights; the trainer sets them from its data):
+        # the seconds of a training clip (None: unknown, one clip per video) and the per-class
+        # decision thresholds (a metrics.thresholds.DecisionThresholds; None: uncalibrated scores).
+        self.clip_seconds: float | None = None
+        self.decision_thresholds = None
         set_attention(self, cfg.attention)
 
     @property
