@@ -205,7 +205,8 @@ def _recorded_decisions(meta: dict[str, Any], path: Path) -> tuple[float | None,
     seconds = meta.get("clip_seconds")
     if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
                                 or not seconds > 0 or seconds == float("inf")):
-        raise CheckpointError(f"{path}: clip_seconds: expected a positive number of seconds or null, got {seconds!r}")
+        raise CheckpointError(f"{path}: clip_seconds: expected a positive number of seconds or null, "
+                              f"got {quote(seconds)}")
     decisions = meta.get("decision_thresholds")
     if decisions is not None:
         try:

@@ -54,7 +54,7 @@ def cpu_isa() -> CpuIsa:
     if not forced:
         return detected_cpu_isa()
     if forced not in typing.get_args(CpuIsa):
-        raise ValueError(f"{ISA_ENV}={forced!r}: expected one of {list(typing.get_args(CpuIsa))} (or unset)")
+        raise ValueError(f"{ISA_ENV}={quote(forced)}: expected one of {list(typing.get_args(CpuIsa))} (or unset)")
     return typing.cast(CpuIsa, forced)
 
 

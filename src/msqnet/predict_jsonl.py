@@ -45,7 +45,7 @@ from .inference.decisions import label_decisions
 from .inference.events import EventOptions, events_of
 from .inference.whole_video import ViewMode
 from .predict import ModelScorer, Scorer, iter_predictions
-from .utils import atomic_write_text, read_text
+from .utils import atomic_write_text, quote, read_text
 
 __all__ = ["JsonlSummary", "read_file_list", "read_jsonl", "append_jsonl_line", "merge_jsonl", "model_fingerprint",
            "run_settings", "record_problem", "predict_to_jsonl"]
@@ -139,7 +139,7 @@ def _parse_lines(path: Path, data: bytes) -> list[tuple[int, dict[str, Any]]]:
         if (not isinstance(record, dict) or not isinstance(record.get("source"), str)
                 or not isinstance(record.get(MADE_WITH), dict)):
             raise ValueError(f"{path}:{number}: not a line msqnet predict writes (an object with 'source' and "
-                             f"'{MADE_WITH}'), got {line[:80]!r}{refuse}")
+                             f"'{MADE_WITH}'), got {quote(line)}{refuse}")
         records.append((number, record))
     return records
 
@@ -267,7 +267,7 @@ def _check_same_settings(path: Path, number: int, made_with: dict[str, Any], set
     for key, value in settings.items():
         old = made_with.get(key)
         if old != value:
-            values = " than this run's" if key == "labels" else f": {old!r}, this run's is {value!r}"
+            values = " than this run's" if key == "labels" else f": {quote(old)}, this run's is {quote(value)}"
             raise ValueError(
                 f"{path}:{number}: its predictions were made with {_SETTING_NAMES.get(key, key)}{values}; "
                 "resume with the settings the file was made with, or write another --out"
@@ -284,7 +284,7 @@ def _probabilities_problem(probs: Any, labels: set[str]) -> str | None:
     if set(probs) != labels:
         return "its labels are not this run's"
     bad = next((k for k, v in probs.items() if not _is_probability(v)), None)  # NaN fails 0 <= p <= 1 too
-    return None if bad is None else f"{bad!r}: expected a probability in [0, 1], got {str(probs[bad])[:40]!r}"
+    return None if bad is None else f"{quote(bad)}: expected a probability in [0, 1], got {quote(probs[bad])}"
 
 
 def record_problem(record: dict[str, Any], labels: Sequence[str], settings: dict[str, Any] | None = None) -> str | None:
@@ -311,7 +311,7 @@ def record_problem(record: dict[str, Any], labels: Sequence[str], settings: dict
         start, end = w.get("start"), w.get("end")
         if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in (start, end)) \
                 or start > end:
-            return f"windows[{k}]: expected finite start <= end seconds, got {str(start)[:20]!r}, {str(end)[:20]!r}"
+            return f"windows[{k}]: expected finite start <= end seconds, got {quote(start)}, {quote(end)}"
         problem = _probabilities_problem(w.get("probabilities"), names)
         if problem is not None:
             return f"windows[{k}].probabilities: {problem}"

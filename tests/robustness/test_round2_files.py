@@ -321,7 +321,8 @@ def test_every_line_records_what_it_was_made_with(data_dir: Path, trained_run: P
     files, out = _archive(data_dir, tmp_path)
     assert _predict_jsonl(files, out, trained_run, "--window", "0.2", "--test-clips", "2").code == 0
     made = [r["made_with"] for r in _lines(out)]
-    assert made[0] == made[-1] and set(made[0]) == {"model", "labels", "window", "stride", "test_view", "precision"}
+    assert made[0] == made[-1] and set(made[0]) == {"model", "labels", "window", "stride", "test_view", "precision",
+                                                     "view", "threshold", "events"}
     assert (made[0]["window"], made[0]["stride"], made[0]["test_view"]["clips"]) == (0.2, 0.2, 2)
 
 
@@ -330,6 +331,7 @@ def test_every_line_records_what_it_was_made_with(data_dir: Path, trained_run: P
     (["--window", "0.2"], ["--window", "0.2", "--stride", "0.1"], "another --stride"),
     ([], ["--test-clips", "2"], "another test view"),
     (["--precision", "fp32"], ["--precision", "bf16"], "another --precision"),
+    (["--view", "whole"], [], "another --view"),
 ])
 def test_resume_with_other_settings_is_refused_and_the_file_kept(first, then, named, data_dir: Path,
                                                                  trained_run: Path, tmp_path: Path):

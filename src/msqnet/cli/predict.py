@@ -258,7 +258,7 @@ def _run_jsonl(args: argparse.Namespace, model, sources: list[str], labels: list
         from ..predict_jsonl import read_jsonl
 
         videos = [VideoEvents(r["source"], r["events_duration"], r.get("events_fps"), [Event(**e) for e in r["events"]])
-                  for r in read_jsonl(Path(args.out)) if r.get("error") is None and "events" in r]
+                  for _, r in read_jsonl(Path(args.out)) if r.get("error") is None and "events" in r]
         _write_events(args, videos, names, ethograms=False)
     return 1 if summary.failed else 0
 

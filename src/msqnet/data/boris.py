@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from ..utils import quote
+
 __all__ = ["BorisError", "StateEvent", "Observation", "BorisProject", "read_boris_project", "clip_spans",
            "import_boris", "boris_project", "PROJECT_FORMAT"]
 
@@ -100,9 +102,9 @@ def _number(value: Any, where: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise BorisError(f"{where}: expected a time in seconds, got {value!r}") from None
+        raise BorisError(f"{where}: expected a time in seconds, got {quote(value)}") from None
     if number != number or number in (float("inf"), float("-inf")):
-        raise BorisError(f"{where}: expected a finite time in seconds, got {value!r}")
+        raise BorisError(f"{where}: expected a finite time in seconds, got {quote(value)}")
     return number
 
 
@@ -114,15 +116,15 @@ def _state_events(path: Path, obs_id: str, rows: Sequence[Any], kinds: Mapping[s
     points = 0
     timed = []
     for i, row in enumerate(rows):
-        where = f"{path}: observation {obs_id!r}, event {i}"
+        where = f"{path}: observation {quote(obs_id)}, event {i}"
         if not isinstance(row, list) or len(row) < 3:
-            raise BorisError(f"{where}: expected [time, subject, behaviour, ...], got {row!r}")
+            raise BorisError(f"{where}: expected [time, subject, behaviour, ...], got {quote(row)}")
         timed.append((_number(row[0], where), i, str(row[1] or ""), str(row[2])))
     for time, i, subject, code in sorted(timed):
         kind = kinds.get(code)
         if kind is None:
-            raise BorisError(f"{path}: observation {obs_id!r}, event {i}: behaviour {code!r} is not in the ethogram "
-                             "(behaviors_conf)")
+            raise BorisError(f"{path}: observation {quote(obs_id)}, event {i}: behaviour {quote(code)} is not in the "
+                             "ethogram (behaviors_conf)")
         if kind != _STATE:
             points += 1
             continue
@@ -133,8 +135,8 @@ def _state_events(path: Path, obs_id: str, rows: Sequence[Any], kinds: Mapping[s
             open_at[key] = time
     if open_at:
         (subject, code), time = next(iter(open_at.items()))
-        raise BorisError(f"{path}: observation {obs_id!r}: state event {code!r}"
-                         + (f" of subject {subject!r}" if subject else "") + f" starts at {time:g} s and never "
+        raise BorisError(f"{path}: observation {quote(obs_id)}: state event {quote(code)}"
+                         + (f" of subject {quote(subject)}" if subject else "") + f" starts at {time:g} s and never "
                          "stops (unpaired START); close it in BORIS and save again")
     return sorted(events, key=lambda e: (e.start, e.behaviour)), points
 
@@ -157,14 +159,14 @@ def read_boris_project(path: str | os.PathLike) -> BorisProject:
     skipped: list[str] = []
     for obs_id, obs in doc["observations"].items():
         if not isinstance(obs, dict):
-            raise BorisError(f"{path}: observation {obs_id!r}: expected an object")
+            raise BorisError(f"{path}: observation {quote(obs_id)}: expected an object")
         files = obs.get("file") or {}
         media = [m for p in _PLAYERS for m in (files.get(p) or [])] if isinstance(files, dict) else []
         if obs.get("type") != "MEDIA" or len(media) != 1:
             why = f"type {obs.get('type')}" if obs.get("type") != "MEDIA" else f"{len(media)} media files"
             skipped.append(f"{obs_id} ({why})")
             continue
-        offset = _number(obs.get("time offset", 0) or 0, f"{path}: observation {obs_id!r}, time offset")
+        offset = _number(obs.get("time offset", 0) or 0, f"{path}: observation {quote(obs_id)}, time offset")
         events, points = _state_events(path, obs_id, obs.get("events") or [], kinds, offset)
         file = Path(media[0])
         length = ((obs.get("media_info") or {}).get("length") or {}).get(media[0])
@@ -209,7 +211,7 @@ def import_boris(project: str | os.PathLike, out: str | os.PathLike, *, split: s
     clips = 0
     for k, obs in enumerate(pj.observations):
         if not obs.media.is_file():
-            raise BorisError(f"{pj.path}: observation {obs.id!r}: media file {obs.media} not found")
+            raise BorisError(f"{pj.path}: observation {quote(obs.id)}: media file {obs.media} not found")
         link = out / "media" / f"{k:04d}_{obs.media.name}"
         if link.is_symlink() or link.exists():
             link.unlink()

@@ -38,7 +38,9 @@ from torch import nn
 from ..data.decode import probe
 from ..data.timeline import WindowClips
 from ..data.views import TestView, read_test_clips
+from ..models.msqnet import check_class_names, check_clips
 from ..models.video_encoder import VideoTokens
+from ..utils import quote
 
 __all__ = ["Method", "METHODS", "explanation_view", "LabelExplanation", "Explanation", "explain_clip", "explain", "iter_explanations"]
 
@@ -108,7 +110,7 @@ class Explanation:
         for item in self.labels:
             if item.label == label:
                 return item
-        raise KeyError(f"no explanation for label {label!r}; explained: {[x.label for x in self.labels]}")
+        raise KeyError(f"no explanation for label {quote(label)}; explained: {[x.label for x in self.labels]}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view: source, span, frames, method and every label's numbers."""
@@ -272,9 +274,8 @@ def explain_clip(model: nn.Module, clip: torch.Tensor, labels: Sequence[str] | N
         raise ValueError(f"explanation method: expected some of {list(METHODS)}, got {list(methods)}")
     if clip.ndim != 4 or clip.shape[1] != 3:
         raise ValueError(f"explain a clip of shape (T, 3, S, S), got {tuple(clip.shape)}")
-    names = list(labels) if labels is not None else list(model.class_names)
-    if not names:
-        raise ValueError("no labels to explain")
+    check_clips(clip, model.cfg.num_frames, model.cfg.image_size)  # the model's T and S, uint8 or [0, 1] floats
+    names = check_class_names(list(labels), "labels") if labels is not None else list(model.class_names)
     # Training classes are scored as in training (all of them: a closed-set head scores no subset); others by name.
     trained = all(n in model.class_names for n in names)
     label_embed = None if trained else model.embed_labels(names)
@@ -356,7 +357,7 @@ def explain(model: nn.Module, video: str | os.PathLike | torch.Tensor, labels: S
     (seconds) on every timeline window, giving a list (use :func:`iter_explanations` to stream them).
     """
     if method not in METHODS:
-        raise ValueError(f"explanation method: expected one of {list(METHODS)}, got {method!r}")
+        raise ValueError(f"explanation method: expected one of {list(METHODS)}, got {quote(method)}")
     if isinstance(video, torch.Tensor):
         items = explain_clip(model, video, labels, methods=[method])[method]
         return Explanation("<tensor>", method, _frames_of(video), None, None, None, items)

@@ -10,7 +10,6 @@ import io
 import math
 import os
 import re
-from fractions import Fraction
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -91,24 +90,13 @@ def contact_sheet(explanation: Explanation, label: str) -> bytes:
 
 def write_overlay_video(path: str | os.PathLike, explanation: Explanation, label: str) -> None:
     """An H.264 MP4 of the overlaid frames, played over the clip's span (written to a temp name, then renamed)."""
-    import av
+    from ..synth.video import write_mp4
 
     tiles = overlay_frames(explanation, label)
     duration = (explanation.end - explanation.start) if explanation.start is not None else 0.0
     fps = max(1, round(len(tiles) / duration)) if duration > 0 else 4
     h, w = (s - s % 2 for s in tiles[0].shape[:2])  # yuv420p needs even sides
-    tmp = f"{os.fspath(path)}.tmp"
-    with av.open(tmp, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"preset": "veryfast", "threads": "1"}
-        for tile in tiles:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(tile[:h, :w]), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    os.replace(tmp, path)
+    write_mp4(path, np.stack([tile[:h, :w] for tile in tiles]), fps, crf=18)  # (T, h, w, 3)
 
 
 def label_overlay(model, video: str | os.PathLike, label: str, folder: str | os.PathLike, *,

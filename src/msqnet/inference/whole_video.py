@@ -19,6 +19,8 @@ from typing import Literal
 
 import numpy as np
 
+from ..utils import quote
+
 __all__ = ["ViewMode", "LONG_VIDEO_FACTOR", "aggregate_windows", "choose_view", "aggregate_name"]
 
 # auto: windows for a long video (see the module docstring), else one clip; whole / windows: forced.
@@ -46,7 +48,7 @@ def choose_view(mode: ViewMode, duration: float, clip_seconds: float | None, win
     recorded clip duration (older checkpoints), windows exactly when ``window`` is given, as before.
     """
     if mode not in ("auto", "whole", "windows"):
-        raise ValueError(f"view: expected auto, whole or windows, got {mode!r}")
+        raise ValueError(f"view: expected auto, whole or windows, got {quote(mode)}")
     if mode != "auto":
         return mode
     if clip_seconds is None:
