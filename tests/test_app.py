@@ -249,6 +249,20 @@ def test_the_page_shows_the_top_labels_of_an_uploaded_video(browser, page_url, m
     _screenshot(browser, tmp_path, "app_bikes.png")
 
 
+def test_clicking_a_label_shows_where_the_model_looks_for_it(browser, page_url, shared_videos, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _submit(browser, page_url, shared_videos / "bikes.mp4", ", ".join(TYPED))
+    browser.find_element(By.CSS_SELECTOR, '#top [data-testid="walking-confidence-set"]').click()
+    wait = WebDriverWait(browser, 120)
+    image = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#overlay img"))
+    assert image[0].get_attribute("src").split("?")[0].endswith("walking.png")
+    assert "walking" in browser.find_element(By.ID, "overlay-note").text
+    assert wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#overlay-video video"))
+    _screenshot(browser, tmp_path, "app_overlay.png")
+
+
 def test_the_page_shows_the_model_card_and_no_folder_path(browser, page_url, open_ckpt, tmp_path):
     from selenium.webdriver.common.by import By
 

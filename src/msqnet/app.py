@@ -6,10 +6,11 @@ much longer than the model's training clips, the aggregate of windows of their l
 that records no clip length, of ``--window`` windows once the video is longer than one), the
 labels detected with the model's thresholds (or that its scores are uncalibrated), the timeline
 plot and per-window table of the same windows, the behaviour events, and downloads of the result as
-JSON and CSV. The model card is on the page. Each scoring writes into its own temporary folder,
-removed an hour later or when the server stops. Open-vocabulary models take any class names typed
-on the page; closed-set models score the classes they were trained on. An unreadable upload or a
-bad label list gives a message on the page.
+JSON and CSV. Clicking a label shows where the model looks for it (``inference.overlay.label_overlay``:
+the relevance map over its test clip, as a contact sheet and a video). The model card is on the page.
+Each scoring writes into its own temporary folder, removed an hour later or when the server stops.
+Open-vocabulary models take any class names typed on the page; closed-set models score the classes
+they were trained on. An unreadable upload or a bad label list gives a message on the page.
 """
 from __future__ import annotations
 
@@ -291,6 +292,25 @@ def build_app(model, *, source: str, examples: list[str] | None = None, window: 
                 gr.update(value=r.timeline, visible=r.timeline is not None), table,
                 gr.update(value=r.downloads or None, visible=bool(r.downloads)))
 
+    def explain_label(video: str | None, evt: gr.SelectData) -> tuple[Any, ...]:
+        """The clicked label's relevance overlay on the video's test clip (contact sheet and MP4)."""
+        from .inference.overlay import label_overlay
+
+        hidden = gr.update(value=None, visible=False)
+        label = evt.value
+        if not video or not isinstance(label, str):
+            return "", hidden, hidden
+        try:
+            png, mp4 = label_overlay(model, video, label, visits.new())
+        except (OSError, ValueError) as e:
+            return f"Could not explain {label}: {e}", hidden, hidden
+        return (f"Where the model looks for **{label}** (Grad-CAM over its test clip; bright: most relevant).",
+                gr.update(value=png, visible=True), gr.update(value=mp4, visible=True))
+
+    # Gradio passes the click's SelectData to a parameter annotated with the class itself; under
+    # ``from __future__ import annotations`` the annotation is a string it cannot resolve (gr is local).
+    explain_label.__annotations__["evt"] = gr.SelectData
+
     # delete_cache: Gradio's own copies of the files it serves go an hour after they were made, as ours do.
     with gr.Blocks(title="msqnet", analytics_enabled=False, delete_cache=(600, 3600)) as page:
         gr.Markdown(_describe(model, source))
@@ -312,6 +332,9 @@ def build_app(model, *, source: str, examples: list[str] | None = None, window: 
                                     interactive=False, elem_id="downloads")
         timeline = gr.Image(label="Timeline", type="filepath", visible=False, elem_id="timeline")
         table = gr.Dataframe(label="Per window", visible=False, interactive=False, elem_id="windows")
+        overlay_note = gr.Markdown("Click a label above to see where the model looks for it.", elem_id="overlay-note")
+        overlay = gr.Image(label="Where the model looks", type="filepath", visible=False, elem_id="overlay")
+        overlay_video = gr.Video(label="Overlaid clip", visible=False, interactive=False, elem_id="overlay-video")
         # Below the results, so a narrow screen (the columns stack) shows the results right under the button.
         if examples:
             gr.Examples(examples=[[e] for e in examples], inputs=[video], label="Example videos",
@@ -321,6 +344,7 @@ def build_app(model, *, source: str, examples: list[str] | None = None, window: 
         video.change(preview, inputs=[video], outputs=[player])
         button.click(run, inputs=[video, labels], outputs=[top, status, detected, events, timeline, table, downloads],
                      show_progress="full")
+        top.select(explain_label, inputs=[video], outputs=[overlay_note, overlay, overlay_video], show_progress="full")
     return page
 
 
