@@ -56,6 +56,7 @@ def make_config(synth_dir: Path, model_file: Path, out: Path, **fields: Any) -> 
         "data": {"format": "generic", "annotations": str(synth_dir)},
         "train_split": "train",
         "eval_splits": ["test_seen"],
+        "val_fraction": 0.0,  # tests that pick a best checkpoint hold out a val split themselves
         "sampling": {"num_frames": 4},
         "transform": {"size": 32},
         "optim": {"lr": 1e-3},
