@@ -93,11 +93,11 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, synth_dir: Path, tiny_model_file: Path) -> Path:
     """A finished two-step run (8 clips, batch 4) on the seen classes of the zero-shot split, with TensorBoard; a
-    quarter of the training clips is held out as ``val``, which picks ``best`` and its decision thresholds."""
+    half of the training clips is held out as ``val``, which picks ``best`` and its decision thresholds."""
     from msqnet.engine.trainer import train
 
     out = tmp_path_factory.mktemp("tiny_run") / "run"
-    cfg = make_config(synth_dir, tiny_model_file, out, clips_per_epoch=8, tensorboard=True, val_fraction=0.25,
+    cfg = make_config(synth_dir, tiny_model_file, out, clips_per_epoch=8, tensorboard=True, val_fraction=0.5,
                       zero_shot=str(synth_dir / "splits" / "zero_shot.json"))
     train(cfg, progress=False)
     return out
