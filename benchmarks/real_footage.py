@@ -19,6 +19,7 @@ Prints, per model, top-1 and the AP of ``fighting`` per fold direction and seed,
     python benchmarks/real_footage.py                        # 3 seeds x 2 directions, every model
     python benchmarks/real_footage.py --models msqnet,probe --seeds 1
     python benchmarks/real_footage.py --models msqnet -- epochs=10      # recipe overrides after --
+    python benchmarks/real_footage.py --model-overrides image_size=224,video_encoder.config.stage=7 -- transform.size=224
 """
 from __future__ import annotations
 
@@ -56,8 +57,10 @@ def top1_and_ap(scores: np.ndarray, labels: np.ndarray, positive: int) -> tuple[
                                                                                       scores[:, positive]))
 
 
-def run_msqnet(name: str, train: str, test: str, seed: int, out: Path, extra: list[str]) -> dict:
-    """Train the generic recipe (+ the variant's overrides) on ``train``; score its chosen model on ``test``."""
+def run_msqnet(name: str, train: str, test: str, seed: int, out: Path, extra: list[str],
+               model_extra: list[str] = ()) -> dict:
+    """Train the generic recipe (+ ``model_extra`` and the variant's model overrides, + ``extra`` recipe overrides)
+    on ``train``; score its chosen model on ``test``."""
     from msqnet.checkpoint import load_model
     from msqnet.data.datasets import load_split
     from msqnet.engine.config import load_train_config
@@ -65,7 +68,7 @@ def run_msqnet(name: str, train: str, test: str, seed: int, out: Path, extra: li
     from msqnet.engine.frozen_cache import cached_clip_dataset
     from msqnet.engine.trainer import train as run_training
 
-    changes = VARIANTS[name]
+    changes = [*model_extra, *VARIANTS[name]]
     frames = next((c.split("=")[1] for c in changes if c.startswith("num_frames=")), None)
     recipe = load_train_config("generic")
     overrides = [f"data.annotations={DATA}", f"train_split={train}", "eval_splits=[]", f"seed={seed}",
@@ -88,7 +91,8 @@ def run_msqnet(name: str, train: str, test: str, seed: int, out: Path, extra: li
             "chosen_by": result.selection_split or "last epoch", "best_epoch": result.best_epoch}
 
 
-def frozen_features(train: str, test: str, out: Path) -> dict[str, tuple[torch.Tensor, np.ndarray, np.ndarray]]:
+def frozen_features(train: str, test: str, out: Path, extra: list[str],
+                    model_extra: list[str]) -> dict[str, tuple[torch.Tensor, np.ndarray, np.ndarray]]:
     """Per split: the recipe model's frozen per-frame features of the test view, pooled over space (N, T, C),
     class ids (N,) and recording names (N,)."""
     from msqnet.data.datasets import load_split
@@ -96,7 +100,9 @@ def frozen_features(train: str, test: str, out: Path) -> dict[str, tuple[torch.T
     from msqnet.engine.frozen_cache import cached_frozen_frames
     from msqnet.models import create_model
 
-    cfg = load_train_config("generic", [f"data.annotations={DATA}"])
+    recipe = load_train_config("generic")
+    cfg = load_train_config("generic", [f"data.annotations={DATA}", *extra, *(
+        [f"model_overrides={json.dumps([*recipe.model_overrides, *model_extra])}"] if model_extra else [])])
     feats = {}
     for name in (train, test):
         split = load_split(cfg.data, name)
@@ -207,7 +213,11 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2,3", help="training seeds (default 1,2,3)")
     parser.add_argument("--cnn-epochs", type=int, default=30, help="epochs of the stacked-frame CNN")
     parser.add_argument("--cnn-size", type=int, default=112, help="frame size of the stacked-frame CNN")
-    parser.add_argument("overrides", nargs="*", help="recipe overrides for every msqnet run, e.g. epochs=10")
+    parser.add_argument("--model-overrides", default="",
+                        help="comma-separated model overrides for every msqnet run and the probes' features, "
+                             "e.g. image_size=224,video_encoder.config.stage=7")
+    parser.add_argument("overrides", nargs="*", help="recipe overrides for every msqnet run and the probes' "
+                                                     "features, e.g. epochs=10 transform.size=224")
     args = parser.parse_args()
     if not DATA.is_dir():
         parser.error(f"{DATA}: the real-footage clips are not there (they ship in ../shared beside the checkout)")
@@ -219,14 +229,15 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
-    feats = frozen_features(*DIRECTIONS[0], args.out) if "probe" in models else None
+    model_extra = [m for m in args.model_overrides.split(",") if m]
+    feats = frozen_features(*DIRECTIONS[0], args.out, args.overrides, model_extra) if "probe" in models else None
     for seed in seeds:
         for train, test in DIRECTIONS:
             positive = 0  # classes.txt: fighting, not fighting
             for m in models:
                 start = time.perf_counter()
                 if m in VARIANTS:
-                    found = [run_msqnet(m, train, test, seed, args.out, args.overrides)]
+                    found = [run_msqnet(m, train, test, seed, args.out, args.overrides, model_extra)]
                     names = [m]
                 elif m == "probe":
                     found = [run_probe(k, feats, train, test, seed, positive) for k in ("mean", "mean+diff")]
