@@ -237,3 +237,12 @@ def test_the_validation_split_holds_out_whole_recordings(tmp_path, synth_dir, ti
     held = {r.meta["source"] for r in val.records}
     assert val.name == "val" and len(val.records) == 4 and len(held) == 1
     assert not held & {r.meta["source"] for r in trainer.train_split.records}
+
+
+def test_a_training_split_too_small_to_hold_out_a_clip_trains_without_validation(tmp_path, synth_dir,
+                                                                                  tiny_model_file, caplog):
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", eval_splits=[], val_fraction=0.01)
+    with caplog.at_level(logging.WARNING, logger="msqnet.train"):
+        result = train(cfg, progress=False)
+    assert "val_fraction 0.01 of 16 training clips is no clip: no validation split" in caplog.text
+    assert result.selection_split is None and result.best_model is None

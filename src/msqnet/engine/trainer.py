@@ -246,7 +246,12 @@ class Trainer:
         except ValueError as e:
             raise ConfigError(f"eval_splits: {e}") from None
         self.selection_split: str | None = None
-        if cfg.val_fraction:
+        held = round(len(self.train_split.records) * cfg.val_fraction)
+        if cfg.val_fraction and held < 1:
+            log.warning("val_fraction %s of %d training clips is no clip: no validation split, so no best "
+                        "checkpoint is picked; the result is the last model", cfg.val_fraction,
+                        len(self.train_split.records))
+        elif cfg.val_fraction:
             group = self.train_split.group_key(VAL_GROUP_COLUMNS) if cfg.val_group_by == "auto" else cfg.val_group_by
             if group is not None and not self.train_split.group_key([group]):
                 raise ConfigError(f"val_group_by: not every clip of train split {quote(cfg.train_split)} has a "
