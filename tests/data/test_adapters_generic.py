@@ -171,3 +171,42 @@ def test_config_requires_annotations_and_a_root_outside_generic() -> None:
         DataConfig("generic")
     with pytest.raises(ConfigError, match="root: required for format 'hmdb51'"):
         DataConfig("hmdb51", annotations="x")
+
+
+def test_a_split_whose_clips_each_have_one_label_reads_as_single_label(tmp_path: Path) -> None:
+    write(tmp_path / "classes.txt", CLASSES)
+    write(tmp_path / "train.csv", "path,labels\na.mp4,run\nb.mp4,jump\n")
+    split = load_split(cfg(tmp_path), "train")
+    assert split.multi_label is False and split.multi_label_inferred is True
+
+
+def test_one_clip_with_several_or_no_labels_makes_the_split_multi_label(tmp_path: Path) -> None:
+    write(tmp_path / "classes.txt", CLASSES)
+    for name, rows in (("two", "a.mp4,run;jump\nb.mp4,jump\n"), ("none", "a.mp4,\nb.mp4,jump\n")):
+        write(tmp_path / f"{name}.csv", "path,labels\n" + rows)
+        split = load_split(cfg(tmp_path), name)
+        assert split.multi_label is True and split.multi_label_inferred is False
+
+
+def test_an_explicit_multi_label_option_wins_over_the_clips(tmp_path: Path) -> None:
+    write(tmp_path / "classes.txt", CLASSES)
+    write(tmp_path / "train.csv", "path,labels\na.mp4,run\nb.mp4,jump\n")
+    split = load_split(cfg(tmp_path, options={"multi_label": True}), "train")
+    assert split.multi_label is True and split.multi_label_inferred is False
+
+
+def test_reading_a_multi_label_split_as_single_label_names_the_clip(tmp_path: Path) -> None:
+    write(tmp_path / "classes.txt", CLASSES)
+    write(tmp_path / "test.csv", "path,labels,id\na.mp4,run,a\nb.mp4,run;jump,b\n")
+    with pytest.raises(ValueError, match=r"split 'test': clip 'b' has 2 labels, but the training split is single-label"):
+        load_split(cfg(tmp_path), "test").as_label_kind(False)
+
+
+def test_holding_out_by_group_keeps_every_group_on_one_side(tmp_path: Path) -> None:
+    write(tmp_path / "classes.txt", CLASSES)
+    write(tmp_path / "train.csv", "path,labels,source\n" + "".join(f"c{i}.mp4,run,rec{i % 5}\n" for i in range(20)))
+    split = load_split(cfg(tmp_path), "train")
+    kept, held = split.hold_out(0.2, seed=1, name="val", group_by="source")
+    assert len(held.records) == 4 and len({r.meta["source"] for r in held.records}) == 1
+    assert not {r.meta["source"] for r in held.records} & {r.meta["source"] for r in kept.records}
+    assert split.group_key(["group", "source"]) == "source" and split.group_key(["group"]) is None

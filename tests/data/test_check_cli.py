@@ -154,3 +154,10 @@ def test_console_script_checks_thumos_and_exits_nonzero_on_missing_videos(shared
     assert (report["num_clips"], report["num_videos"], report["num_classes"]) == (3358, 212, 20)
     assert report["decode"]["checked"] == 2 and report["decode"]["failed"] == 2
     assert all(e["file"].startswith(str(tmp_path)) and e["file"].endswith(".mp4") for e in report["errors"])
+
+
+def test_a_split_of_one_label_per_clip_is_reported_as_single_label_for_training(dataset: Path, capsys) -> None:
+    (dataset / "ann" / "train.csv").write_text("path,labels\ncarphone_pristine.mp4,talk\nbikes.mp4,ride\n")
+    code, out, _ = run_check(capsys, *generic_args(dataset, "--no-decode"))
+    assert code == 0
+    assert "single-label (every clip has exactly one label, so training treats it as single-label" in out

@@ -56,6 +56,7 @@ def make_config(synth_dir: Path, model_file: Path, out: Path, **fields: Any) -> 
         "data": {"format": "generic", "annotations": str(synth_dir)},
         "train_split": "train",
         "eval_splits": ["test_seen"],
+        "val_fraction": 0.0,  # tests that pick a best checkpoint hold out a val split themselves
         "sampling": {"num_frames": 4},
         "transform": {"size": 32},
         "optim": {"lr": 1e-3},
@@ -91,11 +92,12 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, synth_dir: Path, tiny_model_file: Path) -> Path:
-    """A finished two-step run (8 clips, batch 4) on the seen classes of the zero-shot split, with TensorBoard."""
+    """A finished two-step run (8 clips, batch 4) on the seen classes of the zero-shot split, with TensorBoard; a
+    half of the training clips is held out as ``val``, which picks ``best`` and its decision thresholds."""
     from msqnet.engine.trainer import train
 
     out = tmp_path_factory.mktemp("tiny_run") / "run"
-    cfg = make_config(synth_dir, tiny_model_file, out, clips_per_epoch=8, tensorboard=True,
+    cfg = make_config(synth_dir, tiny_model_file, out, clips_per_epoch=8, tensorboard=True, val_fraction=0.5,
                       zero_shot=str(synth_dir / "splits" / "zero_shot.json"))
     train(cfg, progress=False)
     return out

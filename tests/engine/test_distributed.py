@@ -32,7 +32,7 @@ def ddp_run(tmp_path_factory, synth_dir, tiny_model_file):
     """Train 1 epoch with 2 processes (eval on 7 clips: uneven shards), then evaluate with 2 processes."""
     tmp = tmp_path_factory.mktemp("ddp")
     cfg = make_config(synth_dir, tiny_model_file, tmp / "run", eval_splits=["test_odd"], eval_batch_size=2,
-                      batch_size=2, threads=1)
+                      batch_size=2, threads=1, val_fraction=0.25)
     cfg_file = write_train_config(cfg, tmp / "train.yaml")
     out = tmp / "ddp_eval.npz"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
@@ -47,11 +47,11 @@ def test_two_process_training_completes_and_writes_one_checkpoint(ddp_run):
     cfg, _, _ = ddp_run
     run = Path(cfg.output_dir)
     doc = verify_training_state(run / "checkpoints" / "last")
-    # 16 clips over 2 processes in batches of 2: 4 steps, each logged once (rank 0 only).
-    assert doc["state"]["world_size"] == 2 and doc["state"]["global_step"] == 4
+    # 12 clips (4 of 16 held out as val) over 2 processes in batches of 2: 3 steps, each logged once (rank 0 only).
+    assert doc["state"]["world_size"] == 2 and doc["state"]["global_step"] == 3
     assert len(doc["rng"]) == 2  # both processes' random states are in the checkpoint
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4]
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3]
     assert sorted(p.name for p in (run / "models").iterdir()) == ["epoch-001"]
 
 
@@ -70,7 +70,7 @@ def test_the_evaluation_inside_distributed_training_matches_too(ddp_run):
     cfg, _, _ = ddp_run
     run = Path(cfg.output_dir)
     logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    (evaluation,) = [r for r in logged if r["kind"] == "eval"]
+    (evaluation,) = [r for r in logged if r["kind"] == "eval" and r["split"] == "test_odd"]
     model = load_model(run / "checkpoints" / "last")
     single = evaluate_split(model, load_split(cfg.data, "test_odd"), sampling=cfg.sampling, transform=cfg.transform,
                             batch_size=2, progress=False)

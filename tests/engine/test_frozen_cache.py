@@ -150,3 +150,34 @@ def test_runs_sharing_a_cache_folder_reuse_the_training_cache_whatever_their_t(t
     assert sorted(p.name for p in shared.iterdir()) == built  # nothing rebuilt
     assert torch.equal(first.train_dataset.cache.features, second.train_dataset.cache.features)
     assert second.train_dataset[(0, 0)]["frozen"]["features"].shape[0] == 1
+
+
+def test_cache_views_hold_the_test_view_then_augmented_views_and_each_epoch_reads_one(tmp_path, synth_dir,
+                                                                                     tiny_frames_model_file):
+    cfg = _cached(synth_dir, tiny_frames_model_file, tmp_path / "run", eval_splits=[], cache_frames=4, cache_views=3,
+                  transform={"size": 32, "train_crop": "multiscale", "hflip": False})
+    trainer = Trainer(cfg, progress=False).setup()
+    data, cache = trainer.train_dataset, trainer.train_dataset.cache
+    assert cache.views == 3 and cache.frames == 12  # 3 views x 4 frames, view-major
+    split = trainer.train_split
+    test_view = ClipDataset(split.records[:1], split.num_classes, sampling=cfg.sampling, transform=cfg.transform,
+                            train=False)[0]["video"][None]  # (1, 4, 3, 32, 32)
+    torch.testing.assert_close(cache.visual[0, :4], trainer.model.frozen_frames(test_view).visual[0])
+    views = cache.visual[0].unflatten(0, (3, 4))  # (views, frames, V)
+    assert not torch.allclose(views[0], views[1]) and not torch.allclose(views[1], views[2])  # random crops differ
+    read = set()
+    for epoch in range(12):
+        item = data[(epoch, 0)]["frozen"]["visual"]  # (T, V): all T frames come from one view
+        hits = [k for k in range(3) if torch.equal(item, views[k])]
+        assert len(hits) == 1
+        read.add(hits[0])
+    assert read == {0, 1, 2}
+
+
+def test_a_cache_of_one_view_is_not_reused_for_several(tmp_path, synth_dir, tiny_frames_model_file):
+    one = Trainer(_cached(synth_dir, tiny_frames_model_file, tmp_path / "a", eval_splits=[],
+                          cache_dir=str(tmp_path / "cache")), progress=False).setup()
+    two = Trainer(_cached(synth_dir, tiny_frames_model_file, tmp_path / "b", eval_splits=[], cache_views=2,
+                          cache_dir=str(tmp_path / "cache")), progress=False).setup()
+    assert one.train_dataset.cache.fingerprint != two.train_dataset.cache.fingerprint
+    assert two.train_dataset.cache.views == 2

@@ -21,7 +21,8 @@ def test_tensorboard_holds_loss_lr_and_eval_metrics_of_every_logged_step(tiny_ru
     train = [r for r in records if r["kind"] == "train"]
     evals = [r for r in records if r["kind"] == "eval"]
     scalars = _scalars(tiny_run)
-    assert len(train) == 2 and len(evals) == 1
+    assert len(train) == 2 and [r["split"] for r in evals] == ["val", "test_seen"]
     assert scalars["train/loss"] == [(r["step"], pytest.approx(r["loss"], rel=1e-6)) for r in train]
     assert scalars["train/lr"] == [(r["step"], pytest.approx(r["lr"], rel=1e-6)) for r in train]
-    assert scalars["eval/test_seen/map"] == [(2, pytest.approx(evals[0]["map"], rel=1e-6))]
+    assert scalars["eval/val/map"] == [(2, pytest.approx(evals[0]["map"], rel=1e-6))]
+    assert scalars["eval/test_seen/map"] == [(2, pytest.approx(evals[1]["map"], rel=1e-6))]

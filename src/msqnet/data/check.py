@@ -117,6 +117,9 @@ class CheckReport:
         lines = []
         if self.data is not None:
             kind = "multi-label" if j["multi_label"] else "single-label"
+            if self.data.multi_label_inferred:
+                kind += (" (every clip has exactly one label, so training treats it as single-label; "
+                         "data.options.multi_label=true overrides)")
             lines.append(f"{name}: {j['num_clips']:,} clips from {j['num_videos']:,} videos, {j['num_classes']} classes, {kind}")
             lpc = j["labels_per_clip"]
             hist = ", ".join(f"{k}: {v:,}" for k, v in lpc["histogram"].items())

@@ -29,11 +29,13 @@ class GenericOptions:
     """Options of the generic format.
 
     Args:
-        multi_label: clips carry any number of labels (default); ``false`` requires exactly one
-            label per clip and makes the split single-label (softmax / cross-entropy).
+        multi_label: ``true``: clips carry any number of labels (sigmoid / BCE); ``false``: exactly
+            one label per clip, single-label (softmax / cross-entropy, top-1); ``null`` (the default):
+            single-label when every clip of the split has exactly one label, else multi-label (the
+            trainer decides from its training split and reads the evaluation splits the same way).
     """
 
-    multi_label: bool = True
+    multi_label: bool | None = None
 
 
 @dataclass

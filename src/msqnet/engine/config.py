@@ -32,7 +32,8 @@ NonFinite = Literal["raise", "skip"]
 # Config fields a resumed run must share with the run it continues (they define the data position,
 # the model or the sample stream); other changes (epochs, eval, logging) are allowed and logged.
 RESUME_FIELDS = ("model", "model_overrides", "data", "train_split", "sampling", "transform", "batch_size",
-                 "grad_accum", "clips_per_epoch", "seed", "zero_shot")
+                 "grad_accum", "clips_per_epoch", "seed", "zero_shot", "val_fraction", "val_group_by", "cache_frames",
+                 "cache_views")
 # Data fields that may change on resume: the dataset may have moved to another disk.
 _MOVABLE_DATA_FIELDS = ("root", "annotations")
 
@@ -145,8 +146,9 @@ class TrainConfig:
             applied and validated when the training config loads.
         data: the dataset (format, root, annotations).
         train_split: split trained on.
-        eval_splits: splits evaluated every ``eval_every`` epochs and at the end; the first one
-            picks the best checkpoints. Empty = no evaluation (``last`` is kept, no best).
+        eval_splits: splits evaluated every ``eval_every`` epochs and at the end; they
+            are scored and logged after training epochs, never used to choose a checkpoint (the held-out
+            ``val`` of ``val_fraction`` does). Empty = none.
         sampling: frame sampling and multi-view test; ``num_frames`` must equal the model's.
         transform: crops and augmentation; ``size`` must equal the model's ``image_size``.
         optim: optimiser and learning rates.
@@ -172,10 +174,20 @@ class TrainConfig:
         cache_frames: frames cached per training clip (the middles of as many equal segments),
             among which every epoch draws its T; ``None`` = T (the test frames: no temporal
             augmentation).
+        cache_views: spatial views cached per training clip: the test view and ``cache_views - 1``
+            draws of the training transform (random crop, flip, colour jitter: a fixed seeded draw
+            per view); every epoch reads one of them. 1 = the test view only (the mirror is then the
+            only spatial augmentation). Each view costs one more decoding pass when the cache is built.
         cache_dir: where the caches are kept; ``None`` = ``<output_dir>/cache``. Runs that share a
             folder reuse each other's caches when the frozen encoders, data and frames are the same.
         val_fraction: hold out this fraction of the training split (a seeded draw) as the split
-            ``val``, evaluated first every ``eval_every`` epochs (it then picks the best checkpoints).
+            ``val``, evaluated first every ``eval_every`` epochs; it alone picks the best checkpoints
+            (``eval_splits`` are scored and logged, never used to choose). 0 = no validation split and
+            no best checkpoint: the result is the last model.
+        val_group_by: hold out whole groups of clips: a metadata column naming the recording a clip
+            was cut from, so that no recording is on both sides; ``auto`` = the first of ``group``,
+            ``source``, ``recording``, ``video`` that every training clip has, else clip by clip;
+            ``null`` = clip by clip.
         num_workers: DataLoader worker processes per training process.
         seed: seed of the model init, data order, sampling and augmentation.
         deterministic: deterministic kernels (``torch.use_deterministic_algorithms``): bitwise
@@ -183,7 +195,7 @@ class TrainConfig:
         threads: intra-op CPU threads per process; ``None`` = torch's default.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
         eval_every: evaluate every this many epochs (and always after the last); 0 = only at the end.
-        keep_best: how many best model folders to keep (by ``metric`` on the first eval split).
+        keep_best: how many best model folders to keep (by ``metric`` on the held-out ``val``).
         metric: the metrics key that selects the best checkpoints (higher is better), e.g. ``map``,
             ``charades_map``, ``top1``, ``map_tail``; ``auto`` = ``map`` for multi-label data,
             ``top1`` for single-label data.
@@ -220,8 +232,10 @@ class TrainConfig:
     precision: Precision = "fp32"
     cache_frozen: bool = False
     cache_frames: int | None = None
+    cache_views: int = 1
     cache_dir: str | None = None
-    val_fraction: float = 0.0
+    val_fraction: float = 0.1
+    val_group_by: str | None = "auto"
     num_workers: int = 4
     seed: int = 1
     deterministic: bool = False
@@ -239,7 +253,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        positive = ("epochs", "batch_size", "grad_accum", "log_every", "keep_best")
+        positive = ("epochs", "batch_size", "grad_accum", "log_every", "keep_best", "cache_views")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: expected >= 1, got {getattr(self, name)}")

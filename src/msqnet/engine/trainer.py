@@ -72,6 +72,10 @@ __all__ = ["NonFiniteError", "TrainResult", "Trainer", "train"]
 
 log = logging.getLogger("msqnet.train")
 
+# Metadata columns that name the recording a clip was cut from, in the order ``val_group_by: auto`` looks
+# for them: clips of one recording look alike, so a validation split holds out whole recordings.
+VAL_GROUP_COLUMNS = ("group", "source", "recording", "video")
+
 
 @dataclass
 class TrainResult:
@@ -84,6 +88,7 @@ class TrainResult:
         metric: the key that picked the best model.
         best_value: its best value.
         best_epoch: the epoch (1-based) of the best model.
+        selection_split: the split that picked it (``val``, held out of the training split), or ``None``.
         final_metrics: split -> metrics of the last evaluation.
         epochs: epochs trained (in this and earlier, resumed-from runs).
         steps: optimiser steps taken.
@@ -110,6 +115,7 @@ class TrainResult:
     skipped: int = 0
     nonfinite_steps: int = 0
     cache_seconds: float = 0.0
+    selection_split: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -127,7 +133,10 @@ class TrainResult:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
             lines.append(f"  {split}: {shown}")
         if self.best_model is not None:
-            lines.append(f"best {self.metric} {self.best_value:.4f} at epoch {self.best_epoch}: {self.best_model}")
+            lines.append(f"best {self.metric} {self.best_value:.4f} on {self.selection_split} (held out of the training "
+                         f"split; chose it) at epoch {self.best_epoch}: {self.best_model}")
+        elif self.final_metrics:
+            lines.append("no validation split chose a best model (val_fraction: 0): the result is the last model")
         lines.append(f"training state: {self.last_state}")
         return "\n".join(lines)
 
@@ -229,14 +238,37 @@ class Trainer:
                 )
         if not self.train_split.records:
             raise ConfigError(f"train split {quote(cfg.train_split)} has no clips")
-        if cfg.val_fraction:
+        if self.train_split.multi_label_inferred:
+            log.info("every clip of train split %s has exactly one label: training it as single-label data (softmax, "
+                     "cross-entropy, top-1); data.options.multi_label=true trains it multi-label", quote(cfg.train_split))
+        try:
+            self.eval_splits = [s.as_label_kind(self.train_split.multi_label) for s in self.eval_splits]
+        except ValueError as e:
+            raise ConfigError(f"eval_splits: {e}") from None
+        self.selection_split: str | None = None
+        held = round(len(self.train_split.records) * cfg.val_fraction)
+        if cfg.val_fraction and held < 1:
+            log.warning("val_fraction %s of %d training clips is no clip: no validation split, so no best "
+                        "checkpoint is picked; the result is the last model", cfg.val_fraction,
+                        len(self.train_split.records))
+        elif cfg.val_fraction:
+            group = self.train_split.group_key(VAL_GROUP_COLUMNS) if cfg.val_group_by == "auto" else cfg.val_group_by
+            if group is not None and not self.train_split.group_key([group]):
+                raise ConfigError(f"val_group_by: not every clip of train split {quote(cfg.train_split)} has a "
+                                  f"{quote(group)} column")
             try:
-                self.train_split, val = self.train_split.hold_out(cfg.val_fraction, seed=cfg.seed, name="val")
+                self.train_split, val = self.train_split.hold_out(cfg.val_fraction, seed=cfg.seed, name="val",
+                                                                  group_by=group)
             except ValueError as e:
                 raise ConfigError(f"val_fraction: {e}") from None
             self.eval_splits.insert(0, val)
-            log.info("holding out %d of %d training clips as the validation split 'val'", len(val.records),
-                     len(val.records) + len(self.train_split.records))
+            self.selection_split = val.name
+            by = f", whole {group}s at a time ({len({r.meta[group] for r in val.records})} of them)" if group else ""
+            log.info("holding out %d of %d training clips as the validation split 'val'%s; it picks the best "
+                     "checkpoints", len(val.records), len(val.records) + len(self.train_split.records), by)
+        elif self.eval_splits:
+            log.info("val_fraction: 0: no validation split, so no best checkpoint is picked (the evaluation splits "
+                     "are scored, never used to choose); the result is the last model")
         if cfg.zero_shot:
             self._keep_seen_classes(cfg.zero_shot)
         self.multi_label = self.train_split.multi_label
@@ -294,10 +326,11 @@ class Trainer:
         self.cache_seconds = 0.0
         if not cfg.cache_frozen:
             return
-        lost = augmentations_lost(cfg.transform)
+        lost = augmentations_lost(cfg.transform, cfg.cache_views)
         if lost:
             log.warning("cache_frozen: training reads cached test views, so transform.%s do(es) not apply "
-                        "(only hflip and the temporal draw among cache_frames do)", ", ".join(lost))
+                        "(only hflip and the temporal draw among cache_frames do; cache_views > 1 caches "
+                        "augmented views)", ", ".join(lost))
         start = time.perf_counter()
         build = dict(frames=cfg.cache_frames, batch_size=cfg.effective_eval_batch_size, num_workers=cfg.num_workers,
                      on_error=cfg.data.on_error, precision=cfg.precision, device=self.device, progress=self.progress,
@@ -305,7 +338,7 @@ class Trainer:
         folder = cfg.cache_dir or self.run.cache
         self.train_dataset = cached_clip_dataset(
             self.model, self.train_split, folder, sampling=cfg.sampling, transform=cfg.transform, train=True,
-            multi_label=self.multi_label, seed=cfg.seed, **build)
+            multi_label=self.multi_label, seed=cfg.seed, views=cfg.cache_views, **build)
         for split in self.eval_splits:
             self.eval_datasets[split.name] = cached_clip_dataset(
                 self.model, split, folder, sampling=cfg.sampling, transform=cfg.transform, train=False, seed=cfg.seed,
@@ -411,12 +444,13 @@ class Trainer:
                 due = cfg.eval_every and (epoch + 1) % cfg.eval_every == 0
                 if self.eval_splits and (due or epoch + 1 == cfg.epochs):
                     final = self._evaluate(epoch)
-                    first = final[self.eval_splits[0].name]
-                    # Decision thresholds: chosen on the first evaluation split's predictions (the
-                    # held-out validation split when there is one), saved with the model from here on.
-                    self.model.decision_thresholds = choose_decision_thresholds(
-                        first.scores, first.targets, self.model.class_names, first.split)
-                    self._keep_if_best(epoch, first.metrics.get(self.metric_key, float("nan")))
+                    if self.selection_split is not None:  # only a split held out of training chooses
+                        chosen = final[self.selection_split]
+                        # Decision thresholds: chosen on the validation split's predictions, saved with
+                        # the model from here on (without one the model stays uncalibrated).
+                        self.model.decision_thresholds = choose_decision_thresholds(
+                            chosen.scores, chosen.targets, self.model.class_names, chosen.split)
+                        self._keep_if_best(epoch, chosen.metrics.get(self.metric_key, float("nan")))
                 self.save_checkpoint(epoch + 1, 0)
         except KeyboardInterrupt:
             # Keep the work done so far when the position is a clean one (an optimiser-step boundary).
@@ -611,7 +645,8 @@ class Trainer:
             output_dir=self.run.root,
             best_model=self.run.best if best else None,
             last_state=self.run.last_state,
-            metric=self.metric_key if self.eval_splits else None,
+            metric=self.metric_key if self.selection_split else None,
+            selection_split=self.selection_split,
             best_value=best["value"] if best else None,
             best_epoch=best["epoch"] if best else None,
             final_metrics={k: v.metrics for k, v in final.items()},

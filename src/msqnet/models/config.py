@@ -69,6 +69,9 @@ class FrameTransformerConfig:
         num_heads: attention heads.
         mlp_ratio: hidden width of each block's MLP, as a multiple of D.
         dropout: dropout in the blocks.
+        attention_dropout: dropout of the attention weights; ``None`` = ``dropout``. On a CPU it costs
+            most of a training step (a random mask over every T*N x T*N weight); 0 keeps the
+            dropout of the residual branches only.
         temporal_difference: concatenate each token's difference to the previous frame.
         pixel_patch: also read the frames' grayscale pixels, this many per token side (a power of 2,
             e.g. 16 = the stride of stage 5): a small trainable CNN turns each frame and its difference
@@ -86,6 +89,7 @@ class FrameTransformerConfig:
     num_heads: int = 4
     mlp_ratio: float = 2.0
     dropout: float = 0.1
+    attention_dropout: float | None = None
     temporal_difference: bool = True
     pixel_patch: int | None = None
     pixel_width: int = 16
@@ -95,6 +99,10 @@ class FrameTransformerConfig:
             raise ConfigError("backbone: none needs pixel_patch (without the CNN the tokens come from the pixels)")
         if self.pixel_width < 1:
             raise ConfigError(f"pixel_width: expected >= 1, got {self.pixel_width}")
+        for name in ("dropout", "attention_dropout"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                raise ConfigError(f"{name}: expected a fraction in [0, 1), got {value}")
         if self.pixel_patch is not None and (self.pixel_patch < 2 or self.pixel_patch & (self.pixel_patch - 1)):
             raise ConfigError(f"pixel_patch: expected a power of 2 (2, 4, 8, 16, ...) or null, got {self.pixel_patch}")
         if not 1 <= self.stage <= 7:

@@ -175,6 +175,9 @@ class FrameTransformer(nn.Module):
                                        batch_first=True, norm_first=True)
             for _ in range(cfg.num_layers)
         )
+        if cfg.attention_dropout is not None:
+            for block in self.blocks:
+                block.self_attn.dropout = cfg.attention_dropout  # read by the attention at every call
         self.norm = nn.LayerNorm(d)
 
     def frozen_config(self) -> dict[str, Any]:

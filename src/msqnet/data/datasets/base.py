@@ -72,6 +72,8 @@ class DatasetSplit:
         class_descriptions: one free-text description per class where the benchmark has them.
         segments: named groups of class ids, e.g. Animal Kingdom's ``head`` / ``middle`` / ``tail``.
         problems: bad lines skipped under ``on_error='skip'`` (empty with ``'raise'``).
+        multi_label_inferred: ``multi_label`` was read off the clips (generic ``multi_label: null``:
+            single-label because every clip has exactly one label), not set by the format or the config.
     """
 
     name: str
@@ -81,24 +83,60 @@ class DatasetSplit:
     class_descriptions: list[str] | None = None
     segments: dict[str, list[int]] | None = None
     problems: list[Problem] = field(default_factory=list)
+    multi_label_inferred: bool = False
 
     @property
     def num_classes(self) -> int:
         """Number of classes (length of ``class_names``)."""
         return len(self.class_names)
 
-    def hold_out(self, fraction: float, *, seed: int, name: str) -> tuple[DatasetSplit, DatasetSplit]:
+    def as_label_kind(self, multi_label: bool) -> DatasetSplit:
+        """This split read as multi-label or single-label data (an inferred kind follows the training split's).
+
+        Raises ValueError naming the first clip without exactly one label when ``multi_label`` is false.
+        """
+        if multi_label == self.multi_label:
+            return self
+        if not multi_label:
+            bad = next((r for r in self.records if len(r.labels) != 1), None)
+            if bad is not None:
+                raise ValueError(f"split {quote(self.name)}: clip {quote(bad.uid)} has {len(bad.labels)} labels, but the training "
+                                 "split is single-label (every clip exactly one label); set data.options.multi_label=true")
+        return replace(self, multi_label=multi_label, multi_label_inferred=False)
+
+    def hold_out(self, fraction: float, *, seed: int, name: str,
+                 group_by: str | None = None) -> tuple[DatasetSplit, DatasetSplit]:
         """This split without a seeded random ``fraction`` of its clips, and those clips as a split ``name``
-        (both in annotation order)."""
+        (both in annotation order). With ``group_by`` (a metadata column, e.g. the recording a clip was cut
+        from) whole groups are held out, in seeded random order until ``fraction`` of the clips is reached,
+        so that no group is on both sides."""
         records = self.records
         count = round(len(records) * fraction)
         if not 1 <= count < len(records):
             raise ValueError(f"{fraction} of {len(records)} {self.name} clips leaves no clip to "
                              f"{'hold out' if count < 1 else 'keep'}")
-        order = np.random.default_rng([seed, len(records)]).permutation(len(records))
-        held = set(order[:count].tolist())
+        rng = np.random.default_rng([seed, len(records)])
+        if group_by is None:
+            held = set(rng.permutation(len(records))[:count].tolist())
+        else:
+            groups: dict[str, list[int]] = {}
+            for i, r in enumerate(records):
+                groups.setdefault(r.meta[group_by], []).append(i)
+            if len(groups) < 2:
+                raise ValueError(f"{len(records)} {self.name} clips are all of one {quote(group_by)}: nothing to hold out "
+                                 "by group")
+            held = set()
+            for g in rng.permutation(sorted(groups)).tolist():
+                if len(held) >= count:
+                    break
+                if len(held) + len(groups[g]) < len(records):
+                    held.update(groups[g])
         return (replace(self, records=[r for i, r in enumerate(records) if i not in held]),
                 replace(self, name=name, records=[records[i] for i in sorted(held)]))
+
+    def group_key(self, candidates: Iterable[str]) -> str | None:
+        """The first of ``candidates`` that every clip has as a non-empty metadata column, or ``None``."""
+        return next((k for k in candidates if self.records and all(r.meta.get(k) for r in self.records)), None)
 
 
 class ProblemLog:

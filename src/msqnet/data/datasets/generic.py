@@ -272,9 +272,13 @@ def load(cfg, split: str) -> DatasetSplit:
     class_names, descriptions = read_classes(cfg.classes, folder)
     root = cfg.root or str(file.parent)
     log = ProblemLog(cfg.on_error)
-    builder = _Builder(file, root, class_names, opts.multi_label, log)
+    builder = _Builder(file, root, class_names, opts.multi_label is not False, log)
     rows = _parse_jsonl(builder) if file.suffix == ".jsonl" else _parse_csv(builder)
     if rows == 0:
         raise fail(file, None, "annotation file has no clips", "at least one annotation row")
     log.summarize(str(file))
-    return DatasetSplit(split, builder.records, class_names, opts.multi_label, descriptions, None, log.problems)
+    multi_label, inferred = opts.multi_label, opts.multi_label is None
+    if inferred:  # single-label exactly when every clip has one label
+        multi_label = not builder.records or any(len(r.labels) != 1 for r in builder.records)
+    return DatasetSplit(split, builder.records, class_names, multi_label, descriptions, None, log.problems,
+                        multi_label_inferred=inferred and not multi_label)
