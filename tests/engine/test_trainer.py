@@ -149,28 +149,8 @@ def test_model_and_sampling_frame_counts_must_agree(tmp_path, synth_dir, tiny_mo
         train(cfg, progress=False)
 
 
-def test_single_label_data_trains_with_cross_entropy_and_reports_top1(tmp_path, synth_dir, tiny_model_file):
-    data = tmp_path / "single"
-    shutil.copytree(synth_dir, data)
-    for name in ("train", "test_seen"):
-        with open(data / f"{name}.csv", encoding="utf-8", newline="") as f:
-            rows = list(csv.DictReader(f))
-        with open(data / f"{name}.csv", "w", encoding="utf-8", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["id", "path", "labels"])
-            w.writeheader()
-            for r in rows:
-                if r["labels"]:
-                    w.writerow({"id": r["id"], "path": r["path"], "labels": r["labels"].split(";")[0]})
-    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", batch_size=2, val_fraction=0.25,
-                      data={"format": "generic", "annotations": str(data), "options": {"multi_label": False}})
-    result = train(cfg, progress=False)
-    assert set(result.final_metrics["test_seen"]) == {"top1", "top5"}
-    assert result.metric == "top1"
-    assert load_model(tmp_path / "run" / "best").multi_label is False
-
-
 def _single_label_copy(synth_dir: Path, data: Path) -> Path:
-    """The tiny benchmark with every labelled clip kept with its first label only (no option set)."""
+    """The tiny benchmark with every labelled clip kept with its first label only ."""
     shutil.copytree(synth_dir, data)
     for name in ("train", "test_seen"):
         with open(data / f"{name}.csv", encoding="utf-8", newline="") as f:
@@ -181,6 +161,16 @@ def _single_label_copy(synth_dir: Path, data: Path) -> Path:
             w.writerows({"id": r["id"], "path": r["path"], "labels": r["labels"].split(";")[0]} for r in rows
                         if r["labels"])
     return data
+
+
+def test_single_label_data_trains_with_cross_entropy_and_reports_top1(tmp_path, synth_dir, tiny_model_file):
+    data = _single_label_copy(synth_dir, tmp_path / "single")
+    cfg = make_config(synth_dir, tiny_model_file, tmp_path / "run", batch_size=2, val_fraction=0.25,
+                      data={"format": "generic", "annotations": str(data), "options": {"multi_label": False}})
+    result = train(cfg, progress=False)
+    assert set(result.final_metrics["test_seen"]) == {"top1", "top5"}
+    assert result.metric == "top1"
+    assert load_model(tmp_path / "run" / "best").multi_label is False
 
 
 def test_data_whose_clips_each_have_one_label_trains_as_single_label_and_says_so(tmp_path, synth_dir,
