@@ -150,7 +150,7 @@ def test_model_and_sampling_frame_counts_must_agree(tmp_path, synth_dir, tiny_mo
 
 
 def _single_label_copy(synth_dir: Path, data: Path) -> Path:
-    """The tiny benchmark with every labelled clip kept with its first label only ."""
+    """The tiny benchmark with every labelled clip kept with its first label only."""
     shutil.copytree(synth_dir, data)
     for name in ("train", "test_seen"):
         with open(data / f"{name}.csv", encoding="utf-8", newline="") as f:
