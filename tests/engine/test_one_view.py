@@ -27,7 +27,8 @@ SHORT_SIDE = 56  # not the default round(32 * 8 / 7) = 37
 def run(tmp_path_factory, synth_dir, tiny_model_file):
     """A tiny model trained one epoch with a non-default short side, evaluated (so it has a best model)."""
     out = tmp_path_factory.mktemp("one_view")
-    cfg = make_config(synth_dir, tiny_model_file, out / "run", transform={"size": 32, "short_side": SHORT_SIDE})
+    cfg = make_config(synth_dir, tiny_model_file, out / "run", transform={"size": 32, "short_side": SHORT_SIDE},
+                      val_fraction=0.25)
     result = train(cfg, progress=False)
     data_file = out / "data.yaml"
     write_config_file(to_dict(cfg.data), data_file)

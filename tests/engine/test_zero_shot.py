@@ -30,7 +30,8 @@ def open_vocab_model_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def zero_shot_run(synth_dir, open_vocab_model_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("zs_run") / "run"
-    cfg = make_config(synth_dir, open_vocab_model_file, out, zero_shot=str(synth_dir / "splits" / "zero_shot.json"))
+    cfg = make_config(synth_dir, open_vocab_model_file, out, zero_shot=str(synth_dir / "splits" / "zero_shot.json"),
+                      val_fraction=0.25)
     return train(cfg, progress=False)
 
 
@@ -96,7 +97,7 @@ def test_closed_set_model_needs_all_classes_for_zero_shot_evaluation(zero_shot_r
 
 
 def test_a_bad_zero_shot_split_is_a_config_error(synth_dir, open_vocab_model_file, tmp_path):
-    cfg = make_config(synth_dir, open_vocab_model_file, tmp_path / "run", zero_shot="charades_50_50")
+    cfg = make_config(synth_dir, open_vocab_model_file, tmp_path / "run", zero_shot="charades_50_50", val_fraction=0.25)
     with pytest.raises(ConfigError, match="zero_shot: .*written for 157 classes"):
         train(cfg, progress=False)
 

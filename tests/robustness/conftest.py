@@ -111,7 +111,7 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def train_config(data_dir: Path, model_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A training config file on the tiny data: 2 epochs of 4 steps, evaluated on test_seen."""
     folder = tmp_path_factory.mktemp("robust_cfg")
-    cfg = make_config(data_dir, model_file, folder / "run", epochs=2)
+    cfg = make_config(data_dir, model_file, folder / "run", epochs=2, val_fraction=0.25)
     return write_train_config(cfg, folder / "train.yaml")
 
 
