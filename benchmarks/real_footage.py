@@ -229,11 +229,11 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
+    positive = (DATA / "classes.txt").read_text(encoding="utf-8").split("\n").index(POSITIVE)
     model_extra = [m for m in args.model_overrides.split(",") if m]
     feats = frozen_features(*DIRECTIONS[0], args.out, args.overrides, model_extra) if "probe" in models else None
     for seed in seeds:
         for train, test in DIRECTIONS:
-            positive = 0  # classes.txt: fighting, not fighting
             for m in models:
                 start = time.perf_counter()
                 if m in VARIANTS:
