@@ -51,7 +51,7 @@ def random_zero_shot_splits(data: Path, out: Path, count: int) -> list[Path]:
     """``count`` seeded splits holding out 3 of the classes that have training clips; their files in ``out``."""
     from msqnet.data.config import DataConfig
     from msqnet.data.datasets import load_split
-    from msqnet.class_splits import load_zero_shot_split
+    from msqnet.data.class_splits import load_zero_shot_split
 
     train = load_split(DataConfig(format="generic", annotations=str(data)), "train")
     fixed = load_zero_shot_split(data / "splits" / "zero_shot.json", train.class_names)
@@ -71,12 +71,12 @@ def run_one(name: str, changes: list[str], seed: int, zero_shot: Path, data: Pat
             extra: list[str]) -> dict:
     """Train one variant with one seed and score both test splits (from the shared cache of test views)."""
     from msqnet.data.datasets import load_split
-    from msqnet.demo import DEMO_RECIPE
+    from msqnet.engine.demo import DEMO_RECIPE
     from msqnet.engine.config import load_train_config
     from msqnet.engine.frozen_cache import cached_clip_dataset
     from msqnet.engine.trainer import train
     from msqnet.engine.zero_shot import evaluate_zero_shot
-    from msqnet.class_splits import load_zero_shot_split
+    from msqnet.data.class_splits import load_zero_shot_split
 
     recipe = load_train_config(DEMO_RECIPE)
     model_overrides = [*recipe.model_overrides, *changes]
@@ -96,7 +96,7 @@ def run_one(name: str, changes: list[str], seed: int, zero_shot: Path, data: Pat
         split = load_split(cfg.data, split_name)
         zs = load_zero_shot_split(zero_shot, split.class_names)
         if model.cfg.head == "group_linear":  # closed set: only the seen classes it was trained on
-            from msqnet.class_splits import ZeroShotSplit, restrict_split
+            from msqnet.data.class_splits import ZeroShotSplit, restrict_split
 
             split = restrict_split(split, zs.seen)
             zs = ZeroShotSplit(zs.name, tuple(range(len(zs.seen))), ())

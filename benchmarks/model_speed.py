@@ -200,7 +200,7 @@ def time_shape(shape: Shape, args: argparse.Namespace, classes: list[str], defau
     fast = cast_for_inference(set_attention(copy.deepcopy(model), "auto"), default_precision)
     run("msqnet default (predict)", default_precision, lambda: fast(clip))
     if not args.no_onnx and not (args.quick and shape.layers is None):  # the EfficientNet export alone takes ~40 s
-        from msqnet.export import OnnxRuntimeModel, export_onnx
+        from msqnet.inference.export import OnnxRuntimeModel, export_onnx
 
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()

@@ -21,7 +21,7 @@ import torch
 from msqnet.checkpoint import load_model, save_model
 from msqnet.data import read_test_clips
 from msqnet.models import create_model
-from msqnet.predict import model_scorer, predict
+from msqnet.inference.predict import model_scorer, predict
 
 SHARED = Path(os.environ.get("MSQNET_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 VIDEOS = ["bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4", "tree.avi", "vtest.avi"]

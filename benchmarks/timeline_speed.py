@@ -31,7 +31,7 @@ def _child(mode: str, video: str, ckpt: str, window: float, stride: float) -> No
 
     from msqnet.checkpoint import load_model
     from msqnet.data import probe, read_test_clips, timeline_windows
-    from msqnet.predict import iter_predictions, model_scorer
+    from msqnet.inference.predict import iter_predictions, model_scorer
 
     model = load_model(ckpt)
     cfg, view = model.cfg, model.test_view

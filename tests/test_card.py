@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from msqnet.card import latest_evaluation, model_card
+from msqnet.checkpoint.card import latest_evaluation, model_card
 from msqnet.checkpoint import read_checkpoint_config, save_model
 from msqnet.cli import main
 from msqnet.models import create_model

@@ -10,9 +10,9 @@ import torch
 import msqnet
 from msqnet.checkpoint import save_model
 from msqnet.cli import main
-from msqnet.export import OnnxRuntimeModel
+from msqnet.inference.export import OnnxRuntimeModel
 from msqnet.models import create_model
-from msqnet.predict import predict
+from msqnet.inference.predict import predict
 
 from .models.tiny import tiny_config
 

@@ -38,7 +38,7 @@ from msqnet.models.attention import set_attention
 from msqnet.models.msqnet import FrozenFrames
 from msqnet.engine.inference import score_clips_label_sets, to_probabilities
 from msqnet.precision import autocast, cast_for_inference
-from msqnet.predict import predict
+from msqnet.inference.predict import predict
 
 from .models.tiny import LITE_STATS, TINY_FRAMES, tiny_config
 

@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 import msqnet
 from msqnet.checkpoint import CHECKPOINT_FILES, CheckpointError, save_model
 from msqnet.cli import main
-from msqnet.hub import RepoRef, parse_repo_ref
+from msqnet.checkpoint.hub import RepoRef, parse_repo_ref
 from msqnet.models import create_model
 
 from .hub_server import FakeHub

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from msqnet.demo import DEMO_RECIPE
+from msqnet.engine.demo import DEMO_RECIPE
 from msqnet.engine.config import load_train_config
 from msqnet.engine.trainer import train
 from msqnet.synth import SynthConfig, generate_dataset

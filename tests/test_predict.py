@@ -187,8 +187,8 @@ def _strict_json(text: str):
 
 def test_non_finite_scores_are_an_error_naming_the_file_never_a_nan_in_the_lines(diverged, shared_videos, tmp_path):
     from msqnet.engine.distributed import DistInfo
-    from msqnet.predict import model_scorer
-    from msqnet.predict_jsonl import predict_to_jsonl
+    from msqnet.inference.predict import model_scorer
+    from msqnet.inference.archive import predict_to_jsonl
 
     videos = [str(shared_videos / v) for v in ("tree.avi", "bikes.mp4")]
     out = tmp_path / "pred.jsonl"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from msqnet.run_dir import RunDir
+from msqnet.checkpoint.run_dir import RunDir
 
 
 def test_the_layout_names_every_file_of_a_run(tmp_path: Path):

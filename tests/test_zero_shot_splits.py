@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from msqnet.class_splits import harmonic_mean, list_zero_shot_splits, load_zero_shot_split, random_split
+from msqnet.data.class_splits import harmonic_mean, list_zero_shot_splits, load_zero_shot_split, random_split
 
 CHARADES = [f"c{i:03d} action {i}" for i in range(157)]
 

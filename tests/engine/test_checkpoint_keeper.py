@@ -9,10 +9,10 @@ import pytest
 
 from msqnet.checkpoint import CheckpointError
 from msqnet.config_loader import ConfigError
-from msqnet import checkpoint as checkpoint_mod
+from msqnet.checkpoint import model_folder as checkpoint_mod
 from msqnet.engine.checkpoint_keeper import CheckpointKeeper, find_resume_state, point_link
 from msqnet.engine.state import capture_rng
-from msqnet.run_dir import RunDir
+from msqnet.checkpoint.run_dir import RunDir
 
 from .test_state import _rewrite_document, _state, _trained
 

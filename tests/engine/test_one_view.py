@@ -72,7 +72,7 @@ def test_predict_and_evaluate_give_the_same_probabilities_for_the_same_clip(run,
 def test_the_recorded_short_side_is_what_changes_the_scores(run):
     cfg, result, _ = run
     source = load_split(cfg.data, "test_seen").records[0].source
-    model = load_model(result.best_model)
+    model = msqnet.load_model(result.best_model)  # the public API: model.predict comes with it
     recorded = model.predict(source).probabilities
     model.test_view = TestView()  # the default short side (37 px) sees another crop of the frames
     assert not np.allclose(recorded, model.predict(source).probabilities, atol=1e-6)

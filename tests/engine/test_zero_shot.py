@@ -14,7 +14,7 @@ from msqnet.data.datasets import load_split
 from msqnet.data.config import SamplingConfig, TransformConfig
 from msqnet.engine.trainer import train
 from msqnet.engine.zero_shot import evaluate_zero_shot
-from msqnet.class_splits import load_zero_shot_split, restrict_split
+from msqnet.data.class_splits import load_zero_shot_split, restrict_split
 
 from ..models.tiny import tiny_config
 from .conftest import make_config

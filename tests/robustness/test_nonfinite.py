@@ -13,7 +13,7 @@ import torch
 
 from msqnet.engine.trainer import NonFiniteError, Trainer
 from msqnet.models import create_model
-from msqnet.predict import predict
+from msqnet.inference.predict import predict
 
 from ..engine.conftest import make_config
 from ..models.tiny import tiny_config

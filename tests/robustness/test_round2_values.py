@@ -291,7 +291,7 @@ def test_export_refuses_an_opset_outside_the_exporters_range(trained_run: Path, 
 def test_export_writes_the_opset_asked_for(tmp_path: Path):
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxscript")
-    from msqnet.export import export_onnx, supported_opsets
+    from msqnet.inference.export import export_onnx, supported_opsets
 
     torch.manual_seed(0)
     model = create_model(tiny_config("timesformer"), ["walking", "running"])

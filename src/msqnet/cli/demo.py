@@ -7,7 +7,7 @@ from .arguments import positive_int
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
+    from ..engine.demo import run_demo
 
     result = run_demo(args.data_dir, args.out, clips=args.clips, test_clips=args.test_clips, size=args.size,
                       overrides=args.overrides, fresh=args.fresh, progress=not args.no_progress)

@@ -7,11 +7,11 @@ import time
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..export import require_onnx_exporter
+    from ..inference.export import require_onnx_exporter
 
     require_onnx_exporter()  # before loading a model only to find the exporter missing
-    from ..checkpoint import load_model
-    from ..export import export_onnx
+    from ..checkpoint.model_folder import load_model
+    from ..inference.export import export_onnx
     from .predict import _read_labels
 
     labels = _read_labels(args)

@@ -7,7 +7,7 @@ from .arguments import positive_int
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from ..convert import convert_reference
+    from ..checkpoint.convert import convert_reference
 
     model = convert_reference(args.weights, args.config, args.out, num_heads=args.num_heads)
     n = sum(p.numel() for p in model.parameters())

@@ -1,9 +1,11 @@
-"""``msqnet predict``: per-label probabilities for videos, with your own class names and time windows."""
+"""``msqnet predict``: per-label probabilities for videos, with your own class names and time windows.
+
+Start-up: ``msqnet --help`` imports every command module, and :mod:`msqnet.inference` brings torch and
+transformers (~3 s here against ~0.1 s for the CLI itself), so each command imports it when it runs.
+"""
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
 import sys
 import typing
@@ -14,17 +16,10 @@ from ..utils import json_text, read_text
 from .arguments import add_view_arguments, device_name, finite_float, nonnegative_int, positive_float, positive_int, view_changes
 
 
-def clean_label_list(names: list[str]) -> list[str]:
-    """Class names stripped of blanks, blank ones dropped, then checked (``check_class_names``: none repeated)."""
-    from ..models.msqnet import check_class_names
-
-    names = [n.strip() for n in names if n.strip()]
-    if not names:
-        raise ValueError("the label list is empty")
-    return check_class_names(names, "labels")
-
-
 def _read_labels(args: argparse.Namespace) -> list[str] | None:
+    """The ``--labels`` / ``--labels-file`` class names, checked; None when neither is given."""
+    from ..inference.outputs import clean_label_list  # at run time: see the module docstring
+
     if args.labels and args.labels_file:
         raise ValueError("give --labels or --labels-file, not both")
     if args.labels:
@@ -32,89 +27,6 @@ def _read_labels(args: argparse.Namespace) -> list[str] | None:
     if args.labels_file:
         return clean_label_list(read_text(args.labels_file, "labels file").splitlines())
     return None
-
-
-def describe_view(p) -> str:
-    """Where a prediction's whole-video scores come from, in words."""
-    if p.view == "windows":
-        return f"whole-video scores: {p.aggregate} over {len(p.windows)} windows of {p.window_seconds:g} s"
-    return "whole-video scores: one clip over the video"
-
-
-def describe_decisions(p) -> str:
-    """Which labels a prediction detects and by what thresholds, or that its scores are uncalibrated."""
-    if not p.calibrated:
-        return "scores uncalibrated: the model has no decision thresholds (--threshold P sets one)"
-    return f"detected: {', '.join(p.detected) or 'none'} ({p.decisions.source})"
-
-
-def format_table(preds, top_k: int) -> str:
-    """Plain-text view: each input with its view, detected labels and top labels (detected ones
-    marked ``*``), and each window's top labels."""
-    lines = []
-    for p in preds:
-        lines.append(p.source)
-        if p.error:
-            lines.append(f"  ERROR: {p.error}")
-            continue
-        lines.append(f"  {describe_view(p)}; {describe_decisions(p)}")
-        detected = set(p.detected or [])
-        for label, prob in p.top(top_k):
-            lines.append(f"  {prob:6.3f} {'*' if label in detected else ' '} {label}")
-        for w in p.windows:
-            best = sorted(zip(p.labels, w.probabilities), key=lambda x: -x[1])[:top_k]
-            shown = ", ".join(f"{l} {pr:.2f}" for l, pr in best)
-            lines.append(f"  [{w.start:7.2f}s - {w.end:7.2f}s]  {shown}")
-    return "\n".join(lines) + "\n"
-
-
-def format_csv(preds) -> str:
-    """One row per (input, window, label): ``source,start,end,label,probability,error,view,detected``
-    (whole video: empty times, its view and 1/0 detected, empty when uncalibrated)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["source", "start", "end", "label", "probability", "error", "view", "detected"])
-    for p in preds:
-        if p.error:
-            writer.writerow([p.source, "", "", "", "", p.error, "", ""])
-            continue
-        detected = set(p.detected or [])
-        for label, prob in zip(p.labels, p.probabilities):
-            writer.writerow([p.source, "", "", label, f"{prob:.6f}", "", p.view,
-                             int(label in detected) if p.calibrated else ""])
-        for w in p.windows:
-            for label, prob in zip(p.labels, w.probabilities):
-                writer.writerow([p.source, f"{w.start:.3f}", f"{w.end:.3f}", label, f"{prob:.6f}", ""])
-    return buf.getvalue()
-
-
-def plot_timeline(pred, path: Path, top_k: int = 8) -> None:
-    """A PNG heat map of per-window probabilities (labels x time) for one input."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from ..utils import atomic_write_bytes
-
-    probs = np.stack([w.probabilities for w in pred.windows], axis=1)  # (C, W)
-    keep = np.argsort(-probs.max(axis=1), kind="stable")[:top_k]
-    # Each window is drawn around its centre; cell edges lie halfway between neighbouring centres.
-    centres = np.array([(w.start + w.end) / 2 for w in pred.windows])
-    edges = np.concatenate([[pred.windows[0].start], (centres[1:] + centres[:-1]) / 2, [pred.windows[-1].end]])
-    fig, ax = plt.subplots(figsize=(10, 0.45 * len(keep) + 1.6))
-    im = ax.pcolormesh(edges, np.arange(len(keep) + 1) - 0.5, probs[keep], cmap="viridis", vmin=0, vmax=1)
-    ax.invert_yaxis()
-    ax.set_yticks(range(len(keep)), [pred.labels[i] for i in keep])
-    ax.set_xlabel("time (s)")
-    ax.set_title(Path(pred.source).name)
-    fig.colorbar(im, ax=ax, label="probability")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def timeline_paths(sources: list[str], folder: Path) -> list[Path]:
@@ -141,12 +53,12 @@ def _load_backend(checkpoint: str, backend: str, precision: str, device):
                              f"msqnet export {checkpoint} --format onnx --out model.onnx")
         if device.type != "cpu":
             raise ValueError(f"--backend onnxruntime runs on the CPU, not {device}: use --device cpu")
-        from ..export import OnnxRuntimeModel
+        from ..inference.export import OnnxRuntimeModel
 
         return OnnxRuntimeModel(checkpoint)
     if is_onnx:
         raise ValueError(f"{checkpoint} is an ONNX file: run it with --backend onnxruntime")
-    from ..checkpoint import load_model
+    from ..checkpoint.model_folder import load_model
     from ..precision import cast_for_inference, resolve_precision
 
     return cast_for_inference(load_model(checkpoint, device=device), resolve_precision(precision, device))
@@ -162,7 +74,7 @@ def _output_format(args: argparse.Namespace) -> str:
 
 def _sources(args: argparse.Namespace) -> list[str]:
     """The videos of the positional arguments, then those of ``--files``."""
-    from ..predict_jsonl import read_file_list
+    from ..inference.archive import read_file_list
 
     sources = list(dict.fromkeys(args.videos))  # in order, each once
     if args.files:
@@ -240,8 +152,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _run_jsonl(args: argparse.Namespace, model, sources: list[str], labels: list[str] | None, info) -> int:
     """Stream one JSON line per video into ``--out`` (resumable, sharded under torchrun)."""
-    from ..predict import model_scorer
-    from ..predict_jsonl import predict_to_jsonl
+    from ..inference.predict import model_scorer
+    from ..inference.archive import predict_to_jsonl
 
     names = labels if labels is not None else list(model.class_names)
     summary = predict_to_jsonl(
@@ -255,7 +167,7 @@ def _run_jsonl(args: argparse.Namespace, model, sources: list[str], labels: list
     print(summary.format(), file=sys.stderr)
     if args.events:
         from ..inference.events import Event, VideoEvents
-        from ..predict_jsonl import read_jsonl
+        from ..inference.archive import read_jsonl
 
         videos = [VideoEvents(r["source"], r["events_duration"], r.get("events_fps"), [Event(**e) for e in r["events"]])
                   for _, r in read_jsonl(Path(args.out)) if r.get("error") is None and "events" in r]
@@ -265,7 +177,8 @@ def _run_jsonl(args: argparse.Namespace, model, sources: list[str], labels: list
 
 def _run_collected(args: argparse.Namespace, model, sources: list[str], labels: list[str] | None, fmt: str) -> int:
     """Score every video, then write one table, JSON document or CSV."""
-    from ..predict import predict
+    from ..inference.outputs import format_csv, format_table, plot_timeline
+    from ..inference.predict import predict
     from ..utils import atomic_write_text
 
     preds = predict(model, sources, labels, window=args.window, stride=args.stride, batch_size=args.batch_size,

@@ -8,14 +8,14 @@ from .arguments import port_number, positive_float, positive_int
 
 
 def _card(args: argparse.Namespace) -> int:
-    from ..card import read_card
+    from ..checkpoint.model_folder import read_card
 
     sys.stdout.write(read_card(args.checkpoint))
     return 0
 
 
 def _push(args: argparse.Namespace) -> int:
-    from ..hub import push_checkpoint
+    from ..checkpoint.hub import push_checkpoint
 
     url = push_checkpoint(args.checkpoint, args.repo, revision=args.revision, private=args.private or None,
                           commit_message=args.message)
@@ -25,7 +25,7 @@ def _push(args: argparse.Namespace) -> int:
 
 def _app(args: argparse.Namespace) -> int:
     try:
-        from ..app import serve
+        from ..app.page import serve
     except ImportError as e:
         raise ValueError(f"the web page needs Gradio: pip install 'msqnet[app]' ({e})") from None
     serve(args.checkpoint, examples=args.examples, host=args.host, port=args.port, window=args.window,

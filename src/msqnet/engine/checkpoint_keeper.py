@@ -19,9 +19,9 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
-from ..checkpoint import CheckpointError
+from ..checkpoint.model_folder import CheckpointError
 from ..config_loader import ConfigError
-from ..run_dir import RunDir
+from ..checkpoint.run_dir import RunDir
 from ..utils import atomic_folder
 from .state import state_position, verify_training_state, write_training_state
 

@@ -42,9 +42,9 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ..card import training_card_data
-from ..checkpoint import save_model
-from ..class_splits import load_zero_shot_split, restrict_split
+from ..checkpoint.card import training_card_data
+from ..checkpoint.model_folder import save_model
+from ..data.class_splits import load_zero_shot_split, restrict_split
 from ..config_loader import ConfigError, to_dict, write_config_file
 from ..data.dataset import ClipDataset, SkipTally
 from ..data.datasets import load_split
@@ -55,7 +55,7 @@ from ..metrics import default_metric_names, metric_keys
 from ..metrics.thresholds import choose_decision_thresholds
 from ..models import MSQNet, create_model
 from ..precision import cpu_has_bf16
-from ..run_dir import RunDir
+from ..checkpoint.run_dir import RunDir
 from ..utils import atomic_write_text, json_text, quote
 from .checkpoint_keeper import CheckpointKeeper
 from .config import TrainConfig, resume_changes

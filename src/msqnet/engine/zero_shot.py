@@ -26,7 +26,7 @@ from ..data.dataset import ClipDataset
 from ..data.records import multi_hot
 from ..data.config import SamplingConfig, TransformConfig
 from ..metrics import chance_map, mean_average_precision
-from ..class_splits import ZeroShotSplit, harmonic_mean
+from ..data.class_splits import ZeroShotSplit, harmonic_mean
 from ..utils import quote
 from .inference import predict_dataset, view_configs
 

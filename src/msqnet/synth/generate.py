@@ -40,7 +40,7 @@ import numpy as np
 import PIL
 from tqdm import tqdm
 
-from .. import __version__
+from .._version import __version__
 from ..config_loader import ConfigError
 from ..metrics.chance import chance_map
 from ..utils import FolderMark, atomic_write_text

@@ -33,15 +33,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from .data.decode import DecodeError, probe
-from .data.loader import seed_worker
-from .data.timeline import WindowClips
-from .data.views import TestView, read_test_clips
-from .engine.inference import score_clips
-from .models.msqnet import check_class_names, check_clips
-from .inference.decisions import UNCALIBRATED, LabelDecisions, label_decisions
-from .inference.whole_video import ViewMode, aggregate_name, aggregate_windows, choose_view
-from .precision import resolve_precision
+from ..data.decode import DecodeError, probe
+from ..data.loader import seed_worker
+from ..data.timeline import WindowClips
+from ..data.views import TestView, read_test_clips
+from ..engine.inference import score_clips
+from ..models.msqnet import check_class_names, check_clips
+from .decisions import UNCALIBRATED, LabelDecisions, label_decisions
+from .whole_video import ViewMode, aggregate_name, aggregate_windows, choose_view
+from ..precision import resolve_precision
 
 __all__ = ["WindowScores", "Prediction", "Scorer", "ModelScorer", "model_scorer", "VideoClips", "iter_predictions",
            "predict"]
@@ -158,7 +158,7 @@ class ModelScorer:
 
 def model_scorer(model, labels: Sequence[str] | None = None, *, device: torch.device | str | None = None,
                  precision: str = "auto") -> ModelScorer:
-    """The ``Scorer`` of ``model`` (an MSQNet, or an :class:`~msqnet.export.OnnxRuntimeModel`) for
+    """The ``Scorer`` of ``model`` (an MSQNet, or an :class:`~msqnet.inference.export.OnnxRuntimeModel`) for
     ``labels`` (default: its training classes), in eval mode and ``precision`` (``auto``: bf16 where
     the hardware multiplies it natively, else fp32; ``bf16``; ``fp32``)."""
     model.eval()
@@ -424,7 +424,7 @@ def predict(
     every label (``msqnet.inference.decisions``). Videos are decoded
     in ``num_workers`` DataLoader processes (0: in this one). A tensor whose scores are not finite
     is a ValueError. ``precision``: ``auto`` (bf16 where the hardware multiplies it natively, else
-    fp32), ``bf16`` or ``fp32``. ``model`` is an MSQNet or an :class:`~msqnet.export.OnnxRuntimeModel`.
+    fp32), ``bf16`` or ``fp32``. ``model`` is an MSQNet or an :class:`~msqnet.inference.export.OnnxRuntimeModel`.
     """
     score = model_scorer(model, labels, precision=precision)  # checks the labels (check_class_names)
     names = list(labels) if labels is not None else list(model.class_names)

@@ -2,7 +2,7 @@
 
 Downloads go through ``huggingface_hub``'s cache (``HF_HUB_CACHE`` / ``HF_HOME``), so a model fetched once
 loads offline afterwards (``HF_HUB_OFFLINE=1``); revisions are branches, tags or commit hashes. Only the
-model files are fetched or published (``msqnet.checkpoint.MODEL_FILES``): frozen pretrained parts stay
+model files are fetched or published (``msqnet.checkpoint.CHECKPOINT_FILES``): frozen pretrained parts stay
 stored by reference, never uploaded. A string names a local folder when that folder exists, else a repo id.
 """
 from __future__ import annotations
@@ -12,9 +12,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
-from .checkpoint import CARD_NAME, CHECKPOINT_FILES, CheckpointError
-from .utils import quote
+from huggingface_hub import CommitOperationAdd, HfApi, constants, snapshot_download
+from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+from .._version import __version__
+from .card import model_card
+from .format import CARD_NAME, CHECKPOINT_FILES, CheckpointError, local_model_folder, read_checkpoint_config
+from ..utils import quote
 
 __all__ = ["RepoRef", "parse_repo_ref", "resolve_source", "download_checkpoint", "push_checkpoint"]
 
@@ -36,8 +41,6 @@ class RepoRef:
 
 def parse_repo_ref(spec: str) -> RepoRef | None:
     """``RepoRef`` for ``user/name`` or ``user/name@revision``; None when ``spec`` cannot be a repo id."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
     match = _REPO_REF.match(spec)
     if match is None:
         return None
@@ -49,16 +52,11 @@ def parse_repo_ref(spec: str) -> RepoRef | None:
 
 
 def _offline() -> bool:
-    from huggingface_hub import constants
-
     return bool(constants.HF_HUB_OFFLINE)
 
 
 def download_checkpoint(ref: RepoRef, *, cache_dir: str | os.PathLike | None = None) -> Path:
     """The local snapshot folder of a hub checkpoint (from the cache, downloading what is missing when online)."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
     try:
         folder = snapshot_download(
             ref.repo_id, revision=ref.revision, cache_dir=cache_dir, allow_patterns=list(CHECKPOINT_FILES),
@@ -104,14 +102,9 @@ def push_checkpoint(
     ``checkpoint`` is a model folder, a training state or a run folder (its best model); the repo is
     created when missing, ``revision`` names a branch (created from the default branch when missing).
     """
-    from huggingface_hub import CommitOperationAdd, HfApi
-
-    from .card import model_card
-    from .checkpoint import model_folder_of, read_checkpoint_config
-
     if parse_repo_ref(repo_id) is None or "@" in repo_id:
         raise ValueError(f"{quote(repo_id)}: expected a hub repo id user/name (the branch goes in --revision)")
-    folder = model_folder_of(Path(checkpoint))
+    folder = local_model_folder(checkpoint)
     meta = read_checkpoint_config(folder)  # refuses a folder that is not a valid checkpoint
     operations = [CommitOperationAdd(name, folder / name) for name in CHECKPOINT_FILES
                   if name != CARD_NAME and (folder / name).is_file()]

@@ -37,15 +37,15 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 
-from .engine.distributed import DistInfo, broadcast_object
-from .checkpoint import checkpoint_state
-from .config_loader import to_dict
-from .data.decode import probe
-from .inference.decisions import label_decisions
-from .inference.events import EventOptions, events_of
-from .inference.whole_video import ViewMode
+from ..engine.distributed import DistInfo, broadcast_object
+from ..checkpoint.model_folder import checkpoint_state
+from ..config_loader import to_dict
+from ..data.decode import probe
+from .decisions import label_decisions
+from .events import EventOptions, events_of
+from .whole_video import ViewMode
 from .predict import ModelScorer, Scorer, iter_predictions
-from .utils import atomic_write_text, quote, read_text
+from ..utils import atomic_write_text, quote, read_text
 
 __all__ = ["JsonlSummary", "read_file_list", "read_jsonl", "append_jsonl_line", "merge_jsonl", "model_fingerprint",
            "run_settings", "record_problem", "predict_to_jsonl"]
@@ -371,10 +371,10 @@ def predict_to_jsonl(
 
     ``score`` scores batches of clips for ``labels``; ``model`` gives the test view, frame count,
     size, training-clip seconds and decision thresholds; ``view`` and ``threshold`` are those of
-    ``msqnet.predict.predict``; with ``events`` each line also holds the video's behaviour events
+    ``msqnet.inference.predict.predict``; with ``events`` each line also holds the video's behaviour events
     (``events``, placed on ``events_duration`` seconds at ``events_fps``); ``dist`` is this process's
     place in a ``torchrun`` job (world size 1: alone). With ``score``'s precision (a
-    :class:`~msqnet.predict.ModelScorer`'s), these settings are what every line records it was made with.
+    :class:`~msqnet.inference.predict.ModelScorer`'s), these settings are what every line records it was made with.
     """
     out = Path(out)
     start = time.perf_counter()

@@ -15,9 +15,12 @@ they were trained on. An unreadable upload or a bad label list gives a message o
 from __future__ import annotations
 
 import atexit
+import errno
+import html
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -25,8 +28,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .card import is_open_vocabulary
-from .config_loader import to_dict
+import av
+
+from ..checkpoint.card import is_open_vocabulary
+from ..checkpoint.model_folder import load_model, read_card
+from ..config_loader import to_dict
+from ..data.decode import DecodeError, probe
+from ..inference.events import events_of
+from ..inference.outputs import clean_label_list, describe_view, format_csv, plot_timeline
+from ..inference.overlay import label_overlay
+from ..inference.predict import predict
+from ..utils import atomic_write_text, json_text
 
 __all__ = ["PageResult", "analyse_video", "build_app", "check_address", "serve", "VIDEO_SUFFIXES"]
 
@@ -63,8 +75,6 @@ class PageResult:
 
 def _label_list(text: str | None) -> list[str] | None:
     """The typed class names (None = the model's own); typed names need an open-vocabulary model."""
-    from .cli.predict import clean_label_list
-
     if not text or not text.strip():
         return None
     return clean_label_list(text.split(","))
@@ -77,9 +87,6 @@ def _unreadable(name: str, reason: str) -> PageResult:
 
 def _write_downloads(pred, events, folder: Path) -> list[str]:
     """The prediction (with its events) as ``<video>.json`` and ``<video>.csv`` in ``folder``."""
-    from .cli.predict import format_csv
-    from .utils import atomic_write_text, json_text
-
     stem = Path(pred.source).stem
     record = {**pred.to_dict(), "source": Path(pred.source).name}
     if events is not None:
@@ -98,11 +105,6 @@ def analyse_video(model, video: str | None, labels_text: str | None = None, *, w
     ``window``/``stride`` lay the windows for a model that records no training-clip length (one
     that does is scored in windows of that length, as ``msqnet predict`` scores it).
     """
-    from .cli.predict import describe_view, plot_timeline
-    from .data.decode import DecodeError, probe
-    from .inference.events import events_of
-    from .predict import predict
-
     if not video:
         return PageResult(message="Upload a video or pick an example first.")
     name = Path(video).name
@@ -153,8 +155,6 @@ _PLAYABLE = (".mp4", ".webm")
 def browser_preview(video: str, folder: Path, *, width: int = 480) -> str:
     """``video`` itself when browsers play it, else an H.264 mp4 copy (at most ``width`` px wide) in ``folder``
     to show on the page; the copy is only shown, never scored."""
-    import av
-
     if Path(video).suffix.lower() in _PLAYABLE:
         return video
     out = folder / f"{Path(video).stem}.preview.mp4"
@@ -186,8 +186,6 @@ element.addEventListener('click', (e) => {
 
 def events_html(events) -> str:
     """The events as a list whose times are buttons that seek the player."""
-    import html
-
     if not events:
         return ""
     items = "".join(f'<li><button data-seek="{e.start:.3f}" class="seek">{e.start:.1f} - {e.end:.1f} s</button> '
@@ -236,8 +234,6 @@ def _describe(model, source: str) -> str:
 
 def _card_text(source: str) -> str:
     """The checkpoint's model card without its YAML metadata block, or a line saying there is none."""
-    from .card import read_card
-
     try:
         text = read_card(source)
     except (OSError, ValueError) as e:
@@ -260,7 +256,7 @@ def _example_videos(folder: str | os.PathLike | None) -> list[str]:
 def build_app(model, *, source: str, examples: list[str] | None = None, window: float = 4.0, stride: float = 2.0,
               top_k: int = 5):
     """The Gradio page for one loaded model."""
-    import gradio as gr
+    import gradio as gr  # the optional `app` extra: only `msqnet app` needs it
 
     visits = VisitFolders()
     open_vocab = is_open_vocabulary(to_dict(model.cfg))
@@ -294,8 +290,6 @@ def build_app(model, *, source: str, examples: list[str] | None = None, window: 
 
     def explain_label(video: str | None, evt: gr.SelectData) -> tuple[Any, ...]:
         """The clicked label's relevance overlay on the video's test clip (contact sheet and MP4)."""
-        from .inference.overlay import label_overlay
-
         hidden = gr.update(value=None, visible=False)
         label = evt.value
         if not video or not isinstance(label, str):
@@ -351,9 +345,6 @@ def build_app(model, *, source: str, examples: list[str] | None = None, window: 
 def check_address(host: str, port: int) -> None:
     """Refuse an address the page cannot listen on before a model loads, blaming the part at fault: a host
     that does not resolve or is not this machine's (``--host``), or a port in use (``--port``)."""
-    import errno
-    import socket
-
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                                              flags=socket.AI_PASSIVE)[0]
@@ -378,8 +369,6 @@ def serve(checkpoint: str, *, examples: str | None = None, host: str = "127.0.0.
           window: float = 4.0, stride: float = 2.0, top_k: int = 5) -> None:
     """Load a checkpoint (folder or hub repo id) and serve its page until interrupted."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a local demo
-    from .checkpoint import load_model
-
     if window <= 0 or stride <= 0:
         raise ValueError(f"--window and --stride must be > 0 (got {window}, {stride})")
     check_address(host, port)

@@ -13,12 +13,13 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .config_loader import from_dict, to_dict
-from .data.views import TestView
-from .metrics import metric_title
-from .utils import read_text
+from huggingface_hub import EvalResult, ModelCardData
 
-__all__ = ["model_card", "training_card_data", "latest_evaluation", "is_open_vocabulary", "read_card"]
+from ..config_loader import from_dict, to_dict
+from ..data.views import TestView
+from ..metrics import metric_title
+
+__all__ = ["model_card", "training_card_data", "latest_evaluation", "is_open_vocabulary"]
 
 LICENSE = "apache-2.0"
 # Labels listed in the card; longer label sets show the first ones and point at classes.txt.
@@ -122,8 +123,6 @@ def _decisions_section(meta: Mapping[str, Any]) -> list[str]:
 
 def _front_matter(meta: Mapping[str, Any], name: str, dataset: str | None) -> str:
     """The hub's YAML metadata block (between ``---`` lines)."""
-    from huggingface_hub import EvalResult, ModelCardData
-
     model = _as_dict(meta["model"])
     open_vocab = is_open_vocabulary(model)
     tags = ["msqnet", "video-classification", "action-recognition", "multi-label" if meta.get("multi_label", True)
@@ -284,13 +283,3 @@ def model_card(meta: Mapping[str, Any], *, source: str | None = None) -> str:
         "",
     ]
     return _front_matter(meta, name, dataset) + "\n" + "\n".join(lines)
-
-
-def read_card(checkpoint: str | Path) -> str:
-    """A checkpoint's model card: its README.md, or one made from its config.json when it has none."""
-    from .checkpoint import CARD_NAME, model_folder_of, read_checkpoint_config
-
-    folder = model_folder_of(checkpoint)
-    meta = read_checkpoint_config(folder)
-    card = folder / CARD_NAME
-    return read_text(card, "model card") if card.is_file() else model_card(meta)

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .utils import quote, read_json
+from ..utils import quote, read_json
 
 __all__ = [
     "ZeroShotSplit",

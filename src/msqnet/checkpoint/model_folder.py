@@ -8,8 +8,8 @@ Loading never unpickles: the config is JSON validated against the typed schema a
 safetensors. Frozen encoders that have a pretrained source (a hub id, a local folder, or weights a
 package ships) are stored by reference, not copied, so a checkpoint holds what training changed.
 Writes are atomic: the folder is written under a temporary name and renamed into place. ``README.md``
-is the model card (``msqnet.card``). Where a folder is expected, a hub repo id (``user/name@revision``)
-works too (``msqnet.hub``).
+is the model card (``msqnet.checkpoint.card``). Where a folder is expected, a hub repo id (``user/name@revision``)
+works too (``msqnet.checkpoint.hub``).
 """
 from __future__ import annotations
 
@@ -26,44 +26,41 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from . import __version__
+from .._version import __version__
+from ..config_loader import to_dict
+from ..models.config import ModelConfig
+from ..models.msqnet import MSQNet
+from ..utils import atomic_folder, read_text
 from .card import model_card
-from .config_loader import ConfigError, from_dict, to_dict
-from .data.config import SamplingConfig, TransformConfig
-from .data.views import TestView
-from .metrics.thresholds import DecisionThresholds
-from .models.config import ModelConfig
-from .models.msqnet import MSQNet, check_class_names
-from .run_dir import RunDir
-from .utils import FolderMark, InputFileError, atomic_folder, quote, read_json, read_text
+from .format import (
+    CARD_NAME,
+    CHECKPOINT_FILES,
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_MARK,
+    CLASSES_NAME,
+    CONFIG_NAME,
+    FORMAT_VERSION,
+    WEIGHTS_NAME,
+    CheckpointError,
+    local_model_folder,
+    read_checkpoint_config,
+    read_folder_document,
+)
+from .hub import push_checkpoint, resolve_source
 
 __all__ = [
-    "CheckpointError",
     "save_model",
     "checkpoint_state",
     "load_model",
     "model_folder_of",
     "require_model_folder",
-    "read_checkpoint_config",
-    "read_folder_document",
     "weight_shapes",
     "read_weights",
     "check_weight_shapes",
     "write_safetensors",
-    "CHECKPOINT_FORMAT",
-    "CHECKPOINT_FILES",
+    "read_card",
 ]
 
-CHECKPOINT_FORMAT = "msqnet-model"
-FORMAT_VERSION = 1
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-CLASSES_NAME = "classes.txt"
-CARD_NAME = "README.md"
-# The files of a model checkpoint: what is published to and fetched from the hub.
-CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, CLASSES_NAME, CARD_NAME)
-# What save_model replaces: only a folder it wrote (an empty one, or a checkpoint), never a user's.
-CHECKPOINT_MARK = FolderMark(CONFIG_NAME, "format", CHECKPOINT_FORMAT, "a model checkpoint")
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +68,6 @@ log = logging.getLogger(__name__)
 # ``query_embed``), read under today's names.
 _RENAMED_WEIGHTS = (("queries.query_embed", "query_builder.label_embeddings"), ("queries.", "query_builder."))
 
-
-class CheckpointError(ValueError):
-    """A checkpoint folder is missing, truncated, corrupt or of another format."""
 
 
 def _frozen_by_reference(cfg: ModelConfig) -> list[str]:
@@ -127,7 +121,7 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
     The folder records ``model.test_view``, the clips evaluation and prediction will build. Class names
     are checked as ``check_class_names`` says (what ``classes.txt`` can hold); a write that runs out of
     room (a full disk) is a WriteError naming ``out_dir``, whose earlier contents stay as they were.
-    ``push_to_hub`` (a repo id ``user/name``) then publishes it (``msqnet.hub.push_checkpoint``).
+    ``push_to_hub`` (a repo id ``user/name``) then publishes it (``msqnet.checkpoint.hub.push_checkpoint``).
     """
     out_dir = Path(out_dir)
     check_class_names(model.class_names)  # the names may have been reassigned since the model was built
@@ -155,137 +149,8 @@ def save_model(model: MSQNet, out_dir: str | os.PathLike, *, extra: dict[str, An
         (tmp / CLASSES_NAME).write_text("\n".join(model.class_names) + "\n", encoding="utf-8")
         (tmp / CARD_NAME).write_text(model_card(meta), encoding="utf-8")
     if push_to_hub is not None:
-        from .hub import push_checkpoint
-
         push_checkpoint(out_dir, push_to_hub)
     return out_dir
-
-
-def read_checkpoint_config(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
-    """The validated ``config.json`` of a checkpoint folder, with ``model`` as a ModelConfig."""
-    ckpt_dir = Path(ckpt_dir)
-    path = ckpt_dir / CONFIG_NAME
-    meta = read_folder_document(ckpt_dir, CONFIG_NAME, kind="checkpoint", file_format=CHECKPOINT_FORMAT,
-                                holds=f"{CONFIG_NAME}, {WEIGHTS_NAME} and {CLASSES_NAME}")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format version {meta['format_version']} is newer than this msqnet supports ({FORMAT_VERSION})")
-    missing = [k for k in ("model", "class_names", "text_dim") if k not in meta]
-    if missing:
-        raise CheckpointError(f"{path}: missing key(s) {missing}; the checkpoint is incomplete or was edited")
-    try:
-        meta["model"] = from_dict(ModelConfig, meta["model"], where="model")
-    except ConfigError as e:
-        raise CheckpointError(f"{path}: invalid model config: {e}") from None
-    names = meta["class_names"]
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise CheckpointError(f"{path}: class_names must be a non-empty list of strings")
-    try:
-        check_class_names(names)
-    except ValueError as e:
-        raise CheckpointError(f"{path}: {e}; the checkpoint was edited or written by an older msqnet") from None
-    text_dim = meta["text_dim"]
-    if not isinstance(text_dim, int) or isinstance(text_dim, bool) or text_dim < 1:
-        raise CheckpointError(f"{path}: text_dim: expected a positive int (the label embedding width), got {quote(text_dim)}")
-    by_ref = meta.get("by_reference", [])
-    if not isinstance(by_ref, list) or not all(isinstance(p, str) for p in by_ref):
-        raise CheckpointError(f"{path}: by_reference: expected a list of state-dict prefixes, got {quote(by_ref)}")
-    if not isinstance(meta.get("train_config", {}), dict):
-        raise CheckpointError(f"{path}: train_config: expected an object (the training config), got {quote(meta['train_config'])}")
-    if not isinstance(meta.get("multi_label", True), bool):
-        raise CheckpointError(f"{path}: multi_label: expected true/false, got {quote(meta['multi_label'])}")
-    _check_class_file(ckpt_dir / CLASSES_NAME, names, path)
-    meta["test_view"] = _recorded_test_view(meta, path)
-    meta["clip_seconds"], meta["decision_thresholds"] = _recorded_decisions(meta, path)
-    return meta
-
-
-def _recorded_decisions(meta: dict[str, Any], path: Path) -> tuple[float | None, DecisionThresholds | None]:
-    """The checkpoint's training-clip seconds and decision thresholds (``None`` where it records none:
-    checkpoints written before they were, or models not trained with ``msqnet train``)."""
-    seconds = meta.get("clip_seconds")
-    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
-                                or not seconds > 0 or seconds == float("inf")):
-        raise CheckpointError(f"{path}: clip_seconds: expected a positive number of seconds or null, "
-                              f"got {quote(seconds)}")
-    decisions = meta.get("decision_thresholds")
-    if decisions is not None:
-        try:
-            decisions = from_dict(DecisionThresholds, decisions, where="decision_thresholds")
-        except ConfigError as e:
-            raise CheckpointError(f"{path}: invalid decision thresholds: {e}") from None
-        unknown = sorted(set(decisions.thresholds) - set(meta["class_names"]))
-        if unknown:
-            raise CheckpointError(f"{path}: decision_thresholds: thresholds for classes it does not have: {unknown[:5]}")
-    return (None if seconds is None else float(seconds)), decisions
-
-
-def read_folder_document(folder: Path, name: str, *, kind: str, file_format: str, holds: str) -> dict[str, Any]:
-    """The JSON document ``name`` of a ``kind`` folder (a checkpoint, a training state) that ``holds``
-    those files and says it is of ``file_format``; a missing folder or document, one that is not JSON
-    or of another format, is a CheckpointError naming it."""
-    path = folder / name
-    if folder.is_file():
-        raise CheckpointError(f"{folder}: is a file; expected a {kind} folder (holding {holds})")
-    if not folder.is_dir():
-        raise CheckpointError(f"{folder}: {kind} folder not found")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing; an msqnet {kind} folder holds {holds}")
-    try:
-        doc = read_json(path, f"{kind} document")
-    except InputFileError as e:
-        raise CheckpointError(f"{e} (the {kind} is corrupt or truncated)") from None
-    given = doc.get("format") if isinstance(doc, dict) else None
-    if given != file_format:
-        raise CheckpointError(f"{path}: not an msqnet {kind} (format={quote(given)}, expected {quote(file_format)})")
-    return doc
-
-
-def _recorded_test_view(meta: dict[str, Any], path: Path) -> TestView:
-    """The checkpoint's ``test_view``; for checkpoints written before it was recorded, the one its
-    training config implies, else the default view (both logged)."""
-    model_cfg: ModelConfig = meta["model"]
-    try:
-        if "test_view" in meta:
-            view = from_dict(TestView, meta["test_view"], where="test_view")
-        else:
-            view = _legacy_test_view(meta, path)
-        view.transform_config(model_cfg.image_size)
-    except ConfigError as e:
-        raise CheckpointError(f"{path}: invalid test view: {e}") from None
-    return view
-
-
-def _legacy_test_view(meta: dict[str, Any], path: Path) -> TestView:
-    """The test view of a checkpoint written before ``test_view`` was recorded."""
-    model_cfg: ModelConfig = meta["model"]
-    trained = meta.get("train_config") or {}
-    if "sampling" in trained and "transform" in trained:
-        view = TestView.from_configs(from_dict(SamplingConfig, trained["sampling"], where="train_config.sampling"),
-                                     from_dict(TransformConfig, trained["transform"], where="train_config.transform"))
-        source = "its training config's sampling and transform"
-    else:
-        view = TestView()
-        source = "the default view"
-    log.warning("%s: no test_view recorded (written by an older msqnet); using %s: %s", path, source,
-                view.describe(model_cfg.num_frames, model_cfg.image_size))
-    return view
-
-
-def _check_class_file(classes: Path, names: list[str], config: Path) -> None:
-    """``classes.txt`` must list the config's class names, one per line, in the same order."""
-    try:
-        listed = [line.strip() for line in read_text(classes, "class list").splitlines() if line.strip()]
-    except FileNotFoundError:
-        raise CheckpointError(f"{classes}: missing; an msqnet checkpoint folder holds {CONFIG_NAME}, {WEIGHTS_NAME} "
-                              f"and {CLASSES_NAME}") from None
-    except InputFileError as e:
-        raise CheckpointError(str(e)) from None
-    if listed != names:
-        diff = next((i for i, (a, b) in enumerate(zip(listed, names)) if a != b), min(len(listed), len(names)))
-        what = (f"class {diff} is {quote(listed[diff])} there but {quote(names[diff])} in {config.name}"
-                if diff < min(len(listed), len(names)) else
-                f"it lists {len(listed)} classes, {config.name} {len(names)}")
-        raise CheckpointError(f"{classes}: disagrees with {config}: {what}; the checkpoint was edited or mixed up")
 
 
 def _current_name(name: str) -> str:
@@ -363,12 +228,7 @@ def model_folder_of(path: str | os.PathLike, *, cache_dir: str | os.PathLike | N
     missing and online. Returns the folder unchanged when nothing in it holds a checkpoint, so the
     caller's check reports it.
     """
-    from .hub import resolve_source
-
-    path = resolve_source(path, cache_dir=cache_dir)
-    if (path / CONFIG_NAME).is_file():
-        return path
-    return RunDir(path).model_folder() or path
+    return local_model_folder(resolve_source(path, cache_dir=cache_dir))
 
 
 def require_model_folder(path: str | os.PathLike) -> Path:
@@ -411,3 +271,11 @@ def load_model(ckpt_dir: str | os.PathLike, *, device: str | torch.device = "cpu
     model.test_view = meta["test_view"]
     model.clip_seconds, model.decision_thresholds = meta["clip_seconds"], meta["decision_thresholds"]
     return model.to(device).eval()
+
+
+def read_card(checkpoint: str | os.PathLike) -> str:
+    """A checkpoint's model card: its README.md, or one made from its config.json when it has none."""
+    folder = model_folder_of(checkpoint)
+    meta = read_checkpoint_config(folder)
+    card = folder / CARD_NAME
+    return read_text(card, "model card") if card.is_file() else model_card(meta)

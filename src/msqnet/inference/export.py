@@ -31,12 +31,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config_loader import from_dict, to_dict
-from .data.views import TestView
-from .metrics.thresholds import DecisionThresholds
-from .models.config import ModelConfig
-from .models.msqnet import MSQNet, mix_label_embeddings
-from .utils import atomic_write_bytes
+from ..config_loader import from_dict, to_dict
+from ..data.views import TestView
+from ..metrics.thresholds import DecisionThresholds
+from ..models.config import ModelConfig
+from ..models.msqnet import MSQNet, mix_label_embeddings
+from ..utils import atomic_write_bytes
 
 __all__ = ["ONNX_FORMAT", "require_onnx_exporter", "export_onnx", "supported_opsets", "OnnxRuntimeModel", "OnnxOutput"]
 
@@ -253,7 +253,7 @@ class OnnxRuntimeModel:
 
         def embed_new(new: list[str]) -> torch.Tensor:
             if self._label_embedder is None:
-                from .models.text import build_label_embedder
+                from ..models.text import build_label_embedder
 
                 self._label_embedder = build_label_embedder(self.cfg.label_embedder)
             return self._label_embedder(new)
