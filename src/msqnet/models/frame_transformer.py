@@ -39,7 +39,7 @@ from ..precision import to_param_dtype
 from .config import FrameTransformerConfig, VideoEncoderConfig
 from .efficientnet_lite import efficientnet_lite0, feature_size, fuse_batchnorm
 from .normalize import Normalize
-from .video_encoder import VideoTokens
+from .tokens import VideoTokens
 
 __all__ = ["FrozenFrameBackbone", "FrameTransformer", "PixelMotionStream", "mirror_frame_features"]
 

@@ -21,13 +21,16 @@ import torch
 from torch import nn
 
 from ..data.views import TestView
+from ..utils import quote
 from .attention import set_attention
 from .config import ModelConfig
 from .decoder import QueryDecoder, SinusoidalPositionalEncoding
 from .heads import GroupWiseLinear, TextConditionedHead
 from .pooling import build_pooling
 from .query import QueryBuilder
+from .text import build_label_embedder
 from .video_encoder import build_video_encoder
+from .visual import build_visual_embedder
 
 __all__ = ["MSQNet", "MSQNetOutput", "EncodedClip", "FrozenFrames", "check_class_names", "check_clips",
            "mix_label_embeddings"]
@@ -38,6 +41,12 @@ CLIP_RANGE_TOLERANCE = 1e-3
 log = logging.getLogger(__name__)
 
 
+def _not_installed(method: str) -> RuntimeError:
+    """The error of ``model.<method>`` before :mod:`msqnet.inference`, which provides it, was imported."""
+    return RuntimeError(f"model.{method} is provided by msqnet.inference: `import msqnet.inference` (or call "
+                        f"msqnet.{method}(model, ...)) first")
+
+
 def check_class_names(names: Sequence[str], what: str = "class names") -> list[str]:
     """The one rule for a label set, checked where one is created (a model, a checkpoint, labels to score):
     a non-empty list of unique, non-empty strings without surrounding whitespace or line breaks.
@@ -46,8 +55,6 @@ def check_class_names(names: Sequence[str], what: str = "class names") -> list[s
     stripped name per line, so any other name would save but not load back. Raises ValueError naming
     ``what`` and the first bad name.
     """
-    from ..utils import quote
-
     if isinstance(names, str) or not len(names):
         raise ValueError(f"{what}: expected a non-empty list of class names, got {quote(names)}")
     first: dict[str, int] = {}
@@ -183,8 +190,6 @@ class MSQNet(nn.Module):
         multi_label: bool = True,
     ):
         super().__init__()
-        from .visual import build_visual_embedder
-
         self.cfg = cfg
         self.class_names = check_class_names(class_names)
         num_classes = len(self.class_names)
@@ -245,8 +250,6 @@ class MSQNet(nn.Module):
         names loads), and not cast with the model's weights (it returns fp32 embeddings, which the
         query builder and the text head cast to their own dtype: ``msqnet.precision``)."""
         if self._label_embedder is None:
-            from .text import build_label_embedder
-
             object.__setattr__(self, "_label_embedder", build_label_embedder(self.cfg.label_embedder))
         return self._label_embedder.to(self.query_builder.proj.weight.device)
 
@@ -335,16 +338,16 @@ class MSQNet(nn.Module):
         return self.decode(self.encode(video, frozen=frozen), label_embed=label_embed)
 
     def predict(self, inputs, labels: Sequence[str] | None = None, **kwargs):
-        """Per-label probabilities for videos, frame folders or clip tensors (see ``msqnet.predict``)."""
-        from ..predict import predict
+        """Per-label probabilities for videos, frame folders or clip tensors (``msqnet.predict``).
 
-        return predict(self, inputs, labels, **kwargs)
+        Installed by :mod:`msqnet.inference` (the network does not import the layers above it);
+        ``import msqnet`` installs it on first use of its API.
+        """
+        raise _not_installed("predict")
 
     def explain(self, video, labels: Sequence[str] | None = None, **kwargs):
-        """Where and when the model looked for each label (see ``msqnet.inference.explain``)."""
-        from ..inference.explain import explain
-
-        return explain(self, video, labels, **kwargs)
+        """Where and when the model looked for each label (``msqnet.explain``; installed like ``predict``)."""
+        raise _not_installed("explain")
 
     def train(self, mode: bool = True) -> "MSQNet":
         """Set train/eval mode; frozen embedders always stay in eval mode."""

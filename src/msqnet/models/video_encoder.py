@@ -10,7 +10,6 @@ dropped and started at zero (``time_embeddings: zero``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -19,31 +18,13 @@ from transformers import TimesformerConfig, TimesformerModel, VideoMAEConfig, Vi
 
 from ..precision import to_param_dtype
 from .config import VideoEncoderConfig
+from .frame_transformer import FrameTransformer
 from .normalize import Normalize
+from .tokens import VideoTokens
 
 __all__ = ["VideoTokens", "VideoEncoder", "build_video_encoder", "interpolate_time_embeddings"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class VideoTokens:
-    """Backbone output: ``tokens`` (B, L, D) and their layout.
-
-    Args:
-        tokens: ``last_hidden_state``, (B, L, D).
-        has_cls: whether ``tokens[:, 0]`` is a CLS token.
-        num_time: temporal positions in the token grid (T for TimeSformer, T / tubelet for VideoMAE).
-        num_space: spatial patches per temporal position.
-        time_innermost: token order after CLS is ``(space, time)`` (TimeSformer) rather than
-            ``(time, space)`` (VideoMAE).
-    """
-
-    tokens: torch.Tensor
-    has_cls: bool
-    num_time: int
-    num_space: int
-    time_innermost: bool
 
 
 class VideoEncoder(nn.Module):
@@ -132,8 +113,6 @@ def build_video_encoder(cfg: VideoEncoderConfig, *, num_frames: int, image_size:
     """Build the video backbone: HF TimeSformer / VideoMAE from a hub id, a local folder
     (``from_pretrained``) or a config, or the frozen-CNN ``frame_transformer``."""
     if cfg.kind == "frame_transformer":
-        from .frame_transformer import FrameTransformer
-
         return FrameTransformer(cfg, num_frames=num_frames, image_size=image_size)
     if cfg.kind == "timesformer":
         backbone = _build_timesformer(cfg, num_frames, image_size)
