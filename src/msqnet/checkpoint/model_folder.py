@@ -29,12 +29,12 @@ from safetensors.torch import load_file, save_file
 from .._version import __version__
 from ..config_loader import to_dict
 from ..models.config import ModelConfig
-from ..models.msqnet import MSQNet
+from ..data.views import TestView
+from ..models.msqnet import MSQNet, check_class_names
 from ..utils import atomic_folder, read_text
 from .card import model_card
 from .format import (
     CARD_NAME,
-    CHECKPOINT_FILES,
     CHECKPOINT_FORMAT,
     CHECKPOINT_MARK,
     CLASSES_NAME,
@@ -44,7 +44,6 @@ from .format import (
     CheckpointError,
     local_model_folder,
     read_checkpoint_config,
-    read_folder_document,
 )
 from .hub import push_checkpoint, resolve_source
 
