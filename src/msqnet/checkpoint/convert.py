@@ -16,7 +16,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from .model_folder import CHECKPOINT_MARK, check_weight_shapes, save_model
+from .format import CHECKPOINT_MARK
+from .model_folder import check_weight_shapes, save_model
 from ..config_loader import ConfigError
 from ..utils import check_replaceable, quote, read_json
 from ..models.config import DecoderConfig, LabelEmbedderConfig, ModelConfig, VideoEncoderConfig, VisualEmbedderConfig

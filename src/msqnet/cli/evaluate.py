@@ -36,7 +36,7 @@ def read_data_config(path: str | os.PathLike, overrides: Sequence[str] = ()):
 
 def _note_ignored_view(config: str, train_cfg, checkpoint: str) -> None:
     """Say so when a training config given as ``--data`` asks for another test view than the checkpoint records."""
-    from ..checkpoint.model_folder import read_checkpoint_config, require_model_folder
+    from ..checkpoint import read_checkpoint_config, require_model_folder
     from ..data.views import TestView
 
     recorded = read_checkpoint_config(require_model_folder(checkpoint))["test_view"]
@@ -85,7 +85,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_zero_shot(args: argparse.Namespace, data, batch_size: int) -> int:
     """``evaluate --zero-shot``: seen / unseen / harmonic-mean mAP of a split with every class."""
-    from ..checkpoint.model_folder import load_model, require_model_folder
+    from ..checkpoint import load_model, require_model_folder
     from ..data.class_splits import load_zero_shot_split
     from ..data.datasets import load_split
     from ..engine.distributed import resolve_device

@@ -44,7 +44,7 @@ def _shown(explanation, top: int, asked: bool) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..checkpoint.model_folder import load_model
+    from ..checkpoint import load_model
     from ..engine.distributed import resolve_device
     from ..inference.explain import explain, iter_explanations
 

@@ -10,7 +10,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..inference.export import require_onnx_exporter
 
     require_onnx_exporter()  # before loading a model only to find the exporter missing
-    from ..checkpoint.model_folder import load_model
+    from ..checkpoint import load_model
     from ..inference.export import export_onnx
     from .predict import _read_labels
 

@@ -58,7 +58,7 @@ def _load_backend(checkpoint: str, backend: str, precision: str, device):
         return OnnxRuntimeModel(checkpoint)
     if is_onnx:
         raise ValueError(f"{checkpoint} is an ONNX file: run it with --backend onnxruntime")
-    from ..checkpoint.model_folder import load_model
+    from ..checkpoint import load_model
     from ..precision import cast_for_inference, resolve_precision
 
     return cast_for_inference(load_model(checkpoint, device=device), resolve_precision(precision, device))

@@ -8,7 +8,7 @@ from .arguments import port_number, positive_float, positive_int
 
 
 def _card(args: argparse.Namespace) -> int:
-    from ..checkpoint.model_folder import read_card
+    from ..checkpoint import read_card
 
     sys.stdout.write(read_card(args.checkpoint))
     return 0

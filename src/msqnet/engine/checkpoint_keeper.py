@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
-from ..checkpoint.model_folder import CheckpointError
+from ..checkpoint import CheckpointError
 from ..config_loader import ConfigError
 from ..checkpoint.run_dir import RunDir
 from ..utils import atomic_folder

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..checkpoint.model_folder import load_model
+from ..checkpoint import load_model
 from ..data.class_splits import load_zero_shot_split
 from ..data.datasets import load_split
 from ..data.records import multi_hot

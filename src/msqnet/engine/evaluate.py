@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..checkpoint.model_folder import load_model, require_model_folder
+from ..checkpoint import load_model, require_model_folder
 from ..data.config import DataConfig, SamplingConfig, TransformConfig
 from ..data.dataset import ClipDataset
 from ..data.datasets import DatasetSplit, load_split

@@ -31,7 +31,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from ..checkpoint.model_folder import (
+from ..checkpoint import (
     CheckpointError,
     check_weight_shapes,
     read_checkpoint_config,

@@ -43,7 +43,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ..checkpoint.card import training_card_data
-from ..checkpoint.model_folder import save_model
+from ..checkpoint import save_model
 from ..data.class_splits import load_zero_shot_split, restrict_split
 from ..config_loader import ConfigError, to_dict, write_config_file
 from ..data.dataset import ClipDataset, SkipTally

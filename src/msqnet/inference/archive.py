@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import torch
 
 from ..engine.distributed import DistInfo, broadcast_object
-from ..checkpoint.model_folder import checkpoint_state
+from ..checkpoint import checkpoint_state
 from ..config_loader import to_dict
 from ..data.decode import probe
 from .decisions import label_decisions
