@@ -6,8 +6,8 @@ import importlib
 from ._version import __version__
 
 # The public API. Its modules bring torch and transformers (`import msqnet.inference`: 12 s of CPU on the
-# 2-core development machine, against 0.3 s for `import msqnet.metrics` and 0.2 s for `import msqnet.cli`),
-# so they load on first use and `msqnet.metrics` or the CLI's help stay quick. The first use also imports msqnet.inference, which
+# 2-core development machine, against 0.3 s for `import msqnet.metrics` and 5.0 s for `msqnet --help`),
+# so they load on first use and `msqnet.metrics` or the CLI's help stay quicker. The first use also imports msqnet.inference, which
 # installs `model.predict` and `model.explain` on every MSQNet.
 _LAZY = {
     "load_model": "msqnet.checkpoint",

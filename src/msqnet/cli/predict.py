@@ -1,8 +1,8 @@
 """``msqnet predict``: per-label probabilities for videos, with your own class names and time windows.
 
 Start-up: ``msqnet --help`` imports every command module, and :mod:`msqnet.inference` brings torch and
-transformers (12 s of CPU to import on the development machine, against 0.2 s for ``msqnet.cli``), so each
-command imports it when it runs.
+transformers (12 s of CPU to import on the development machine, against 5.0 s for all of ``msqnet --help``),
+so each command imports it when it runs.
 """
 from __future__ import annotations
 

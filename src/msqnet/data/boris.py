@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..utils import quote
+from ..utils import atomic_write_text, quote
 
 __all__ = ["BorisError", "StateEvent", "Observation", "BorisProject", "read_boris_project", "clip_spans",
            "import_boris", "boris_project", "PROJECT_FORMAT"]
@@ -198,8 +198,6 @@ def import_boris(project: str | os.PathLike, out: str | os.PathLike, *, split: s
     linked under ``out/media/`` (symlinks, so the dataset root holds them). Returns the CSV, the
     number of clips and the project read.
     """
-    from ..utils import atomic_write_text
-
     pj = read_boris_project(project)
     if not pj.behaviours:
         raise BorisError(f"{pj.path}: the ethogram has no state events; nothing to train on")

@@ -9,7 +9,7 @@ random splits for the other benchmarks; a synthetic dataset carries its own in
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Sequence
@@ -106,8 +106,6 @@ def restrict_split(split, keep: Sequence[int]):
     Labels of other classes are dropped from every clip; clips are kept (a clip whose actions are
     all unseen becomes a clip with no action of the kept classes, a true negative for them).
     """
-    from dataclasses import replace
-
     keep = list(keep)
     new_id = {old: new for new, old in enumerate(keep)}
     records = [replace(r, labels=tuple(sorted(new_id[l] for l in r.labels if l in new_id))) for r in split.records]

@@ -35,8 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import av
 import numpy as np
 import torch
+from PIL import Image
 
 __all__ = [
     "DecodeError",
@@ -173,8 +175,6 @@ def _cached_index(path: Path, fps: float | None) -> _VideoIndex | _FolderIndex:
 
 def _open(path: Path):
     """Open ``path`` with PyAV and return ``(container, video_stream)``, or raise DecodeError."""
-    import av
-
     try:
         container = av.open(str(path), mode="r")
     except av.FFmpegError as e:
@@ -208,8 +208,6 @@ def _display_rotation(path: Path) -> int:
 
     PyAV exposes the matrix only on decoded frames, so the first frame is decoded once.
     """
-    import av
-
     container, stream = _open(path)
     try:
         frame = next(container.decode(stream), None)
@@ -225,8 +223,6 @@ def _display_rotation(path: Path) -> int:
 
 def _index_video(path: Path) -> _VideoIndex:
     """Demux (no decode) every packet of the first video stream to count and time its frames."""
-    import av
-
     container, stream = _open(path)
     try:
         pts: list[int] = []
@@ -319,8 +315,6 @@ def _index_video(path: Path) -> _VideoIndex:
 
 def _index_folder(path: Path, fps: float | None) -> _FolderIndex:
     """List the image files of a frame folder in natural order and read the first one's size."""
-    from PIL import Image
-
     images = []
     with os.scandir(path) as entries:
         for entry in entries:
@@ -423,8 +417,6 @@ _WIDE_GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 def _rgb8(im) -> "Image.Image":
     """An image as 8-bit RGB, 16-bit grayscale scaled to 8 bits (0..65535 -> 0..255), not clipped."""
-    from PIL import Image
-
     if im.mode not in _WIDE_GRAY_MODES:
         return im.convert("RGB")
     gray = np.asarray(im).astype(np.float32) / 257.0  # (H, W); 65535 / 257 = 255
@@ -433,8 +425,6 @@ def _rgb8(im) -> "Image.Image":
 
 def _iter_folder(index: _FolderIndex, wanted: list[int], width: int, height: int) -> Iterator[tuple[int, np.ndarray]]:
     """Read the wanted image files, downscaling JPEGs in the DCT domain before the exact resize."""
-    from PIL import Image
-
     first = (index.info.width, index.info.height)
     for i in wanted:
         file = index.files[i]
@@ -502,8 +492,6 @@ def _iter_video(
     path: Path, index: _VideoIndex, wanted: list[int], width: int, height: int
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Decode the wanted frames (ascending) run by run, following ``plan_decode``, yielding each once."""
-    import av
-
     resize = (width, height) != (index.info.width, index.info.height)
     quarter_turns = index.info.rotation // 90
     if quarter_turns % 2:

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import torch
 
 from ..config_loader import ConfigError
-from .decode import read_frames
+from .decode import probe, read_frames
 from .config import Aggregate, Crops, SamplingConfig, Strategy, TransformConfig
 from .sampling import multiview_indices
 from .transforms import build_test_transform
@@ -131,8 +131,6 @@ def read_test_clips(
     serves all K clips; frames are decoded straight to the view's short side.
     """
     if last is None:
-        from .decode import probe
-
         last = probe(source, fps=fps).num_frames
     idx = [first + i for i in view.frame_indices(last - first, num_frames)]
     frames = read_frames(source, idx, size=view.resize_to(size), fps=fps)  # (K*T, 3, h, w)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
+from tqdm import tqdm
 
 from ..engine.distributed import DistInfo, broadcast_object
 from ..checkpoint import checkpoint_state
@@ -397,8 +398,6 @@ def predict_to_jsonl(
     failed: list[str] = []
     fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     try:
-        from tqdm import tqdm
-
         stream = iter_predictions(mine, score, labels, view=model.test_view, num_frames=model.cfg.num_frames,
                                   size=model.cfg.image_size, window=window, stride=stride, batch_size=batch_size,
                                   num_workers=num_workers, mode=view, clip_seconds=getattr(model, "clip_seconds", None),

@@ -23,6 +23,9 @@ from typing import Sequence
 
 import numpy as np
 
+from ..data.boris import boris_project
+from ..utils import atomic_write_bytes, atomic_write_text, json_text
+
 __all__ = ["EventOptions", "Event", "VideoEvents", "timeline_cells", "label_events", "events_of", "events_csv",
            "plot_ethogram", "write_event_files"]
 
@@ -154,7 +157,7 @@ def events_csv(rows: Sequence[tuple[str, Event]]) -> str:
 
 def plot_ethogram(title: str, events: Sequence[Event], labels: Sequence[str], duration: float) -> bytes:
     """A PNG ethogram: one row per label, a bar per event over time (shaded by its mean score)."""
-    import matplotlib
+    import matplotlib  # 0.9 s of CPU to import, paid only where an ethogram is drawn
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -184,9 +187,6 @@ def write_event_files(folder: str | Path, videos: Sequence[VideoEvents], labels:
     """Write ``events.csv``, ``events.json``, ``events.boris`` (a BORIS project: one observation per video,
     the events as state events) and, with ``ethograms``, ``<video name>.ethogram.png`` per video into
     ``folder``; returns the paths written."""
-    from ..data.boris import boris_project
-    from ..utils import atomic_write_bytes, atomic_write_text, json_text
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "events.csv", folder / "events.json", folder / "events.boris"]

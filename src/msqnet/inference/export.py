@@ -30,12 +30,14 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.onnx import _constants  # where torch states its exporter's range
 
 from ..config_loader import from_dict, to_dict
 from ..data.views import TestView
 from ..metrics.thresholds import DecisionThresholds
 from ..models.config import ModelConfig
 from ..models.msqnet import MSQNet, mix_label_embeddings
+from ..models.text import build_label_embedder
 from ..utils import atomic_write_bytes
 
 __all__ = ["ONNX_FORMAT", "require_onnx_exporter", "export_onnx", "supported_opsets", "OnnxRuntimeModel", "OnnxOutput"]
@@ -51,7 +53,7 @@ def require_onnx_exporter() -> None:
     """Import what torch's ONNX exporter needs (onnx, onnxscript and its own dependencies, e.g. onnx_ir):
     a missing or partly installed extra is the same clear ValueError."""
     try:
-        import onnx  # noqa: F401
+        import onnx  # noqa: F401  (the optional `onnx` extra)
         import onnxscript  # noqa: F401
     except ImportError as e:
         missing = f" ({e.name} is missing)" if e.name else ""
@@ -91,7 +93,6 @@ def _decode_array(text: str) -> torch.Tensor:
 def supported_opsets() -> range:
     """The ONNX opsets ``export_onnx`` can write: from 18 (torch's exporter cannot convert its graph to an
     older one and would ignore the request) through the newest torch's exporter declares."""
-    from torch.onnx import _constants  # where torch states its exporter's range
 
     return range(18, getattr(_constants, "ONNX_MAX_OPSET", 23) + 1)
 
@@ -195,7 +196,7 @@ class OnnxRuntimeModel:
 
     def __init__(self, path: str | os.PathLike, *, threads: int | None = None):
         try:
-            import onnxruntime as ort
+            import onnxruntime as ort  # the optional `onnx` extra
         except ImportError as e:
             raise ValueError(_INSTALL_HINT + (f" ({e.name} is missing)" if e.name else "")) from None
         self.path = Path(path)
@@ -253,8 +254,6 @@ class OnnxRuntimeModel:
 
         def embed_new(new: list[str]) -> torch.Tensor:
             if self._label_embedder is None:
-                from ..models.text import build_label_embedder
-
                 self._label_embedder = build_label_embedder(self.cfg.label_embedder)
             return self._label_embedder(new)
 

@@ -14,7 +14,9 @@ import re
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .explain import Explanation, LabelExplanation
+from ..synth.video import write_mp4
+from ..utils import atomic_write_bytes
+from .explain import Explanation, LabelExplanation, explain
 
 __all__ = ["colorize", "overlay_frames", "contact_sheet", "write_overlay_video", "label_overlay", "label_slug"]
 
@@ -28,7 +30,7 @@ def label_slug(label: str) -> str:
 
 def _lut() -> np.ndarray:
     """(256, 3) uint8 colours of matplotlib's ``inferno`` map (dark: no relevance, yellow: the most)."""
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # matplotlib: 0.9 s of CPU to import, paid only where a map is drawn
 
     return (colormaps["inferno"](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
 
@@ -90,8 +92,6 @@ def contact_sheet(explanation: Explanation, label: str) -> bytes:
 
 def write_overlay_video(path: str | os.PathLike, explanation: Explanation, label: str) -> None:
     """An H.264 MP4 of the overlaid frames, played over the clip's span (written to a temp name, then renamed)."""
-    from ..synth.video import write_mp4
-
     tiles = overlay_frames(explanation, label)
     duration = (explanation.end - explanation.start) if explanation.start is not None else 0.0
     fps = max(1, round(len(tiles) / duration)) if duration > 0 else 4
@@ -103,9 +103,6 @@ def label_overlay(model, video: str | os.PathLike, label: str, folder: str | os.
                   method: str = "gradcam") -> tuple[str, str]:
     """Explain ``label`` on a video's test clip and write its contact sheet and overlaid MP4 into ``folder``:
     ``(png path, mp4 path)``, for a viewer (the page) to show."""
-    from ..utils import atomic_write_bytes
-    from .explain import explain
-
     explanation = explain(model, video, [label], method=method)
     folder = os.fspath(folder)
     os.makedirs(folder, exist_ok=True)

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
+from tqdm import tqdm
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..data.decode import DecodeError, probe
@@ -448,8 +449,6 @@ def predict(
                               stride=stride, batch_size=batch_size, num_workers=num_workers, mode=view,
                               clip_seconds=getattr(model, "clip_seconds", None), multi_label=model.multi_label,
                               decisions=decisions)
-    from tqdm import tqdm
-
     for index, pred in tqdm(stream, total=len(sources), desc="predict", unit="video",
                             disable=not progress or len(sources) < 2):
         results[index] = pred

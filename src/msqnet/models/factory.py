@@ -6,6 +6,7 @@ from typing import Sequence
 
 from .config import ModelConfig, get_model_config
 from .msqnet import MSQNet, check_class_names
+from .text import build_label_embedder
 
 __all__ = ["create_model"]
 
@@ -16,8 +17,6 @@ def create_model(
 ) -> MSQNet:
     """Build MSQNet for ``class_names`` (multi-label, or one label per clip): label embeddings from the
     frozen text encoder, then the model."""
-    from .text import build_label_embedder
-
     class_names = check_class_names(class_names)  # before the text encoder loads
     cfg = get_model_config(config, overrides)
     label_embed = None

@@ -47,6 +47,7 @@ from ..utils import FolderMark, atomic_write_text
 from .actions import ACTION_CLASSES, CLASS_NAMES, INTERACTIONS
 from .actors import MORPHOLOGIES
 from .datasheet import label_matrix, render_datasheet
+from .preview import write_preview
 from .render import render_clip
 from .scene import ActorSpec, ClipSpec, ground_y, sample_clip, screen_scale
 from .video import write_frame_folder, write_mp4
@@ -402,8 +403,6 @@ def generate_dataset(out_dir: str | os.PathLike, cfg: SynthConfig, *, progress: 
     chance = _chance(cfg, by_split)
     _write_datasheet(out_dir, cfg, by_split, chance)
     if cfg.preview:
-        from .preview import write_preview
-
         write_preview(out_dir)
     # generator.json goes last: its presence marks a complete dataset.
     meta = {
