@@ -30,8 +30,8 @@ from typing import Any
 
 import av
 
-from ..checkpoint.card import is_open_vocabulary
 from ..checkpoint import load_model, read_card
+from ..checkpoint.card import is_open_vocabulary
 from ..config_loader import to_dict
 from ..data.decode import DecodeError, probe
 from ..inference.events import events_of

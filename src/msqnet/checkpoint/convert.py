@@ -16,12 +16,12 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from .format import CHECKPOINT_MARK
-from .model_folder import check_weight_shapes, save_model
 from ..config_loader import ConfigError
-from ..utils import check_replaceable, quote, read_json
 from ..models.config import DecoderConfig, LabelEmbedderConfig, ModelConfig, VideoEncoderConfig, VisualEmbedderConfig
 from ..models.msqnet import MSQNet, check_class_names
+from ..utils import check_replaceable, quote, read_json
+from .format import CHECKPOINT_MARK
+from .model_folder import check_weight_shapes, save_model
 
 __all__ = ["REFERENCE_KEY_MAP", "reference_model_config", "convert_reference_state_dict", "convert_reference"]
 

@@ -17,9 +17,9 @@ from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from .._version import __version__
+from ..utils import quote
 from .card import model_card
 from .format import CARD_NAME, CHECKPOINT_FILES, CheckpointError, local_model_folder, read_checkpoint_config
-from ..utils import quote
 
 __all__ = ["RepoRef", "parse_repo_ref", "resolve_source", "download_checkpoint", "push_checkpoint"]
 

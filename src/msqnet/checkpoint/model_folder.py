@@ -28,8 +28,8 @@ from safetensors.torch import load_file, save_file
 
 from .._version import __version__
 from ..config_loader import to_dict
-from ..models.config import ModelConfig
 from ..data.views import TestView
+from ..models.config import ModelConfig
 from ..models.msqnet import MSQNet, check_class_names
 from ..utils import atomic_folder, read_text
 from .card import model_card

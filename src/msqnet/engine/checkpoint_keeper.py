@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..checkpoint import CheckpointError
-from ..config_loader import ConfigError
 from ..checkpoint.run_dir import RunDir
+from ..config_loader import ConfigError
 from ..utils import atomic_folder
 from .state import state_position, verify_training_state, write_training_state
 

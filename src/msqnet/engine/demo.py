@@ -19,18 +19,18 @@ from typing import Sequence
 import numpy as np
 
 from ..checkpoint import load_model
+from ..checkpoint.run_dir import RunDir
 from ..data.class_splits import load_zero_shot_split
 from ..data.datasets import load_split
 from ..data.records import multi_hot
+from ..metrics import chance_levels, chance_map
+from ..synth import SynthConfig, generate_dataset
+from ..utils import atomic_write_text, json_text, read_json
 from .config import load_train_config
 from .metrics_log import read_metrics_log
 from .report import print_table, write_report
 from .trainer import train
 from .zero_shot import evaluate_zero_shot
-from ..metrics import chance_levels, chance_map
-from ..checkpoint.run_dir import RunDir
-from ..synth import SynthConfig, generate_dataset
-from ..utils import atomic_write_text, json_text, read_json
 
 __all__ = ["DemoResult", "run_demo", "DEMO_SPLITS", "DEMO_RECIPE"]
 

@@ -19,13 +19,13 @@ import torch
 from torch.utils.data import Dataset
 
 from ..checkpoint import load_model, require_model_folder
+from ..checkpoint.run_dir import RunDir
 from ..data.config import DataConfig, SamplingConfig, TransformConfig
 from ..data.dataset import ClipDataset
 from ..data.datasets import DatasetSplit, load_split
 from ..data.records import multi_hot
 from ..metrics import chance_levels, compute_metrics, default_metric_names, per_class_average_precision
 from ..metrics.prediction_files import write_wide_csv
-from ..checkpoint.run_dir import RunDir
 from ..utils import quote
 from .distributed import is_main_process, resolve_device
 from .inference import predict_dataset, view_configs

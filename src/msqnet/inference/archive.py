@@ -38,15 +38,15 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import torch
 from tqdm import tqdm
 
-from ..engine.distributed import DistInfo, broadcast_object
 from ..checkpoint import checkpoint_state
 from ..config_loader import to_dict
 from ..data.decode import probe
+from ..engine.distributed import DistInfo, broadcast_object
+from ..utils import atomic_write_text, quote, read_text
 from .decisions import label_decisions
 from .events import EventOptions, events_of
-from .whole_video import ViewMode
 from .predict import ModelScorer, Scorer, iter_predictions
-from ..utils import atomic_write_text, quote, read_text
+from .whole_video import ViewMode
 
 __all__ = ["JsonlSummary", "read_file_list", "read_jsonl", "append_jsonl_line", "merge_jsonl", "model_fingerprint",
            "run_settings", "record_problem", "predict_to_jsonl"]

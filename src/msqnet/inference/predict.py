@@ -40,9 +40,9 @@ from ..data.timeline import WindowClips
 from ..data.views import TestView, read_test_clips
 from ..engine.inference import score_clips
 from ..models.msqnet import check_class_names, check_clips
+from ..precision import resolve_precision
 from .decisions import UNCALIBRATED, LabelDecisions, label_decisions
 from .whole_video import ViewMode, aggregate_name, aggregate_windows, choose_view
-from ..precision import resolve_precision
 
 __all__ = ["WindowScores", "Prediction", "Scorer", "ModelScorer", "model_scorer", "VideoClips", "iter_predictions",
            "predict"]
