@@ -6,7 +6,10 @@ On the demo's trained model and the test splits, with every actor's per-frame bo
 * **pointing game**: for every (clip, true label) whose label some actors of the clip perform and others do
   not, does the peak of the label's map (over the whole clip) fall inside the box, on the peak's frame, of
   an actor that performs it? Hit rate per method, beside a uniformly random point (its exact expected hit
-  rate: the performers' share of the frame) and the centre of the largest actor's box (the shortcut).
+  rate: the performers' share of the frame) and the centre of the largest actor's box (the shortcut); for a
+  ``pooling: spatiotemporal`` model also the raw cross-attention's peak token (the centre of its cell), and
+  where the query's attention goes: its share on the performers' tokens, on the other actors' and on the
+  background, beside each region's share of the tokens.
 * **deletion**: the label's probability as the most relevant tokens are masked first (grey pixels over the
   token's cells, 0 to 100 % in tenths), against the same masking in random order; area under each curve
   (lower: the map found what the score depends on), over every (clip, true label).
@@ -75,6 +78,33 @@ def mask_tokens(clip, order: np.ndarray, grid: tuple[int, int, int], steps: int 
     return out if clip.dtype == torch.uint8 else out.float()
 
 
+def cross_attention_peak(cross: np.ndarray, num_frames: int, size: int) -> tuple[int, float, float]:
+    """``(frame, y, x)`` in frame pixels of the centre of the largest token of a (T', h, w) cross-attention map."""
+    tt, gh, gw = cross.shape
+    t, i, j = np.unravel_index(int(np.argmax(cross)), cross.shape)
+    return int(t) * (num_frames // tt), (i + 0.5) * size / gh - 0.5, (j + 0.5) * size / gw - 0.5
+
+
+def attention_shares(cross: np.ndarray, doers: list[np.ndarray], others: list[np.ndarray], frames: list[int],
+                     size: int) -> dict[str, float]:
+    """Where a (T', h, w) cross-attention's weight lies: tokens whose cell centre is on a performer, on another
+    actor or on neither, per frame's boxes (``frames``: the source frame of each of the T frames), and those
+    regions' shares of the tokens (what uniform attention would give)."""
+    tt, gh, gw = cross.shape
+    weight, area = {"performers": 0.0, "other actors": 0.0, "background": 0.0}, {"performers": 0, "other actors": 0, "background": 0}
+    for t in range(tt):
+        f = frames[t * (len(frames) // tt)]
+        for i in range(gh):
+            for j in range(gw):
+                y, x = (i + 0.5) * size / gh - 0.5, (j + 0.5) * size / gw - 0.5
+                region = ("performers" if any(inside(b[f], y, x) for b in doers)
+                          else "other actors" if any(inside(b[f], y, x) for b in others) else "background")
+                weight[region] += float(cross[t, i, j])
+                area[region] += 1
+    total = sum(area.values())
+    return {**{f"attention on {k}": v for k, v in weight.items()}, **{f"tokens on {k}": area[k] / total for k in area}}
+
+
 def auc(curve: np.ndarray) -> float:
     """Area under a curve sampled evenly on [0, 1]."""
     x = np.linspace(0, 1, len(curve))
@@ -94,11 +124,13 @@ def evaluate_split(model, data: Path, split: str, records: dict, limit: int | No
     view, T, S = explanation_view(model), model.cfg.num_frames, model.cfg.image_size
     short = view.resize_to(S)
     ids = [r for r in records if records[r]["split"] == split][:limit]
-    point = {m: [] for m in (*METHODS, "random point", "largest actor")}
+    spatial_memory = model.cfg.pooling == "spatiotemporal"  # the cross-attention is a (T', h, w) map itself
+    point = {m: [] for m in (*METHODS, *(["cross-attention"] if spatial_memory else []), "random point", "largest actor")}
+    shares: list[dict[str, float]] = []  # spatial memory: where each pointing case's query attention lies
     deletion = {m: [] for m in (*METHODS, "random order")}
     temporal = {m: [] for m in (*METHODS, "cross-attention", "chance")}
     clips: dict[str, torch.Tensor] = {}
-    peakedness: list[float] = []  # what the queries attend to: the largest cross-attention weight over time
+    peakedness: list[float] = []  # what the queries attend to: the largest cross-attention weight over the memory
     same_map = {m: [] for m in METHODS}  # how alike two labels' maps of one clip are (correlation)
     for cid in ids:
         rec = records[cid]
@@ -113,7 +145,7 @@ def evaluate_split(model, data: Path, split: str, records: dict, limit: int | No
         areas = {k: np.mean([(b[f, 2] - b[f, 0]) * (b[f, 3] - b[f, 1]) for f in frames]) for k, b in boxes.items()}
         largest = max(areas, key=areas.get)
         peakedness += [float(x.cross_attention.max()) for x in results[METHODS[0]]]
-        uniform = 1 / len(results[METHODS[0]][0].cross_attention)  # 1 / T'
+        uniform = 1 / results[METHODS[0]][0].cross_attention.size  # 1 / M, M = T' or T' x h x w
         for method in METHODS:
             if len(labels) > 1:
                 a, b = (results[method][c].tokens.ravel() for c in (0, 1))
@@ -124,6 +156,12 @@ def evaluate_split(model, data: Path, split: str, records: dict, limit: int | No
                 for method in METHODS:
                     t, y, x = results[method][c].peak()
                     point[method].append(any(inside(boxes[k][frames[t]], y, x) for k in doers))
+                if spatial_memory:
+                    t, y, x = cross_attention_peak(results[METHODS[0]][c].cross_attention, T, S)
+                    point["cross-attention"].append(any(inside(boxes[k][frames[t]], y, x) for k in doers))
+                    others = [boxes[k] for k in boxes if k not in doers]
+                    shares.append(attention_shares(results[METHODS[0]][c].cross_attention, [boxes[k] for k in doers],
+                                                   others, frames, S))
                 point["random point"].append(np.mean([covered_fraction([boxes[k][f] for k in doers], S) for f in frames]))
                 hits = []
                 for f in frames:
@@ -157,12 +195,14 @@ def evaluate_split(model, data: Path, split: str, records: dict, limit: int | No
             for method in METHODS:
                 temporal[method].append(bool(visible[int(np.argmax(results[method][0].temporal))]))
             cross = results[METHODS[0]][0].cross_attention
+            cross = cross.reshape(len(cross), -1).sum(axis=1)  # (T',): the memory's weight per temporal position
             per_frame = np.repeat(cross, T // len(cross))
             temporal["cross-attention"].append(bool(visible[int(np.argmax(per_frame))]))
             temporal["chance"].append(length / T)
     return {
         "pointing_cases": len(point["random point"]),
         "pointing": {k: float(np.mean(v)) for k, v in point.items()},
+        **({"query_attention_shares": {k: float(np.mean([x[k] for x in shares])) for k in shares[0]}} if shares else {}),
         "deletion_cases": len(deletion["random order"]),
         "deletion_auc": {k: float(np.mean(v)) for k, v in deletion.items()},
         "query_attention_max": float(np.mean(peakedness)),
@@ -207,9 +247,12 @@ def main() -> None:
     for split, r in report["splits"].items():
         print(f"\n{split}")
         print(f"  pointing game ({r['pointing_cases']} cases): " + ", ".join(f"{k} {v:.3f}" for k, v in r["pointing"].items()))
+        if "query_attention_shares" in r:
+            print("  class queries' cross-attention, in the pointing cases: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in r["query_attention_shares"].items()))
         print(f"  deletion AUC ({r['deletion_cases']} cases, lower is better): "
               + ", ".join(f"{k} {v:.3f}" for k, v in r["deletion_auc"].items()))
-        print(f"  class queries: largest cross-attention weight over time {r['query_attention_max']:.3f} "
+        print(f"  class queries: largest cross-attention weight over the memory {r['query_attention_max']:.3f} "
               f"(uniform {r['query_attention_uniform']:.3f}); correlation of two labels' maps in one clip: "
               + ", ".join(f"{k} {v:.3f}" for k, v in r["two_labels_map_correlation"].items()))
         print(f"  temporal peak inside the shown part ({r['time_cases']} cases): "

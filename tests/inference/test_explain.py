@@ -1,6 +1,8 @@
 """``model.explain``: per-label relevance in space and time, from real tiny encoders of every family."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -68,6 +70,19 @@ def test_every_encoder_family_explains_each_label_in_space_and_time(family):
             assert item.spatial.min() >= 0
             assert item.temporal.shape == (4,) and item.temporal.sum() == pytest.approx(1.0)
             assert item.cross_attention.shape == (time_tokens,) and item.cross_attention.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_with_spatiotemporal_memory_each_label_attends_over_space_and_time(family):
+    torch.manual_seed(0)
+    model = create_model(replace(FAMILIES[family], pooling="spatiotemporal"), CLASSES).eval()
+    results = explain_clip(model, _clip())
+    time_tokens = 2 if family == "videomae" else 4
+    for items in results.values():
+        for item in items:
+            assert item.tokens.shape == (time_tokens, 4, 4)
+            assert item.cross_attention.shape == (time_tokens, 4, 4)  # the query's weights over (T', h, w)
+            assert item.cross_attention.sum() == pytest.approx(1.0, abs=1e-5)
 
 
 def test_gradcam_maps_are_specific_to_each_label(tsf):

@@ -9,7 +9,7 @@ import torch
 from msqnet.models.decoder import SinusoidalPositionalEncoding
 from msqnet.models.heads import GroupWiseLinear, TextConditionedHead
 from msqnet.models.normalize import Normalize
-from msqnet.models.pooling import ReferencePool, TemporalPool
+from msqnet.models.pooling import ReferencePool, SpatioTemporalTokens, TemporalPool
 from msqnet.models.query import QueryBuilder
 from msqnet.models.video_encoder import VideoTokens, interpolate_time_embeddings
 
@@ -38,6 +38,14 @@ def test_temporal_pool_handles_time_outermost_layout():
     x = torch.arange(t).repeat_interleave(n).float().view(1, t * n, 1).expand(b, t * n, d)
     pooled = TemporalPool()(VideoTokens(x, has_cls=False, num_time=t, num_space=n, time_innermost=False))
     assert torch.equal(pooled[0, :, 0], torch.tensor([0.0, 1.0, 2.0]))
+
+
+def test_spatiotemporal_memory_keeps_every_patch_token_time_major():
+    v = _timesformer_tokens(t=4, n=6)
+    memory = SpatioTemporalTokens()(v)
+    assert memory.shape == (2, 4 * 6, 3)  # CLS dropped, one token per (frame, patch)
+    assert torch.equal(memory[0, :, 0], torch.arange(4.0).repeat_interleave(6))  # index t * N + n
+    assert torch.equal(memory.view(2, 4, 6, 3).mean(dim=2), TemporalPool()(v))  # per-frame mean: the temporal pool
 
 
 def test_reference_pool_mixes_frames_as_the_reference_does():

@@ -12,19 +12,27 @@ import msqnet
 from msqnet.checkpoint import CheckpointError, load_model, save_model
 from msqnet.models import create_model, get_model_config
 
-from .tiny import TINY_CLIP_VISION, TINY_TSF, tiny_config
+from .tiny import TINY_CLIP_VISION, TINY_DECODER, TINY_TSF, tiny_config
 
 CLASSES = ["walking", "running", "eating", "jumping over a fence", "sleeping"]
 
 
 @pytest.mark.parametrize("family", ["timesformer", "videomae", "effnet", "frames"])
-@pytest.mark.parametrize("pooling", ["temporal", "reference"])
+@pytest.mark.parametrize("pooling", ["temporal", "spatiotemporal", "reference"])
 def test_every_family_maps_a_clip_to_one_logit_per_class(family, pooling):
     model = create_model(tiny_config(family, pooling=pooling), CLASSES)
     out = model(torch.rand(2, 4, 3, 32, 32))
     assert out.logits.shape == (2, len(CLASSES))
     assert out.class_features.shape == (2, len(CLASSES), 16)
     assert torch.isfinite(out.logits).all()
+
+
+def test_a_spatiotemporal_memory_longer_than_the_decoders_positions_is_refused_naming_the_key():
+    from msqnet.config_loader import ConfigError
+
+    cfg = tiny_config(pooling="spatiotemporal", decoder={**TINY_DECODER, "max_len": 32})  # memory: 4 x 16 tokens
+    with pytest.raises(ConfigError, match=r"4 x 16 = 64 memory tokens, more than decoder.max_len \(32\)"):
+        create_model(cfg, CLASSES)
 
 
 def test_uint8_and_float_clips_give_the_same_logits():

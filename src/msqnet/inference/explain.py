@@ -1,19 +1,22 @@
 """Where and when the model looked: per-label spatial and temporal relevance of a clip, from the model itself.
 
-MSQNet pools each temporal position's patch tokens into one token before its class queries read them,
-so the decoder's cross-attention says *when* a class looked (over the T' temporal tokens), never *where*.
-Where comes from carrying that back to the patch tokens, by one of two methods:
+With its default ``pooling: temporal`` MSQNet pools each temporal position's patch tokens into one token
+before its class queries read them, so the decoder's cross-attention says *when* a class looked (over the
+T' temporal tokens), never *where*. With ``pooling: spatiotemporal`` the queries read all T' x N patch
+tokens, and each class's cross-attention is itself a map over space and time. Either way the maps are
+carried back to the encoder's patch tokens by one of two methods:
 
 * ``rollout``: the decoder's cross-attention (mean over layers and heads), through the pooling, back
   through the encoder's self-attention (attention rollout, Abnar & Zuidema 2020: the product over layers
   of ``(A + I) / 2`` with A the head-mean attention). The encoder's attention is the same for every
-  class, so the classes' maps differ only through the time steps their queries weight.
+  class, so the classes' maps differ only through the memory tokens their queries weight: time steps
+  only under temporal pooling, places and time steps under spatiotemporal pooling.
 * ``gradcam``: gradient x activation at the encoder's output tokens (Grad-CAM on the token grid):
   ``relu(sum_d dlogit_c/dx_(t,n,d) * x_(t,n,d))``, specific to each class in space and time.
 
 Both give, per label, a token-grid map (T', h, w), per-frame maps upsampled to the clip's S x S frames,
 and a temporal relevance over the clip's T frames (the map's mass per frame); every explanation also
-keeps the raw cross-attention (T',). ``benchmarks/explain_quality.py`` measures which method points at
+keeps the raw cross-attention, (T',) or, under spatiotemporal pooling, (T', h, w). ``benchmarks/explain_quality.py`` measures which method points at
 the actor that performs a label (README, "Explanations").
 
 Nothing here runs in ``predict``: the model's forward is untouched. ``explain(model, video, labels)``
@@ -59,8 +62,9 @@ class LabelExplanation:
         spatial: (T, S, S) per-frame maps, the token map upsampled to the frame, in [0, 1] (1 at the
             clip's maximum; comparable across frames).
         tokens: (T', h, w) relevance of each encoder token (non-negative, unnormalised).
-        cross_attention: (T',) the decoder's cross-attention of the label's query over the temporal
-            tokens, mean over layers and heads (sums to 1).
+        cross_attention: the decoder's cross-attention of the label's query over its memory tokens,
+            mean over layers and heads (sums to 1): (T',) over the temporal tokens, or (T', h, w) over
+            the space-time tokens of a ``pooling: spatiotemporal`` model.
     """
 
     label: str
@@ -80,7 +84,7 @@ class LabelExplanation:
         t, y, x = self.peak()
         return {"label": self.label, "probability": self.probability,
                 "temporal": [round(float(v), 6) for v in self.temporal],
-                "cross_attention": [round(float(v), 6) for v in self.cross_attention],
+                "cross_attention": np.round(self.cross_attention.astype(np.float64), 6).tolist(),
                 "peak": {"frame": t, "y": y, "x": x},
                 "tokens": np.round(self.tokens.astype(np.float64), 6).tolist()}
 
@@ -238,10 +242,18 @@ def _rollout(layers: list[tuple[str, torch.Tensor]], v: VideoTokens) -> torch.Te
 
 
 def _pooling_matrix(model: nn.Module, v: VideoTokens) -> torch.Tensor:
-    """(T', L): how the model's pooling mixes the L encoder tokens into its T' temporal tokens (it is linear)."""
+    """(M, L): how the model's pooling mixes the L encoder tokens into its M memory tokens (it is linear)."""
     eye = torch.eye(v.tokens.shape[1]).unsqueeze(0)  # (1, L, L): token j is the j-th unit vector
     with torch.no_grad():
-        return model.pool(replace(v, tokens=eye))[0]  # (T', L)
+        return model.pool(replace(v, tokens=eye))[0]  # (M, L)
+
+
+def _memory_grid(cross: torch.Tensor, model: nn.Module, v: VideoTokens) -> torch.Tensor:
+    """Cross-attention (C, M) over the memory -> (C, T', h, w) for space-time memory, else unchanged (C, T')."""
+    if model.cfg.pooling != "spatiotemporal":
+        return cross
+    side = math.isqrt(v.num_space)
+    return rearrange(cross, "c (t h w) -> c t h w", t=v.num_time, h=side, w=side)  # memory is time-major
 
 
 def _token_grid(values: torch.Tensor, v: VideoTokens) -> torch.Tensor:
@@ -294,7 +306,7 @@ def explain_clip(model: nn.Module, clip: torch.Tensor, labels: Sequence[str] | N
             if not torch.isfinite(logits).all():
                 raise ValueError("the model's scores are NaN or infinite: its weights have diverged or are corrupt")
             v: VideoTokens = rec["tokens"]
-            cross = out.cross_attention[0, :, rows].float().mean(dim=0).detach().cpu()  # (C, T'): mean over decoder layers
+            cross = out.cross_attention[0, :, rows].float().mean(dim=0).detach().cpu()  # (C, M): mean over decoder layers
             maps: dict[str, torch.Tensor] = {}  # method -> (C, T', h, w) token relevance
             if "gradcam" in methods:
                 leaf = rec["leaf"]
@@ -305,11 +317,12 @@ def explain_clip(model: nn.Module, clip: torch.Tensor, labels: Sequence[str] | N
             if "rollout" in methods:
                 vc = replace(v, tokens=v.tokens.detach().cpu())
                 rolled = _rollout([(k, a.cpu()) for k, a in rec["layers"]], vc)  # (L, L)
-                relevance = cross @ _pooling_matrix(model, vc) @ rolled  # (C, T') @ (T', L) @ (L, L) -> (C, L)
+                relevance = cross @ _pooling_matrix(model, vc) @ rolled  # (C, M) @ (M, L) @ (L, L) -> (C, L)
                 maps["rollout"] = _token_grid(relevance, vc)
     finally:
         model.train(was_training)
     num_frames, size = clip.shape[0], clip.shape[-1]
+    cross = _memory_grid(cross, model, v)  # (C, T') or (C, T', h, w)
     results: dict[str, list[LabelExplanation]] = {}
     for method in methods:
         items = []

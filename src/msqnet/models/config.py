@@ -29,8 +29,8 @@ __all__ = [
     "CLIP_STD",
 ]
 
-# How the backbone's tokens become one token per frame (``msqnet.models.pooling``).
-Pooling = Literal["temporal", "reference"]
+# How the backbone's tokens become the decoder's memory (``msqnet.models.pooling``).
+Pooling = Literal["temporal", "spatiotemporal", "reference"]
 # The frozen text encoder of the class names, and the frozen image encoder of the video embedding.
 LabelEmbedderKind = Literal["clip", "minilm"]
 VisualEmbedderKind = Literal["clip", "efficientnet_lite0", "video_encoder", "none"]
@@ -245,9 +245,12 @@ class ModelConfig:
         name: preset name, for logs and checkpoints.
         num_frames: T, frames per clip.
         image_size: spatial size of the input clip (square).
-        pooling: ``temporal`` (one token per frame: mean of its patch tokens) or ``reference`` (the
+        pooling: how the encoder's tokens become the decoder's memory: ``temporal`` (one token per
+            frame: mean of its patch tokens; the class queries weight time only), ``spatiotemporal``
+            (every patch token of every frame, T' x N tokens: each class query's cross-attention is a
+            map over space and time; the decoder's ``max_len`` must hold T' x N) or ``reference`` (the
             reference's 1-D adaptive pool over the flattened token axis, which mixes frames).
-        pool_cls: with ``temporal`` pooling, add the CLS token to every frame token.
+        pool_cls: with ``temporal`` or ``spatiotemporal`` pooling, add the CLS token to every memory token.
         query: ``multimodal`` (label text + video embedding, the paper), ``text`` (label text only),
             ``learned`` (free per-class vectors, no text).
         head: ``group_linear`` (the reference's per-class weights: closed set) or ``text`` (scores

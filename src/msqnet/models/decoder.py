@@ -1,6 +1,6 @@
-"""The query decoder: ``nn.Transformer`` from the clip's temporal tokens and one query per class to class features.
+"""The query decoder: ``nn.Transformer`` from the clip's memory tokens and one query per class to class features.
 
-Its encoder reads the temporal tokens; its decoder turns one query per class into one feature per class.
+Its encoder reads the memory tokens (temporal, or space-time with ``pooling: spatiotemporal``); its decoder turns one query per class into one feature per class.
 """
 from __future__ import annotations
 
@@ -77,9 +77,9 @@ class QueryDecoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor, queries: torch.Tensor, *,
                 return_attention: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Decode queries (B, C, D) against video tokens (B, T, D) into class features (B, C, D).
+        """Decode queries (B, C, D) against video tokens (B, M, D) into class features (B, C, D).
 
-        With ``return_attention`` also the cross-attention of every decoder layer, (B, layers, C, T) averaged
+        With ``return_attention`` also the cross-attention of every decoder layer, (B, layers, C, M) averaged
         over heads (each row sums to 1): the explicit attention arithmetic instead of the fused kernel, so the
         features agree with the default path to float round-off only; the default path is untouched.
         """
@@ -91,7 +91,7 @@ class QueryDecoder(nn.Module):
             return args, {**kwargs, "need_weights": True, "average_attn_weights": True}
 
         def keep_weights(module, args, output):
-            weights.append(output[1])  # (B, C, T)
+            weights.append(output[1])  # (B, C, M)
 
         hooks = []
         for layer in self.transformer.decoder.layers:
@@ -102,4 +102,4 @@ class QueryDecoder(nn.Module):
         finally:
             for hook in hooks:
                 hook.remove()
-        return h, torch.stack(weights, dim=1)  # (B, layers, C, T)
+        return h, torch.stack(weights, dim=1)  # (B, layers, C, M)

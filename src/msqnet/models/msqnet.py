@@ -1,7 +1,7 @@
 """MSQNet: "Actor-agnostic Multi-label Action Recognition with Multi-modal Query" (arXiv 2307.10763).
 
-A video transformer's spatio-temporal tokens are pooled to one token per temporal position and read
-by a transformer decoder whose queries are one per action class, each built from the class name's
+A video transformer's spatio-temporal tokens are pooled to one token per temporal position (or, with
+``pooling: spatiotemporal``, all kept, T' x N tokens) and read by a transformer decoder whose queries are one per action class, each built from the class name's
 text embedding fused with a video-level visual embedding; each decoded query is scored for its class.
 
     clip (B,T,3,H,W) -> VideoEncoder -> tokens (B,L,Hv) -> pool (B,T',Hv) -> Linear -> +PE -> (B,T',D)
@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from ..config_loader import ConfigError
 from ..data.views import TestView
 from ..utils import quote
 from .attention import set_attention
@@ -116,6 +117,20 @@ def mix_label_embeddings(
     return out
 
 
+def _check_memory_fits(video_encoder: nn.Module, cfg: ModelConfig) -> None:
+    """Refuse a ``spatiotemporal`` memory longer than the decoder's position table, naming the key to change."""
+    if hasattr(video_encoder, "num_space"):  # frame_transformer: one token per grid cell per frame
+        num_time, num_space = video_encoder.num_frames, video_encoder.num_space
+    else:  # HF TimeSformer / VideoMAE: patches of the model's frames, tubelets of its frames
+        config = video_encoder.backbone.config
+        num_time = cfg.num_frames // getattr(config, "tubelet_size", 1)
+        num_space = (cfg.image_size // config.patch_size) ** 2
+    if num_time * num_space > cfg.decoder.max_len:
+        raise ConfigError(f"pooling: 'spatiotemporal' gives the decoder {num_time} x {num_space} = "
+                          f"{num_time * num_space} memory tokens, more than decoder.max_len ({cfg.decoder.max_len}); "
+                          f"raise decoder.max_len to at least {num_time * num_space} or use pooling: temporal")
+
+
 @dataclass
 class FrozenFrames:
     """What the model's frozen encoders compute from a clip's frames: computed once, reusable (training caches it).
@@ -149,7 +164,8 @@ class FrozenFrames:
 class MSQNetOutput:
     """Model output: ``logits`` (B, C), the decoded class features (B, C, D) and, only when asked
     (``decode(..., return_attention=True)``), each decoder layer's cross-attention of the class queries
-    over the clip's temporal tokens, (B, layers, C, T') averaged over heads."""
+    over the clip's M memory tokens, (B, layers, C, M) averaged over heads: M = T' temporal tokens, or
+    T' x N time-major space-time tokens with ``pooling: spatiotemporal``."""
 
     logits: torch.Tensor
     class_features: torch.Tensor
@@ -158,7 +174,8 @@ class MSQNetOutput:
 
 @dataclass
 class EncodedClip:
-    """A clip's label-independent encoding: decoder-ready ``tokens`` (B, T', D), the
+    """A clip's label-independent encoding: decoder-ready ``tokens`` (B, M, D) (M = T', or T' x N with
+    ``pooling: spatiotemporal``), the
     ``visual_embedding`` (B, V) its queries fuse (``None`` for models without one) and its own
     ``video_embedding`` (B, D), the memory averaged over time."""
 
@@ -202,6 +219,8 @@ class MSQNet(nn.Module):
         self.video_encoder = build_video_encoder(cfg.video_encoder, num_frames=cfg.num_frames, image_size=cfg.image_size)
         hidden = self.video_encoder.hidden_size
         self.pool = build_pooling(cfg.pooling, num_frames=cfg.num_frames, add_cls=cfg.pool_cls)
+        if cfg.pooling == "spatiotemporal":
+            _check_memory_fits(self.video_encoder, cfg)
         # The reference's VideoMAE variant normalises pooled tokens (VideoMAE has no final norm here).
         self.token_norm = nn.LayerNorm(hidden) if cfg.video_encoder.kind == "videomae" else nn.Identity()
         self.token_proj = nn.Linear(hidden, d, bias=False)
@@ -292,8 +311,8 @@ class MSQNet(nn.Module):
             tokens = self.video_encoder(video)
         else:
             raise ValueError("frozen= holds no frame features: this video encoder needs the clip")
-        x = self.pool(tokens)  # (B, T', Hv)
-        x = self.memory_norm(self.token_proj(self.token_norm(x)))  # (B, T', D)
+        x = self.pool(tokens)  # (B, M, Hv): M = T', or T' x N (spatiotemporal)
+        x = self.memory_norm(self.token_proj(self.token_norm(x)))  # (B, M, D)
         video_embedding = x.mean(dim=1)  # (B, D): the clip's own, trained, video-level embedding
         x = self.pos_encoding(x)
         visual_embedding = None
@@ -311,7 +330,7 @@ class MSQNet(nn.Module):
         queries = self.query_builder(clip.tokens.shape[0], clip.visual_embedding, label_embed)  # (B, C, D)
         attention = None
         if return_attention:
-            h, attention = self.decoder(clip.tokens, queries, return_attention=True)  # (B, C, D), (B, layers, C, T')
+            h, attention = self.decoder(clip.tokens, queries, return_attention=True)  # (B, C, D), (B, layers, C, M)
         else:
             h = self.decoder(clip.tokens, queries)  # (B, C, D)
         if self.cfg.video_residual:  # every class feature starts from the clip's embedding
