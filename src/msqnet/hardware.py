@@ -18,7 +18,6 @@ stand-in for their kernels; ``benchmarks/gpu_checks.py`` runs them on a GPU mach
 """
 from __future__ import annotations
 
-import functools
 import os
 import re
 import typing
@@ -36,16 +35,23 @@ ISA_ENV = "MSQNET_CPU_ISA"
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
-@functools.lru_cache(maxsize=1)
+_DETECTED: list[CpuIsa] = []  # the CPU's answer, asked once (a plain global: torch.compile traces it without warning)
+
+
 def detected_cpu_isa() -> CpuIsa:
     """The matrix ISA this CPU reports to PyTorch (ignoring ``MSQNET_CPU_ISA``)."""
+    if _DETECTED:
+        return _DETECTED[0]
+
     def supported(name: str) -> bool:
         check = getattr(torch.cpu, name, None)
         return bool(check is not None and check())
 
     if supported("_is_amx_tile_supported"):
-        return "amx"
-    return "avx512_bf16" if supported("_is_avx512_bf16_supported") else "none"
+        _DETECTED.append("amx")
+    else:
+        _DETECTED.append("avx512_bf16" if supported("_is_avx512_bf16_supported") else "none")
+    return _DETECTED[0]
 
 
 def cpu_isa() -> CpuIsa:
