@@ -5,8 +5,9 @@ tested) on any machine:
 
 - :func:`cpu_isa`: ``amx`` (Intel AMX tiles: bf16 GEMMs in hardware, several times fp32's rate),
   ``avx512_bf16`` (bf16 dot products in AVX512 registers) or ``none`` (bf16 is emulated, slower than
-  fp32). It decides precision ``auto`` (:func:`msqnet.precision.resolve_precision`) and the
-  attention ``auto`` choice (:func:`msqnet.models.attention.attend`). The environment variable
+  fp32). It decides precision ``auto`` (:func:`msqnet.precision.resolve_precision`), the
+  attention ``auto`` choice (:func:`msqnet.models.attention.attend`) and compiling ``auto``
+  (:func:`msqnet.compiled.should_compile`). The environment variable
   ``MSQNET_CPU_ISA=amx|avx512_bf16|none`` replaces what the CPU reports, e.g. to run the AMX
   branch's code on a machine without AMX (slowly: bf16 is then emulated, but the numbers are the same).
 - :func:`parse_device`: the one parser of device names (``auto``, ``cpu``, ``cuda``, ``cuda:N``)
@@ -70,9 +71,9 @@ def cpu_has_bf16() -> bool:
 
 
 def cpu_prefers_fused_bf16_attention() -> bool:
-    """Whether the fused CPU attention kernel beats three plain bf16 kernels here: only with AMX
-    (measured on an AVX512-BF16 EPYC, see :mod:`msqnet.models.attention`)."""
-    return cpu_isa() == "amx"
+    """Whether the fused CPU attention kernel beats three plain bf16 kernels here: everywhere but on AVX512-BF16
+    without AMX (measured on each kind, see :mod:`msqnet.models.attention`)."""
+    return cpu_isa() != "avx512_bf16"
 
 
 def parse_device(name: str) -> str:
