@@ -2,7 +2,7 @@
 eager path, one compilation for all the layers of a block class, and the eager fallback when compiling fails.
 
 Compiling runs inductor and the C++ compiler for real (tens of seconds), so one tiny model (a 3-layer
-TimeSformer, no CLIP) is compiled once per precision and shared by the tests.
+TimeSformer, no CLIP) is compiled once per precision and shared by the tests; the bf16 one is marked slow.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from torch import nn
 from torch._dynamo.utils import counters
 
 from msqnet.compiled import AUTO_MIN_BLOCK_WEIGHTS, COMPILE_ENV, compile_setting, repeated_blocks, should_compile
-from msqnet.hardware import ISA_ENV
+from msqnet.hardware import ISA_ENV, describe
 from msqnet.models import create_model
 from msqnet.precision import autocast, cast_for_inference
 
@@ -90,6 +90,13 @@ def test_auto_compiles_b16_sized_models_on_amx_only(isa, width, expected, monkey
     assert should_compile(model, "cpu", "1") and not should_compile(model, "cpu", "0")
 
 
+@pytest.mark.parametrize("isa, says", [("amx", "compile auto -> b16-sized models compiled"),
+                                       ("none", "compile auto -> eager")])
+def test_the_test_log_says_which_path_compile_auto_takes(isa, says, monkeypatch):
+    monkeypatch.setenv(ISA_ENV, isa)
+    assert says in describe()
+
+
 def test_the_repeated_blocks_are_the_encoder_layers(tiny):
     assert [type(b).__name__ for b in repeated_blocks(tiny[0])] == ["TimesformerLayer"] * LAYERS
 
@@ -103,6 +110,7 @@ def test_all_layers_share_one_compilation(compiled_fp32):
     assert compiled_fp32[2] == 1  # one frame compiled for the 3 TimesformerLayers, none recompiled per layer
 
 
+@pytest.mark.slow  # a second compilation, of emulated bf16 where the CPU has no bf16 hardware (2 min on 2 busy cores)
 def test_compiled_logits_equal_eager_with_bf16_weights(tiny):
     model, clip = tiny
     eager = run(cast_for_inference(copy.deepcopy(model), "bf16", compile="0"), clip, "bf16")

@@ -36,7 +36,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .hardware import cpu_isa
+from .hardware import cpu_prefers_compiled
 from .utils import quote
 
 __all__ = ["CompileSetting", "COMPILE_ENV", "AUTO_MIN_BLOCK_WEIGHTS", "compile_setting", "should_compile", "repeated_blocks", "compile_blocks",
@@ -63,7 +63,7 @@ def should_compile(model: nn.Module, device: torch.device | str, setting: str | 
     value = compile_setting(setting)
     if value != "auto":
         return value == "1"
-    if torch.device(device).type != "cpu" or cpu_isa() != "amx":
+    if torch.device(device).type != "cpu" or not cpu_prefers_compiled():
         return False
     return sum(p.numel() for block in repeated_blocks(model) for p in block.parameters()) >= AUTO_MIN_BLOCK_WEIGHTS
 

@@ -29,7 +29,7 @@ import torch
 from .utils import quote
 
 __all__ = ["CpuIsa", "ISA_ENV", "cpu_isa", "detected_cpu_isa", "cpu_has_bf16", "cpu_prefers_fused_bf16_attention",
-           "parse_device", "describe"]
+           "cpu_prefers_compiled", "parse_device", "describe"]
 
 CpuIsa = Literal["amx", "avx512_bf16", "none"]
 ISA_ENV = "MSQNET_CPU_ISA"
@@ -76,6 +76,12 @@ def cpu_prefers_fused_bf16_attention() -> bool:
     return cpu_isa() != "avx512_bf16"
 
 
+def cpu_prefers_compiled() -> bool:
+    """Whether compiling the encoder blocks pays on this CPU (compiling ``auto``, :mod:`msqnet.compiled`): only with
+    AMX, where the non-GEMM work is about half of the bf16 forward; elsewhere the forward is GEMM-bound."""
+    return cpu_isa() == "amx"
+
+
 def parse_device(name: str) -> str:
     """``name`` if it is a device msqnet runs on (``auto``, ``cpu``, ``cuda``, ``cuda:N``), else a ValueError."""
     if not isinstance(name, str) or not _DEVICE.fullmatch(name):
@@ -89,5 +95,6 @@ def describe() -> str:
     forced = f" (forced by {ISA_ENV}; the CPU reports {detected_cpu_isa()})" if os.environ.get(ISA_ENV, "").strip() else ""
     attention = "sdpa (fused)" if cpu_prefers_fused_bf16_attention() else "three bf16 kernels"
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    compiled = "b16-sized models compiled" if cpu_prefers_compiled() else "eager"
     return (f"CPU ISA {isa}{forced}: precision auto -> {'bf16' if cpu_has_bf16() else 'fp32'} on the CPU, "
-            f"attention auto in bf16 -> {attention}; CUDA: {cuda}")
+            f"attention auto in bf16 -> {attention}, compile auto -> {compiled}; CUDA: {cuda}")
