@@ -110,6 +110,18 @@ def test_all_layers_share_one_compilation(compiled_fp32):
     assert compiled_fp32[2] == 1  # one frame compiled for the 3 TimesformerLayers, none recompiled per layer
 
 
+def test_a_deep_copy_of_a_compiled_model_runs_its_own_weights(tiny, compiled_fp32):
+    model, clip = tiny
+    fast = cast_for_inference(copy.deepcopy(model), "fp32", compile="1")  # the graph compiled above serves it
+    twin = copy.deepcopy(fast)
+    with torch.no_grad():
+        for p in twin.video_encoder.backbone.encoder.layer[1].parameters():
+            p.mul_(0.5)
+    eager_twin = cast_for_inference(copy.deepcopy(twin), "fp32", compile="0")
+    assert (run(twin, clip, "fp32") - run(eager_twin, clip, "fp32")).abs().max().item() <= FP32_TOL
+    assert (run(fast, clip, "fp32") - compiled_fp32[0]).abs().max().item() <= FP32_TOL
+
+
 @pytest.mark.slow  # a second compilation, of emulated bf16 where the CPU has no bf16 hardware (2 min on 2 busy cores)
 def test_compiled_logits_equal_eager_with_bf16_weights(tiny):
     model, clip = tiny

@@ -2,10 +2,11 @@
 
 A model's repeated blocks (every ``nn.ModuleList`` of two or more modules of one class: the
 TimeSformer / VideoMAE / CLIP layers; not torch's own transformer layers, see :func:`repeated_blocks`)
-are compiled one by one with ``nn.Module.compile``. Dynamo treats a block's weights as inputs
-(``inline_inbuilt_nn_modules``), so the twelve layers of a ViT-B share one compiled graph: it is
-compiled on the first layer's first call and reused by the others (no per-layer recompiles; a new
-input shape or dtype compiles once more). The state-dict keys do not change.
+run through one ``torch.compile``d function that takes the block as an input. Dynamo treats a block's
+weights as inputs (``inline_inbuilt_nn_modules``), so the twelve layers of a ViT-B share one compiled
+graph: it is compiled on the first layer's first call and reused by the others (no per-layer
+recompiles; a new block class, input shape or dtype compiles once more). The state-dict keys do not
+change, and a deep copy of a compiled model runs its own weights.
 
 The setting, ``MSQNET_COMPILE`` or the ``setting`` argument:
 
@@ -111,25 +112,37 @@ def _compile_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def compile_blocks(model: nn.Module, *, fullgraph: bool = False) -> nn.Module:
-    """Compile every repeated block of ``model`` in place (``nn.Module.compile``, inductor), with the eager
-    fallback of the module docstring; returns ``model``."""
-    fallback = _Fallback(repeated_blocks(model))
-    errors = _compile_errors()
-    for block in fallback.blocks:
-        block.compile(fullgraph=fullgraph)
-        compiled, eager = block._compiled_call_impl, block._call_impl
+def _block_forward(block: nn.Module, *args, **kwargs):
+    """One call of ``block``, as the compiled function sees it: the block is an input, so one compiled graph
+    serves every block of a class (and a deep copy of the model runs its own weights)."""
+    return block._call_impl(*args, **kwargs)
 
-        def call(*args, _compiled=compiled, _eager=eager, **kwargs):
-            if fallback.failed:
-                return _eager(*args, **kwargs)
+
+_compiled_block_forward = torch.compile(_block_forward)  # compiles lazily, on the first call
+
+
+class _CompiledCall:
+    """A block's ``_compiled_call_impl``: the compiled forward, or the eager one once compiling has failed."""
+
+    def __init__(self, block: nn.Module, fallback: _Fallback):
+        self.block = block
+        self.fallback = fallback
+
+    def __call__(self, *args, **kwargs):
+        if not self.fallback.failed:
             try:
-                return _compiled(*args, **kwargs)
-            except errors as e:
-                fallback.disable(e)
-                return _eager(*args, **kwargs)
+                return _compiled_block_forward(self.block, *args, **kwargs)
+            except _compile_errors() as e:
+                self.fallback.disable(e)
+        return self.block._call_impl(*args, **kwargs)
 
-        block._compiled_call_impl = call
+
+def compile_blocks(model: nn.Module) -> nn.Module:
+    """Compile every repeated block of ``model`` in place (inductor), with the eager fallback of the module
+    docstring; returns ``model``."""
+    fallback = _Fallback(repeated_blocks(model))
+    for block in fallback.blocks:
+        block._compiled_call_impl = _CompiledCall(block, fallback)  # what nn.Module.__call__ runs when set
     return model
 
 
