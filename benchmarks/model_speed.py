@@ -11,7 +11,12 @@ For each model (``msqnet-lite`` and a b16-shaped model: TimeSformer-B + CLIP ViT
 - msqnet with ``attention: eager`` / ``sdpa`` / ``auto``, in fp32 and under bf16 autocast, in
   ``torch.inference_mode``;
 - ``default``: what ``msqnet predict`` runs (``--precision auto``: bf16 here when the CPU has
-  AVX512-BF16/AMX, with the weights stored in bf16; ``attention: auto``);
+  AVX512-BF16/AMX, with the weights stored in bf16; ``attention: auto``; compiled where
+  ``MSQNET_COMPILE`` says so: ``auto`` compiles b16-sized models on AMX, :mod:`msqnet.compiled`);
+- ``compiled``: the default path with ``MSQNET_COMPILE=1``, its warm-up (the first call, which
+  compiles) and its largest logit difference to the eager default (``d=``);
+- ``frozen`` (``msqnet-lite``): the frozen CNN alone (what training caches), and the default path
+  from cached CNN features;
 - ``onnxruntime``: the model exported by ``msqnet export`` (fp32), run by ONNX Runtime.
 
 End to end (decoding + model) is ``benchmarks/predict_speed.py``'s.
@@ -25,6 +30,8 @@ figures of one kind say nothing of another (on AMX bf16 GEMMs run several times 
 
     python benchmarks/model_speed.py                 # the full table (about 15 minutes on 2 idle cores)
     python benchmarks/model_speed.py --profile       # + where the time goes (torch.profiler, default path)
+    python benchmarks/model_speed.py --models b16 --frames 8 --variants none --profile   # the profile alone
+    python benchmarks/model_speed.py --variants baseline,default,compiled --precisions fp32   # some rows only
     python benchmarks/model_speed.py --quick         # tiny sizes: a smoke test in about a minute
     python benchmarks/model_speed.py --threads 1 --clock cpu   # CPU seconds: comparable on a loaded machine
 """
@@ -137,6 +144,11 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 clock = CLOCKS["wall"]
 
 
+def args_clock() -> str:
+    """The name of the clock the timings use (``--clock``)."""
+    return next(name for name, c in CLOCKS.items() if c is clock)
+
+
 def best_seconds(fn: Callable[[], object], *, repeats: int, warmup: int = 1) -> float:
     """The fastest of ``repeats`` timed calls of ``fn`` after ``warmup`` untimed ones (on ``clock``)."""
     for _ in range(warmup):
@@ -181,7 +193,7 @@ def time_shape(shape: Shape, args: argparse.Namespace, classes: list[str], defau
     with torch.no_grad():
         flops = count_flops(lambda: model(clip))
     rows: list[Row] = []
-    variants = set(args.variants.split(","))
+    variants = set(args.variants.split(","))  # "none": no rows (with --profile: the profile alone)
     precisions = args.precisions.split(",")
 
     def run(variant: str, precision: str, fn: Callable[[], object], grad_free=torch.inference_mode,
@@ -278,7 +290,7 @@ def profile_default(shape: Shape, classes: list[str], precision: str) -> None:
     model = cast_for_inference(set_attention(build_msqnet(shape, classes), "auto"), precision)
     clip = torch.randint(0, 256, (1, shape.frames, 3, shape.image_size, shape.image_size), dtype=torch.uint8)
     with torch.inference_mode(), autocast("cpu", precision):
-        model(clip)
+        seconds = best_seconds(lambda: model(clip), repeats=1)  # on the table's clock (CPU seconds resist load)
         with FlopCounterMode(display=False) as counter:
             model(clip)
         with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -296,10 +308,11 @@ def profile_default(shape: Shape, classes: list[str], precision: str) -> None:
         print(f"  {category:42s} {100 * t / total:5.1f}%")
     gemm_flops = sum(n for op, n in counter.get_flop_counts()["Global"].items()
                      if str(op).split(".")[1] in ("addmm", "mm", "bmm", "_addmm_activation"))
-    gemm_seconds = sum(e.self_cpu_time_total for e in events if e.key in GEMM_OPS) / 1e6
-    threads = torch.get_num_threads()
-    print(f"  GEMMs (addmm, mm, bmm): {gemm_flops / 1e9:.0f} GFLOP in {gemm_seconds:.2f} CPU s = "
-          f"{gemm_flops / gemm_seconds / 1e9 * threads:.0f} GFLOP/s on {threads} thread(s)")
+    share = sum(e.self_cpu_time_total for e in events if e.key in GEMM_OPS) / total
+    print(f"  GEMMs (addmm, mm, bmm): {gemm_flops / 1e9:.0f} GFLOP, {100 * share:.1f}% of the profiled time; of a "
+          f"{seconds:.2f} s forward ({args_clock()} seconds, timed just before) that is {share * seconds:.2f} s = "
+          f"{gemm_flops / (share * seconds) / 1e9:.0f} GFLOP/s (the profiler's own times are wall time, which load "
+          "inflates)")
     print("  top operators:")
     for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:12]:
         print(f"    {e.key:50s} {100 * e.self_cpu_time_total / total:5.1f}%  {e.count:5d} calls")
