@@ -109,7 +109,8 @@ def main() -> None:
           f"would take {decode + forward:.2f} s; the workers hid {100 * max(hidden, 0):.0f}% of the shorter stage "
           f"behind the longer")
     print(f"footage scored: {seconds / best:.1f}x real time, i.e. {seconds / best:.1f} hours of footage per hour of "
-          f"this machine (the faster predict run; one clip per video; load average {os.getloadavg()[0]:.1f} at the end)")
+          f"this machine (the faster predict run; one clip per video; load average {os.getloadavg()[0]:.1f} at the "
+          "end)")
 
 
 if __name__ == "__main__":

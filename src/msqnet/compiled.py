@@ -40,8 +40,8 @@ from torch import nn
 from .hardware import cpu_prefers_compiled
 from .utils import quote
 
-__all__ = ["CompileSetting", "COMPILE_ENV", "AUTO_MIN_BLOCK_WEIGHTS", "compile_setting", "should_compile", "repeated_blocks", "compile_blocks",
-           "uncompile_blocks"]
+__all__ = ["CompileSetting", "COMPILE_ENV", "AUTO_MIN_BLOCK_WEIGHTS", "compile_setting", "should_compile",
+           "repeated_blocks", "compile_blocks", "uncompile_blocks"]
 
 log = logging.getLogger(__name__)
 
