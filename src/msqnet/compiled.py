@@ -5,8 +5,9 @@ TimeSformer / VideoMAE / CLIP layers; not torch's own transformer layers, see :f
 run through one ``torch.compile``d function that takes the block as an input. Dynamo treats a block's
 weights as inputs (``inline_inbuilt_nn_modules``), so the twelve layers of a ViT-B share one compiled
 graph: it is compiled on the first layer's first call and reused by the others (no per-layer
-recompiles; a new block class, input shape or dtype compiles once more). The state-dict keys do not
-change, and a deep copy of a compiled model runs its own weights.
+recompiles; a new block class, input shape or dtype compiles once more, up to dynamo's
+``recompile_limit`` variants, past which dynamo itself runs eager). The state-dict keys do not change,
+and a deep copy of a compiled model runs its own weights.
 
 The setting, ``MSQNET_COMPILE`` or the ``setting`` argument:
 
@@ -118,7 +119,15 @@ def _block_forward(block: nn.Module, *args, **kwargs):
     return block._call_impl(*args, **kwargs)
 
 
-_compiled_block_forward = torch.compile(_block_forward)  # compiles lazily, on the first call
+_COMPILED: list = []  # torch.compile(_block_forward), made on first use (importing dynamo takes a second or two)
+
+
+def _compiled_block_forward(block: nn.Module, *args, **kwargs):
+    """:func:`_block_forward` through ``torch.compile`` (inductor): compiled on the first call of each block class,
+    input shape and dtype, then reused."""
+    if not _COMPILED:
+        _COMPILED.append(torch.compile(_block_forward))
+    return _COMPILED[0](block, *args, **kwargs)
 
 
 class _CompiledCall:
