@@ -11,7 +11,12 @@ For each model (``msqnet-lite`` and a b16-shaped model: TimeSformer-B + CLIP ViT
 - msqnet with ``attention: eager`` / ``sdpa`` / ``auto``, in fp32 and under bf16 autocast, in
   ``torch.inference_mode``;
 - ``default``: what ``msqnet predict`` runs (``--precision auto``: bf16 here when the CPU has
-  AVX512-BF16/AMX, with the weights stored in bf16; ``attention: auto``);
+  AVX512-BF16/AMX, with the weights stored in bf16; ``attention: auto``; compiled where
+  ``MSQNET_COMPILE`` says so: ``auto`` compiles b16-sized models on AMX, :mod:`msqnet.compiled`);
+- ``compiled``: the default path with ``MSQNET_COMPILE=1``, its warm-up (the first call, which
+  compiles) and its largest logit difference to the eager default (``d=``);
+- ``frozen`` (``msqnet-lite``): the frozen CNN alone (what training caches), and the default path
+  from cached CNN features;
 - ``onnxruntime``: the model exported by ``msqnet export`` (fp32), run by ONNX Runtime.
 
 End to end (decoding + model) is ``benchmarks/predict_speed.py``'s.
@@ -25,6 +30,8 @@ figures of one kind say nothing of another (on AMX bf16 GEMMs run several times 
 
     python benchmarks/model_speed.py                 # the full table (about 15 minutes on 2 idle cores)
     python benchmarks/model_speed.py --profile       # + where the time goes (torch.profiler, default path)
+    python benchmarks/model_speed.py --models b16 --frames 8 --variants none --profile   # the profile alone
+    python benchmarks/model_speed.py --variants baseline,default,compiled --precisions fp32   # some rows only
     python benchmarks/model_speed.py --quick         # tiny sizes: a smoke test in about a minute
     python benchmarks/model_speed.py --threads 1 --clock cpu   # CPU seconds: comparable on a loaded machine
 """
@@ -50,6 +57,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import CLIPVisionConfig, CLIPVisionModel, TimesformerConfig, TimesformerModel
 from transformers.utils import logging as hf_logging
 
+from msqnet.compiled import COMPILE_ENV, compile_setting, repeated_blocks
 from msqnet.hardware import describe as describe_hardware
 from msqnet.models import create_model
 from msqnet.models.attention import set_attention
@@ -136,6 +144,11 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 clock = CLOCKS["wall"]
 
 
+def args_clock() -> str:
+    """The name of the clock the timings use (``--clock``)."""
+    return next(name for name, c in CLOCKS.items() if c is clock)
+
+
 def best_seconds(fn: Callable[[], object], *, repeats: int, warmup: int = 1) -> float:
     """The fastest of ``repeats`` timed calls of ``fn`` after ``warmup`` untimed ones (on ``clock``)."""
     for _ in range(warmup):
@@ -166,6 +179,9 @@ class Row:
     reference: bool = False  # a row the speed-ups are computed against
 
 
+VARIANTS = ("baseline", "eager", "sdpa", "auto", "default", "compiled", "frozen", "onnx")
+
+
 def time_shape(shape: Shape, args: argparse.Namespace, classes: list[str], default_precision: str,
                rates: dict[str, float]) -> list[Row]:
     """Every variant of one model size, on one random clip."""
@@ -177,30 +193,56 @@ def time_shape(shape: Shape, args: argparse.Namespace, classes: list[str], defau
     with torch.no_grad():
         flops = count_flops(lambda: model(clip))
     rows: list[Row] = []
+    variants = set(args.variants.split(","))  # "none": no rows (with --profile: the profile alone)
+    precisions = args.precisions.split(",")
 
     def run(variant: str, precision: str, fn: Callable[[], object], grad_free=torch.inference_mode,
-            reference: bool = False) -> None:
+            reference: bool = False, row_flops: float = flops) -> None:
         with grad_free(), autocast("cpu", precision):
             seconds = best_seconds(fn, repeats=args.repeats)
-        rows.append(Row(variant, precision, seconds, flops, reference))
+        rows.append(Row(variant, precision, seconds, row_flops, reference))
         row_line(shape, rows[-1], rows, rates)
 
-    if shape.layers is not None:
+    if shape.layers is not None and "baseline" in variants:
         baseline = ReferenceBaseline(frames=shape.frames, image_size=shape.image_size, layers=shape.layers,
                                      decoder=model.cfg.decoder, num_classes=len(classes)).eval()
         normalised = model.video_encoder.normalize(clip)  # the reference feeds one normalised tensor to both
-        for precision in ("fp32", "bf16"):
+        for precision in precisions:
             run("baseline (reference, HF)", precision, lambda: baseline(normalised), torch.no_grad, reference=True)
         del baseline
-    for precision in ("fp32", "bf16"):
+    for precision in precisions:
         for kind in ("eager", "sdpa", "auto"):
-            set_attention(model, kind)
-            run(f"msqnet attention={kind}", precision, lambda: model(clip),
-                reference=shape.layers is None and kind == "eager")
-    fast = cast_for_inference(set_attention(copy.deepcopy(model), "auto"), default_precision)
-    run("msqnet default (predict)", default_precision, lambda: fast(clip))
-    if not args.no_onnx and not (args.quick and shape.layers is None):  # the EfficientNet export alone takes ~40 s
-        from msqnet.inference.export import OnnxRuntimeModel, export_onnx
+            if kind in variants:
+                set_attention(model, kind)
+                run(f"msqnet attention={kind}", precision, lambda: model(clip),
+                    reference=shape.layers is None and kind == "eager")
+    set_attention(model, "auto")
+    if "default" in variants:
+        fast = cast_for_inference(copy.deepcopy(model), default_precision)  # MSQNET_COMPILE as predict reads it
+        compiled = any(b._compiled_call_impl is not None for b in repeated_blocks(fast))
+        run(f"msqnet default (predict, {'compiled' if compiled else 'eager'})", default_precision, lambda: fast(clip))
+        del fast
+    if "compiled" in variants:
+        eager = cast_for_inference(copy.deepcopy(model), default_precision, compile="0")
+        fast = cast_for_inference(copy.deepcopy(model), default_precision, compile="1")
+        with torch.inference_mode(), autocast("cpu", default_precision):
+            start = time.perf_counter()
+            got = fast(clip).logits  # the first call compiles: the warm-up a user waits for
+            warmup = time.perf_counter() - start
+            diff = (got.float() - eager(clip).logits.float()).abs().max().item()
+        run(f"compiled (warm-up {warmup:.0f} s, d={diff:.0e})", default_precision, lambda: fast(clip))
+        del eager, fast
+    if "frozen" in variants and hasattr(model.video_encoder, "frozen_features"):
+        with torch.no_grad():
+            frozen = model.frozen_frames(clip)
+            cnn_flops = count_flops(lambda: model.frozen_frames(clip))
+        run("frozen CNN alone (cacheable)", "fp32", lambda: model.frozen_frames(clip), row_flops=cnn_flops)
+        fast = cast_for_inference(copy.deepcopy(model), default_precision)
+        run("default from cached CNN features", default_precision, lambda: fast(frozen=frozen),
+            row_flops=flops - cnn_flops)
+        del fast
+    if "onnx" in variants and not args.no_onnx and not (args.quick and shape.layers is None):
+        from msqnet.inference.export import OnnxRuntimeModel, export_onnx  # the EfficientNet export alone takes ~40 s
 
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
@@ -236,29 +278,43 @@ CATEGORIES = (
 )
 
 
+GEMM_OPS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::_addmm_activation")
+
+
 def profile_default(shape: Shape, classes: list[str], precision: str) -> None:
-    """Where the default path's time goes: torch.profiler self time, by operator and by category."""
+    """Where the default path's time goes: torch.profiler self time, by operator and by category, and the rate
+    of its matrix products (their FLOPs over their time)."""
     from torch.profiler import ProfilerActivity, profile
 
     torch.manual_seed(0)
     model = cast_for_inference(set_attention(build_msqnet(shape, classes), "auto"), precision)
     clip = torch.randint(0, 256, (1, shape.frames, 3, shape.image_size, shape.image_size), dtype=torch.uint8)
     with torch.inference_mode(), autocast("cpu", precision):
-        model(clip)
+        seconds = best_seconds(lambda: model(clip), repeats=1)  # on the table's clock (CPU seconds resist load)
+        with FlopCounterMode(display=False) as counter:
+            model(clip)
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             model(clip)
     events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
     total = sum(e.self_cpu_time_total for e in events)
-    print(f"\nprofile: msqnet default ({precision}), {shape.name}, T={shape.frames}, {shape.image_size} px, "
-          f"one clip; self CPU time {total / 1e6:.2f} s (summed over threads)")
+    compiled = any(b._compiled_call_impl is not None for b in repeated_blocks(model))
+    print(f"\nprofile: msqnet default ({precision}, {'compiled' if compiled else 'eager'}), {shape.name}, "
+          f"T={shape.frames}, {shape.image_size} px, one clip; self CPU time {total / 1e6:.2f} s (summed over threads)")
     by_category: dict[str, float] = {}
     for e in events:
         category = next((c for c, keys in CATEGORIES if any(k in e.key for k in keys)), "other")
         by_category[category] = by_category.get(category, 0.0) + e.self_cpu_time_total
     for category, t in sorted(by_category.items(), key=lambda kv: -kv[1]):
         print(f"  {category:42s} {100 * t / total:5.1f}%")
+    gemm_flops = sum(n for op, n in counter.get_flop_counts()["Global"].items()
+                     if str(op).split(".")[1] in ("addmm", "mm", "bmm", "_addmm_activation"))
+    share = sum(e.self_cpu_time_total for e in events if e.key in GEMM_OPS) / total
+    print(f"  GEMMs (addmm, mm, bmm): {gemm_flops / 1e9:.0f} GFLOP, {100 * share:.1f}% of the profiled time; of a "
+          f"{seconds:.2f} s forward ({args_clock()} seconds, timed just before) that is {share * seconds:.2f} s = "
+          f"{gemm_flops / (share * seconds) / 1e9:.0f} GFLOP/s (the profiler's own times are wall time, which load "
+          "inflates)")
     print("  top operators:")
-    for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:10]:
+    for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:12]:
         print(f"    {e.key:50s} {100 * e.self_cpu_time_total / total:5.1f}%  {e.count:5d} calls")
 
 
@@ -275,6 +331,12 @@ def main(argv: list[str] | None = None) -> None:
                         "costs whatever else runs on the machine")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime rows")
     p.add_argument("--profile", action="store_true", help="profile the default path at the first b16 size")
+    p.add_argument("--variants", default=",".join(VARIANTS),
+                   help=f"comma-separated rows to time (default all: {','.join(VARIANTS)}; 'none' with --profile: "
+                        "the profile alone)")
+    p.add_argument("--precisions", default="fp32,bf16",
+                   help="comma-separated precisions of the baseline and attention rows (default fp32,bf16; bf16 is "
+                        "emulated, several times slower, on a CPU of ISA none)")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore")
     hf_logging.set_verbosity_error()
@@ -307,6 +369,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"machine: {describe_hardware()} (AMX: bf16 GEMMs in tiles; AVX512-BF16: bf16 dot products; none: bf16 "
           "emulated)")
     rates = {"fp32": gemm_gflops(torch.float32), "bf16": gemm_gflops(torch.bfloat16)}
+    print(f"compiled path: {COMPILE_ENV}={compile_setting()} (auto: b16-sized models on an AMX CPU, msqnet.compiled); "
+          "the default row says which path predict takes here")
     print(f"GEMM throughput measured here: fp32 {rates['fp32']:.0f} GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s "
           f"(F.linear, 1568 x 768 <-> 3072, best of 20)")
     print(f"batch 1, {args.clock} seconds, best of {args.repeats} after a warm-up; {NUM_CLASSES} classes; ref = the "

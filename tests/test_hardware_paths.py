@@ -3,7 +3,7 @@
 Branches: precision (fp32; bf16 weights as ``msqnet predict`` stores them, with and without autocast;
 bf16 autocast over fp32 weights as training and evaluation run; fp16 autocast, the CPU stand-in of
 CUDA's fp16) x attention (``sdpa``, ``eager``, and ``auto`` under each CPU ISA forced with
-``MSQNET_CPU_ISA``: ``amx`` takes the fused kernel in bf16, ``none`` three plain bf16 kernels).
+``MSQNET_CPU_ISA``: ``amx`` takes the fused kernel in bf16, ``avx512_bf16`` three plain bf16 kernels).
 
 Tolerances, on probabilities in [0, 1]: fp32 branches 1e-5 of the fp32 eager result; bf16 and fp16
 branches 0.03 (bf16 keeps 8 mantissa bits; tiny random models); ONNX Runtime 1e-4 (tests/test_export.py).
@@ -65,10 +65,10 @@ BRANCHES = [
     ("fp32", "fp32", "sdpa", None),
     ("bf16", "bf16", "eager", None),
     ("bf16", "bf16", "auto", "amx"),  # in bf16 the fused kernel: sdpa's own branch
-    ("bf16", "bf16", "auto", "none"),
-    ("bf16", "none", "auto", "none"),  # bf16 weights without autocast
+    ("bf16", "bf16", "auto", "avx512_bf16"),  # three plain bf16 kernels
+    ("bf16", "none", "auto", "avx512_bf16"),  # bf16 weights without autocast
     ("fp32", "bf16", "auto", "amx"),
-    ("fp32", "bf16", "auto", "none"),
+    ("fp32", "bf16", "auto", "avx512_bf16"),
     ("fp32", "fp16", "sdpa", None),
 ]
 
@@ -119,7 +119,7 @@ def test_every_family_scores_as_in_fp32_eager_on_every_branch(family, branch, bu
     for g, r in zip(got, reference, strict=True):
         assert g.dtype == torch.float32 and g.shape == r.shape
         assert (g - r).abs().max() <= tol
-    if hasattr(model.video_encoder, "frozen_features") and isa == "none":
+    if hasattr(model.video_encoder, "frozen_features") and isa == "avx512_bf16":
         # the cached path (one ISA: the frozen part has no attention): frozen outputs stored as fp16, read back
         with autocast("cpu", arithmetic if arithmetic != "none" else "fp32"):
             frozen = model.frozen_frames(clip)
@@ -165,9 +165,9 @@ def reference(ckpt, shared_videos):
     return whole.probabilities, np.stack([w.probabilities for w in timed.windows])
 
 
-# (forced ISA, precision): auto is bf16 on AMX (fused attention); bf16 without AMX takes the
-# three-kernel attention. (auto without AMX is fp32: the default path the other test files run.)
-USER_BRANCHES = [("amx", "auto"), ("none", "bf16")]
+# (forced ISA, precision): auto is bf16 on AMX (fused attention); bf16 on AVX512-BF16 takes the
+# three-kernel attention. (auto on ISA none is fp32: the default path the other test files run.)
+USER_BRANCHES = [("amx", "auto"), ("avx512_bf16", "bf16")]
 
 
 @pytest.mark.parametrize("isa, precision", USER_BRANCHES)
@@ -220,7 +220,7 @@ def split(shared_videos, tmp_path_factory):
     return load_split(DataConfig(format="generic", root=str(shared_videos), annotations=str(folder)), "test")
 
 
-@pytest.mark.parametrize("isa", ["amx", "none"])
+@pytest.mark.parametrize("isa", ["amx", "avx512_bf16"])
 def test_evaluation_in_bf16_scores_as_fp32_eager(isa, ckpt, split, monkeypatch):
     from msqnet.data.config import SamplingConfig, TransformConfig
     from msqnet.engine.evaluate import evaluate_split

@@ -5,8 +5,9 @@ tested) on any machine:
 
 - :func:`cpu_isa`: ``amx`` (Intel AMX tiles: bf16 GEMMs in hardware, several times fp32's rate),
   ``avx512_bf16`` (bf16 dot products in AVX512 registers) or ``none`` (bf16 is emulated, slower than
-  fp32). It decides precision ``auto`` (:func:`msqnet.precision.resolve_precision`) and the
-  attention ``auto`` choice (:func:`msqnet.models.attention.attend`). The environment variable
+  fp32). It decides precision ``auto`` (:func:`msqnet.precision.resolve_precision`), the
+  attention ``auto`` choice (:func:`msqnet.models.attention.attend`) and compiling ``auto``
+  (:func:`msqnet.compiled.should_compile`). The environment variable
   ``MSQNET_CPU_ISA=amx|avx512_bf16|none`` replaces what the CPU reports, e.g. to run the AMX
   branch's code on a machine without AMX (slowly: bf16 is then emulated, but the numbers are the same).
 - :func:`parse_device`: the one parser of device names (``auto``, ``cpu``, ``cuda``, ``cuda:N``)
@@ -18,7 +19,6 @@ stand-in for their kernels; ``benchmarks/gpu_checks.py`` runs them on a GPU mach
 """
 from __future__ import annotations
 
-import functools
 import os
 import re
 import typing
@@ -29,23 +29,30 @@ import torch
 from .utils import quote
 
 __all__ = ["CpuIsa", "ISA_ENV", "cpu_isa", "detected_cpu_isa", "cpu_has_bf16", "cpu_prefers_fused_bf16_attention",
-           "parse_device", "describe"]
+           "cpu_prefers_compiled", "parse_device", "describe"]
 
 CpuIsa = Literal["amx", "avx512_bf16", "none"]
 ISA_ENV = "MSQNET_CPU_ISA"
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
-@functools.lru_cache(maxsize=1)
+_DETECTED: list[CpuIsa] = []  # the CPU's answer, asked once (a plain global: torch.compile traces it without warning)
+
+
 def detected_cpu_isa() -> CpuIsa:
     """The matrix ISA this CPU reports to PyTorch (ignoring ``MSQNET_CPU_ISA``)."""
+    if _DETECTED:
+        return _DETECTED[0]
+
     def supported(name: str) -> bool:
         check = getattr(torch.cpu, name, None)
         return bool(check is not None and check())
 
     if supported("_is_amx_tile_supported"):
-        return "amx"
-    return "avx512_bf16" if supported("_is_avx512_bf16_supported") else "none"
+        _DETECTED.append("amx")
+    else:
+        _DETECTED.append("avx512_bf16" if supported("_is_avx512_bf16_supported") else "none")
+    return _DETECTED[0]
 
 
 def cpu_isa() -> CpuIsa:
@@ -64,8 +71,14 @@ def cpu_has_bf16() -> bool:
 
 
 def cpu_prefers_fused_bf16_attention() -> bool:
-    """Whether the fused CPU attention kernel beats three plain bf16 kernels here: only with AMX
-    (measured on an AVX512-BF16 EPYC, see :mod:`msqnet.models.attention`)."""
+    """Whether the fused CPU attention kernel beats three plain bf16 kernels here: everywhere but on AVX512-BF16
+    without AMX (measured on each kind, see :mod:`msqnet.models.attention`)."""
+    return cpu_isa() != "avx512_bf16"
+
+
+def cpu_prefers_compiled() -> bool:
+    """Whether compiling the encoder blocks pays on this CPU (compiling ``auto``, :mod:`msqnet.compiled`): only with
+    AMX, where the non-GEMM work is about half of the bf16 forward; elsewhere the forward is GEMM-bound."""
     return cpu_isa() == "amx"
 
 
@@ -82,5 +95,6 @@ def describe() -> str:
     forced = f" (forced by {ISA_ENV}; the CPU reports {detected_cpu_isa()})" if os.environ.get(ISA_ENV, "").strip() else ""
     attention = "sdpa (fused)" if cpu_prefers_fused_bf16_attention() else "three bf16 kernels"
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    compiled = "b16-sized models compiled" if cpu_prefers_compiled() else "eager"
     return (f"CPU ISA {isa}{forced}: precision auto -> {'bf16' if cpu_has_bf16() else 'fp32'} on the CPU, "
-            f"attention auto in bf16 -> {attention}; CUDA: {cuda}")
+            f"attention auto in bf16 -> {attention}, compile auto -> {compiled}; CUDA: {cuda}")

@@ -2,11 +2,13 @@
 
 - ``sdpa`` runs every encoder's attention through ``torch.nn.functional.scaled_dot_product_attention``
   (the fused flash-attention kernel on CPU and GPU: the (N, N) scores never reach memory).
-- ``auto`` is ``sdpa``, except in bf16/fp16 on a CPU without AMX (:func:`msqnet.hardware.cpu_isa`,
-  forced with ``MSQNET_CPU_ISA``), where the CPU flash kernel computes
-  no faster than in fp32; there ``softmax(Q K^T / sqrt(d)) V`` as three bf16 kernels is faster
-  (measured on an AVX512-BF16 EPYC, one thread: 11 vs 16 ms for one TimeSformer-B spatial
-  attention, 2.5 vs 6.5 ms for a temporal one; ``benchmarks/model_speed.py`` compares them).
+- ``auto`` is ``sdpa``, except in bf16/fp16 on a CPU with AVX512-BF16 but without AMX
+  (:func:`msqnet.hardware.cpu_isa`, forced with ``MSQNET_CPU_ISA``), where the CPU flash kernel
+  computes no faster than in fp32; there ``softmax(Q K^T / sqrt(d)) V`` as three bf16 kernels is
+  faster (measured on an AVX512-BF16 EPYC, one thread: 11 vs 16 ms for one TimeSformer-B spatial
+  attention, 2.5 vs 6.5 ms for a temporal one; ``benchmarks/model_speed.py`` compares them). With
+  AMX the fused kernel is faster; without any bf16 hardware (ISA ``none``, bf16 matrix products
+  emulated) much faster: 21 vs 355 ms spatial, 8.6 vs 24 ms temporal (an AVX2 EPYC, one thread).
 - ``eager`` keeps each encoder's own explicit arithmetic (reference parity).
 
 HF's TimeSformer writes its attention by hand and has no ``attn_implementation`` switch in
