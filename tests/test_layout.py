@@ -13,7 +13,8 @@ PACKAGE = Path(msqnet.__file__).parent
 
 # Lowest first; a module may import its own layer and the layers below, never one above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("msqnet._version", "msqnet.utils", "msqnet.config_loader", "msqnet.hardware", "msqnet.precision")),
+    ("foundation", ("msqnet._version", "msqnet.utils", "msqnet.config_loader", "msqnet.hardware", "msqnet.compiled",
+                    "msqnet.precision")),
     ("presets", ("msqnet.presets",)),
     ("metrics", ("msqnet.metrics",)),
     ("data", ("msqnet.data",)),

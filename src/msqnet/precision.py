@@ -32,6 +32,7 @@ from typing import Literal
 
 import torch
 
+from .compiled import compile_blocks, should_compile
 from .hardware import cpu_has_bf16
 
 __all__ = ["Precision", "InferencePrecision", "cpu_has_bf16", "resolve_precision", "autocast", "cast_for_inference",
@@ -71,8 +72,6 @@ def cast_for_inference(model: torch.nn.Module, precision: str, *, compile: str |
     per clip and spare autocast from casting every weight on every call; fp32 leaves them as they
     are. Compiling is :mod:`msqnet.compiled`'s (``auto``: b16-sized models on a CPU with AMX).
     """
-    from .compiled import compile_blocks, should_compile
-
     if precision not in ("bf16", "fp32"):
         raise ValueError(f"precision: expected a resolved 'bf16' or 'fp32', got {precision!r}")
     if precision == "bf16":
