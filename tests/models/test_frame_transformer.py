@@ -147,3 +147,35 @@ def test_without_a_cnn_the_tokens_come_from_the_pixels_alone():
 def test_without_a_cnn_the_pixel_stream_is_required():
     with pytest.raises(ConfigError, match="backbone: none needs pixel_patch"):
         tiny_config("frames", video_encoder={"kind": "frame_transformer", "config": {"backbone": "none"}})
+
+
+def _motion_encoder():
+    """A tiny frame transformer with the frame-motion stream, in eval mode (batch norm at its running stats)."""
+    return create_model(tiny_config("frames", video_encoder={"kind": "frame_transformer", "config": {
+        "hidden_size": 16, "num_layers": 0, "num_heads": 2, "frame_motion": True}}), CLASSES).video_encoder.eval()
+
+
+def test_frame_motion_measures_how_much_each_frame_changed_not_its_direction():
+    """The stream reads |change|: a clip and the same clip with its frames reversed get the same motion per step."""
+    encoder = _motion_encoder()
+    feats = encoder.frozen_features(torch.rand(1, 4, 3, 32, 32))  # (1, T, C, h, w)
+    forward = encoder.frame_motion(feats)  # (1, T, C)
+    backward = encoder.frame_motion(feats.flip(1)).flip(1)
+    assert torch.allclose(forward[:, 1:], backward[:, :-1], atol=1e-5)  # step t-1 -> t seen from either side
+
+
+def test_frame_motion_tells_a_still_clip_from_a_changing_one():
+    encoder = _motion_encoder()
+    still = torch.rand(1, 1, 3, 32, 32).expand(1, 4, 3, 32, 32)
+    changing = torch.rand(1, 4, 3, 32, 32)
+    motion_still = encoder.frame_motion(encoder.frozen_features(still))
+    motion_changing = encoder.frame_motion(encoder.frozen_features(changing))
+    assert torch.allclose(motion_still, motion_still[:, :1].expand_as(motion_still))  # nothing moves: one value
+    assert not torch.allclose(motion_still, motion_changing, atol=1e-3)
+    assert not torch.allclose(encoder(still).tokens, encoder(changing).tokens, atol=1e-3)
+
+
+def test_frame_motion_without_a_cnn_is_refused():
+    with pytest.raises(ConfigError, match="frame_motion needs the CNN"):
+        tiny_config("frames", video_encoder={"kind": "frame_transformer", "config": {
+            "backbone": "none", "pixel_patch": 8, "frame_motion": True}})

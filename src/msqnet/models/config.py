@@ -73,6 +73,11 @@ class FrameTransformerConfig:
             most of a training step (a random mask over every T*N x T*N weight); 0 keeps the
             dropout of the residual branches only.
         temporal_difference: concatenate each token's difference to the previous frame.
+        frame_motion: add to every token of a frame how much the whole frame changed: the absolute
+            difference of the frame's mean CNN feature to the previous frame's, standardised per channel
+            by the training clips' statistics (batch norm) and projected to D. A global motion energy that
+            averages over time without cancelling: on real footage the strongest simple cue (README, "On
+            real footage"); the per-token difference above codes where things move, this how much.
         pixel_patch: also read the frames' grayscale pixels, this many per token side (a power of 2,
             e.g. 16 = the stride of stage 5): a small trainable CNN turns each frame and its difference
             to the previous frame into one vector per token, added to the token. The frozen CNN's
@@ -91,10 +96,13 @@ class FrameTransformerConfig:
     dropout: float = 0.1
     attention_dropout: float | None = None
     temporal_difference: bool = True
+    frame_motion: bool = False
     pixel_patch: int | None = None
     pixel_width: int = 16
 
     def __post_init__(self) -> None:
+        if self.frame_motion and self.backbone == "none":
+            raise ConfigError("frame_motion needs the CNN (backbone: efficientnet_lite0): it is the change of its features")
         if self.backbone == "none" and not self.pixel_patch:
             raise ConfigError("backbone: none needs pixel_patch (without the CNN the tokens come from the pixels)")
         if self.pixel_width < 1:

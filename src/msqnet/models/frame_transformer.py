@@ -165,6 +165,9 @@ class FrameTransformer(nn.Module):
         self.channels = c
         self.in_norm = nn.LayerNorm(c) if c else None
         self.in_proj = nn.Linear(2 * c if cfg.temporal_difference else c, d) if c else None
+        # |change of each frame's mean feature|: >= 0, of a different scale per channel, so standardised first
+        self.motion_norm = nn.BatchNorm1d(c, affine=False) if c and cfg.frame_motion else None
+        self.motion_proj = nn.Linear(c, d) if self.motion_norm is not None else None
         self.pixel_stream = PixelMotionStream(cfg.pixel_patch, d, cfg.pixel_width) if cfg.pixel_patch else None
         self.space_embed = nn.Parameter(torch.zeros(1, 1, self.num_space, d))
         self.time_embed = nn.Parameter(torch.zeros(1, num_frames, 1, d))
@@ -211,12 +214,23 @@ class FrameTransformer(nn.Module):
                 previous = torch.cat([cnn[:, :1], cnn[:, :-1]], dim=1)  # frame 0 differs from itself: zero
                 cnn = torch.cat([cnn, cnn - previous], dim=-1)  # (B, T, N, 2C)
             x = x + self.in_proj(cnn)  # (B, T, N, D)
+        if self.motion_proj is not None:
+            x = x + self.motion_proj(self.frame_motion(feats[:, :, : self.channels]))[:, :, None]  # (B, T, 1, D)
         if self.pixel_stream is not None:
             x = x + self.pixel_stream(feats[:, :, self.channels :])  # (B, T, N, D)
         x = rearrange(x, "b t n d -> b (t n) d")
         for block in self.blocks:
             x = block(x)
         return VideoTokens(self.norm(x), has_cls=False, num_time=t, num_space=h * w, time_innermost=False)
+
+    def frame_motion(self, cnn: torch.Tensor) -> torch.Tensor:
+        """Standardised |change of each frame's mean feature| (B, T, C) from CNN maps (B, T, C, h, w)."""
+        frames = to_param_dtype(cnn, self.motion_proj).mean(dim=(-2, -1))  # (B, T, C)
+        if frames.shape[1] == 1:  # one frame: nothing moves
+            return torch.zeros_like(frames)
+        previous = torch.cat([frames[:, 1:2], frames[:, :-1]], dim=1)  # frame 0 takes frame 1's change
+        change = (frames - previous).abs()  # (B, T, C)
+        return self.motion_norm(change.flatten(0, 1)).view_as(change)  # (B*T, C) -> (B, T, C)
 
     def forward(self, video: torch.Tensor) -> VideoTokens:
         """Clip (B, T, 3, H, W) -> tokens (B, T*N, D)."""
