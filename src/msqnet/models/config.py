@@ -76,7 +76,8 @@ class FrameTransformerConfig:
         frame_motion: add to every token of a frame how much the whole frame changed: the absolute
             difference of the frame's mean CNN feature to the previous frame's, standardised per channel
             by the training clips' statistics (batch norm) and projected to D. A global motion energy that
-            averages over time without cancelling: on real footage the strongest simple cue (docs/real-footage.md); the per-token difference above codes where things move, this how much.
+            averages over time without cancelling: on real footage the strongest simple cue
+            (docs/real-footage.md). The per-token difference above codes where things move; this, how much.
         pixel_patch: also read the frames' grayscale pixels, this many per token side (a power of 2,
             e.g. 16 = the stride of stage 5): a small trainable CNN turns each frame and its difference
             to the previous frame into one vector per token, added to the token. The frozen CNN's
