@@ -31,7 +31,7 @@ def test_wrong_type_is_rejected_with_expected_type(tmp_path):
 
 
 def test_literal_values_are_checked():
-    with pytest.raises(ConfigError, match=r"pooling: expected one of \['temporal', 'reference'\]"):
+    with pytest.raises(ConfigError, match=r"pooling: expected one of \['temporal', 'spatiotemporal', 'reference'\]"):
         from_dict(ModelConfig, {"pooling": "max"})
 
 
