@@ -53,7 +53,7 @@ def _frames(**fields) -> dict:
 
 
 FAMILIES = {
-    "frames-cnn/open": ("frames", dict(head="text")),
+    "frames-cnn/open": ("frames", dict(head="text", **_frames(frame_motion=True))),  # the generic recipe's encoder
     "frames-pixels/closed": ("frames", _frames(pixel_patch=8, backbone="none")),
     "frames-both/open": ("frames", dict(head="text", **_frames(pixel_patch=8))),
     "frames-both/closed": ("frames", _frames(pixel_patch=8)),
