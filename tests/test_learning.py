@@ -4,11 +4,11 @@ wide margin, and its single-frame twin must score clearly lower (the classes are
 This is the regression test of learning itself: a change that breaks the video encoder, the readout,
 the cache or the optimisation fails it. It trains the demo's recipe with the ``msqnet-lite`` preset's own
 video encoder (frozen ImageNet EfficientNet-Lite0 features) on 240 clips for 15 epochs, at 64 px, from
-cached frozen features, on one intra-op thread (``threads=1``): about RUNTIME on 2 CPU cores that another process
-also loads. With two threads on those cores every one of the run's thousands of small operations waits for a
-thread the other process has the core of, and the test took 20x as long. The demo's pixel encoder learns from scratch and
-needs the demo's 2,160 clips: on these 240 it reaches only 0.22 / 0.23 (seeds 1 / 2; T=1: 0.18 / 0.17),
-too close to chance to tell a broken model from a working one.
+cached frozen features, on one intra-op thread (``threads=1``): 100 s on 2 CPU cores that other processes
+also load (load average 5; 23 s of it renders the clips). With two threads on such cores the run's thousands
+of small operations each wait for a thread whose core another process holds: 4 training clips/s, not 80.
+The demo's pixel encoder learns from scratch and needs the demo's 2,160 clips: on these 240 it reaches only
+0.22 / 0.23 (seeds 1 / 2; T=1: 0.18 / 0.17), too close to chance to tell a broken model from a working one.
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from msqnet.engine.trainer import train
 from msqnet.synth import SynthConfig, generate_dataset
 
 # Measured on the 2-core development machine, threads=1 (mAP of the 12 seen classes on test_seen, chance 0.17),
-# training seed 1 (the test's) / seed 2: T=8 0.287 / 0.292, T=1 0.175 / 0.174 (0.61x / 0.60x of T=8). The bounds leave
-# room for other CPUs' arithmetic and catch a model that falls back towards chance or stops using motion.
+# training seed 1 (the test's) / seed 2: T=8 0.287 / 0.292, T=1 0.175 / 0.174 (0.61x / 0.60x of T=8). The bounds
+# leave room for other CPUs' arithmetic and catch a model that falls back towards chance or stops using motion.
 MIN_MAP = 0.24
 MAX_SINGLE_FRAME_RATIO = 0.8
 # The msqnet-lite preset's video encoder in place of the demo recipe's pixel encoder.
