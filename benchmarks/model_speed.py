@@ -129,13 +129,13 @@ def build_msqnet(shape: Shape, classes: list[str]) -> nn.Module:
     return create_model(shape.preset, classes, overrides).eval()
 
 
-def gemm_gflops(dtype: torch.dtype) -> float:
+def gemm_gflops(dtype: torch.dtype, repeats: int = 20) -> float:
     """Best GEMM rate (GFLOP/s) of ``F.linear`` at the shapes of a ViT-B layer (1568 tokens, 768 <-> 3072),
-    best of 20 calls per shape: the hardware's rate, from a moment the other processes left it alone."""
+    best of ``repeats`` calls per shape: the hardware's rate, from a moment the other processes left it alone."""
     best = 0.0
     for m, k, n in ((1568, 768, 3072), (1568, 3072, 768)):
         a, w = torch.randn(m, k, dtype=dtype), torch.randn(n, k, dtype=dtype)
-        seconds = best_seconds(lambda: F.linear(a, w), repeats=20)
+        seconds = best_seconds(lambda: F.linear(a, w), repeats=repeats)
         best = max(best, 2 * m * n * k / seconds / 1e9)
     return best
 
@@ -320,7 +320,9 @@ def profile_default(shape: Shape, classes: list[str], precision: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes, T=8, one repeat (a smoke test)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny sizes (b16-shaped: 1+1 layers at 32 px), T=8, one repeat, GEMM rate best of 2 "
+                        "(a smoke test)")
     p.add_argument("--repeats", type=int, default=3, help="timed forwards per row (the best is reported)")
     p.add_argument("--frames", default="8,16", help="comma-separated T values (default 8,16)")
     p.add_argument("--models", default="lite,b16", help="comma-separated: lite, b16")
@@ -357,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
                                     1 if args.quick else None))
             elif name == "b16":
                 shapes.append(Shape("b16-shaped" + (" (1+1 layers)" if args.quick else ""), "msqnet-b16", t,
-                                    64 if args.quick else 224, 1 if args.quick else 12, 1 if args.quick else None))
+                                    32 if args.quick else 224, 1 if args.quick else 12, 1 if args.quick else None))
             else:
                 p.error(f"--models: unknown model {name!r} (lite, b16)")
     classes = [f"action {i}" for i in range(NUM_CLASSES)]
@@ -368,11 +370,13 @@ def main(argv: list[str] | None = None) -> None:
           f"load average {load[0]:.1f} at start")
     print(f"machine: {describe_hardware()} (AMX: bf16 GEMMs in tiles; AVX512-BF16: bf16 dot products; none: bf16 "
           "emulated)")
-    rates = {"fp32": gemm_gflops(torch.float32), "bf16": gemm_gflops(torch.bfloat16)}
+    # --quick: 2 calls per shape; an emulated bf16 GEMM (CPU ISA none) takes seconds each
+    gemm_repeats = 2 if args.quick else 20
+    rates = {"fp32": gemm_gflops(torch.float32, gemm_repeats), "bf16": gemm_gflops(torch.bfloat16, gemm_repeats)}
     print(f"compiled path: {COMPILE_ENV}={compile_setting()} (auto: b16-sized models on an AMX CPU, msqnet.compiled); "
           "the default row says which path predict takes here")
     print(f"GEMM throughput measured here: fp32 {rates['fp32']:.0f} GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s "
-          f"(F.linear, 1568 x 768 <-> 3072, best of 20)")
+          f"(F.linear, 1568 x 768 <-> 3072, best of {gemm_repeats})")
     print(f"batch 1, {args.clock} seconds, best of {args.repeats} after a warm-up; {NUM_CLASSES} classes; ref = the "
           "baseline (b16) or msqnet with eager attention (lite)\n")
     print(HEADER)
