@@ -5,8 +5,9 @@ This is the regression test of learning itself: a change that breaks the video e
 the cache or the optimisation fails it. It trains the demo's recipe with the ``msqnet-lite`` preset's own
 video encoder (frozen ImageNet EfficientNet-Lite0 features) on 240 clips for 15 epochs, at 64 px, from
 cached frozen features, on one intra-op thread (``threads=1``): 100 s on 2 CPU cores that other processes
-also load (load average 5; 23 s of it renders the clips). With two threads on such cores the run's thousands
-of small operations each wait for a thread whose core another process holds: 4 training clips/s, not 80.
+also load (load average 5; 23 s of it renders the clips). Two threads are 1.4x as fast with a core to spare
+(130 training clips/s against 95), but once other processes hold the cores each of the run's thousands of
+small operations waits for a descheduled thread: 4 clips/s against 80, and 20 minutes for the test.
 The demo's pixel encoder learns from scratch and needs the demo's 2,160 clips: on these 240 it reaches only
 0.22 / 0.23 (seeds 1 / 2; T=1: 0.18 / 0.17), too close to chance to tell a broken model from a working one.
 """
