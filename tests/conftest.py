@@ -1,10 +1,11 @@
-"""Shared test fixtures: the read-only ``../shared`` material beside the checkout."""
+"""Shared test fixtures: the read-only ``../shared`` material beside the checkout; the thread count kept."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -40,3 +41,11 @@ def pytest_report_header(config) -> str:
     from msqnet.hardware import describe
 
     return f"msqnet hardware: {describe()}"
+
+
+@pytest.fixture
+def restore_threads():
+    """Give the later tests back the process's thread count (training sets it)."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

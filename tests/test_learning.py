@@ -17,7 +17,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from msqnet.engine.demo import DEMO_RECIPE
 from msqnet.engine.config import load_train_config
@@ -50,14 +49,6 @@ def _train_lite(data: Path, out: Path, frames: int) -> float:
     overrides += [f"sampling.num_frames={frames}", f"model_overrides={json.dumps(model_overrides)}"]
     result = train(load_train_config(DEMO_RECIPE, overrides), progress=False)
     return result.final_metrics["test_seen"]["map"]
-
-
-@pytest.fixture
-def restore_threads():
-    """Give the later tests back the process's thread count (training sets it)."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_the_default_model_learns_motion(small_synth, tmp_path, restore_threads):

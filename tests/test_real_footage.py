@@ -23,9 +23,9 @@ MARGIN = 0.05
 
 @pytest.mark.slow
 @pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA}: the shared real footage is not beside this checkout")
-def test_the_generic_recipe_learns_fighting_on_recordings_it_never_saw(tmp_path):
+def test_the_generic_recipe_learns_fighting_on_recordings_it_never_saw(tmp_path, restore_threads):
     cfg = load_train_config("generic", [
-        f"data.annotations={DATA}", "train_split=fold1", "eval_splits=[]", "seed=1", "num_workers=0",
+        f"data.annotations={DATA}", "train_split=fold1", "eval_splits=[]", "seed=1", "num_workers=2", "threads=1",
         f"output_dir={tmp_path / 'run'}", "epochs=10", "tensorboard=false"])
     start = time.perf_counter()
     result = train(cfg, progress=False)
@@ -33,6 +33,7 @@ def test_the_generic_recipe_learns_fighting_on_recordings_it_never_saw(tmp_path)
     model = load_model(result.best_model)
     assert model.multi_label is False  # one label per clip: recognised as single-label data
     fold2 = load_split(cfg.data, "fold2")
-    r = evaluate_split(model, fold2, sampling=cfg.sampling, transform=cfg.transform, batch_size=32, progress=False)
+    r = evaluate_split(model, fold2, sampling=cfg.sampling, transform=cfg.transform, batch_size=32, num_workers=2,
+                       progress=False)
     print(f"fold1 -> fold2 top-1 {r.metrics['top1']:.3f} (majority {MAJORITY:.3f}) in {time.perf_counter() - start:.0f} s")
     assert r.metrics["top1"] >= MAJORITY + MARGIN

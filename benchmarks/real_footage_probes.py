@@ -1,0 +1,141 @@
+"""How much the frozen features of real footage hold: linear probes on richer inputs than the recipe's.
+
+``benchmarks/real_footage.py`` compares msqnet with a logistic-regression probe on the recipe's frozen features
+(EfficientNet-Lite0 at 224 px, stage 7, the centre-crop test view, pooled over space). This asks whether other
+inputs of the same frozen CNN, or of the pixels, would give a readout more to work with. Per clip, 16 frames
+at the middles of 16 equal segments (decoded once, short side 256), the probes of every fold direction read
+the 8 frames at the odd segments (as the recipe's 8-frame test view) or, for differences, consecutive pairs
+of the 16:
+
+| input | what |
+|---|---|
+| crop: mean + diff | the recipe's view (short side 256, centre crop 224): the mean over frames and the mean absolute change of consecutive frames' pooled CNN features (``real_footage.py``'s better probe) |
+| full frame: mean + diff | the same from the whole frame resized to 224 x 224 (aspect not kept; nothing cropped away) |
+| difference images | the CNN's pooled features of the difference of consecutive frames (0.5 + signed difference, an image TSN's RGB-difference stream would read), mean over the 15 pairs |
+| crop + difference images | both of the above, concatenated |
+| pixel motion | per 32 x 32-pixel cell of the crop, the mean absolute grayscale change of consecutive frames: the cells' mean over time, the 10 largest cells, their spread over time, the clip's log motion energy |
+| crop + pixel motion | both, concatenated |
+
+Every probe: standardised inputs, logistic regression, C from 1e-3 to 10 chosen by 5-fold cross-validation
+grouped by recording inside the training fold; top-1 on the other fold.
+
+    python benchmarks/real_footage_probes.py            # about 10 minutes on 2 free cores (47 CNN passes per clip)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+from real_footage import DATA, DIRECTIONS, POSITIVE, top1_and_ap  # noqa: E402
+
+FRAMES = 16
+CELL = 32  # pixels per side of a pixel-motion cell: 7 x 7 cells over 224 px
+
+
+def clip_inputs(frames: torch.Tensor, cnn) -> dict[str, np.ndarray]:
+    """Every probe's raw material from one clip's frames (16, 3, 256, W) in [0, 1]: pooled CNN features of
+    the crop, the full frame and the difference images, and the pixel-motion statistics."""
+    w = frames.shape[-1]
+    # The recipe's test view: short side 256 (decoded so), centre crop 224 (TransformConfig's default for 224).
+    left = (w - 224) // 2
+    top = (frames.shape[-2] - 224) // 2
+    crop = frames[..., top:top + 224, left:left + 224]  # (16, 3, 224, 224)
+    full = F.interpolate(frames, size=(224, 224), mode="bilinear", antialias=True, align_corners=False)
+    diff = (0.5 + crop[1:] - crop[:-1]).clamp(0, 1)  # (15, 3, 224, 224)
+    gray = crop.mean(1)  # (16, 224, 224)
+    cells = F.avg_pool2d((gray[1:] - gray[:-1]).abs()[:, None], CELL).flatten(1)  # (15, 49)
+    top10 = cells.sort(-1, descending=True).values[:, :10].mean(0)
+    motion = torch.cat([cells.mean(0), top10, cells.std(0), torch.log(cells.mean() + 1e-4)[None]])
+    with torch.no_grad():
+        pooled = {k: cnn(v).mean((-2, -1)) for k, v in (("crop", crop), ("full", full), ("diff", diff))}
+    return {**{k: v.numpy() for k, v in pooled.items()}, "motion": motion.numpy()}
+
+
+def mean_and_diff(f: np.ndarray) -> np.ndarray:
+    """The 8-frame probe input (N, 2C) from 16 frames' pooled features (N, 16, C): odd frames' mean, |change|."""
+    f = f[:, 1::2]
+    return np.concatenate([f.mean(1), np.abs(f[:, 1:] - f[:, :-1]).mean(1)], axis=1)
+
+
+PROBES = {
+    "crop: mean + diff": lambda d: mean_and_diff(d["crop"]),
+    "full frame: mean + diff": lambda d: mean_and_diff(d["full"]),
+    "difference images": lambda d: d["diff"].mean(1),
+    "crop + difference images": lambda d: np.concatenate([mean_and_diff(d["crop"]), d["diff"].mean(1)], 1),
+    "pixel motion": lambda d: d["motion"],
+    "crop + pixel motion": lambda d: np.concatenate([mean_and_diff(d["crop"]), d["motion"]], 1),
+}
+
+
+def fold_inputs(name: str, cnn) -> dict[str, np.ndarray]:
+    """Stacked probe material, class ids and recording names of every clip of fold ``name``."""
+    from msqnet.data.config import DataConfig
+    from msqnet.data.datasets import load_split
+    from msqnet.data.decode import probe, read_frames
+    from msqnet.data.sampling import tsn_indices
+
+    split = load_split(DataConfig(format="generic", annotations=str(DATA)), name)
+    parts: dict[str, list] = {}
+    start = time.perf_counter()
+    for i, r in enumerate(split.records):
+        indices = tsn_indices(probe(r.source).num_frames, FRAMES, train=False)
+        frames = read_frames(r.source, indices, size=256).float() / 255  # (16, 3, 256, W)
+        for k, v in clip_inputs(frames, cnn).items():
+            parts.setdefault(k, []).append(v)
+        if (i + 1) % 20 == 0:
+            print(f"  {name}: {i + 1}/{len(split.records)} clips, {time.perf_counter() - start:.0f} s", flush=True)
+    out = {k: np.stack(v) for k, v in parts.items()}
+    out["y"] = np.array([r.labels[0] for r in split.records])
+    out["groups"] = np.array([r.meta.get("source", r.uid) for r in split.records])
+    return out
+
+
+def probe_top1(xtr: np.ndarray, ytr: np.ndarray, groups: np.ndarray, xte: np.ndarray, yte: np.ndarray,
+               positive: int) -> tuple[float, float]:
+    """Top-1 and AP on the test fold of a logistic regression whose C is chosen inside the training fold."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    search = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)),
+                          {"logisticregression__C": np.logspace(-3, 1, 9)}, cv=GroupKFold(5), scoring="accuracy")
+    search.fit(xtr, ytr, groups=groups)
+    return top1_and_ap(search.predict_proba(xte), yte, positive)
+
+
+def main() -> None:
+    """Extract every fold's inputs once, run every probe on both directions, print the table."""
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
+    if not DATA.is_dir():
+        sys.exit(f"{DATA}: the real-footage clips are not there (they ship in ../shared beside the checkout)")
+    from msqnet.models.efficientnet_lite import efficientnet_lite0, fuse_batchnorm
+    from msqnet.models.normalize import Normalize
+
+    net = fuse_batchnorm(efficientnet_lite0(pretrained=True)).eval()
+    normalize = Normalize([127 / 255] * 3, [128 / 255] * 3)  # the msqnet-lite preset's mean and std
+
+    def cnn(x: torch.Tensor) -> torch.Tensor:
+        """The recipe's frozen trunk up to stage 7: (N, 3, 224, 224) -> (N, 320, 7, 7)."""
+        return net.blocks[: net.stage_ends[6]](net.stem(normalize(x)))
+
+    folds = {name: fold_inputs(name, cnn) for name in ("fold1", "fold2")}
+    positive = (DATA / "classes.txt").read_text(encoding="utf-8").split("\n").index(POSITIVE)
+    print(f"\n{'probe input':26s} | {'f1->f2':>6s} | {'f2->f1':>6s} | {'mean':>5s} | AP fighting (mean)")
+    for name, inputs in PROBES.items():
+        top1, ap = zip(*(probe_top1(inputs(folds[a]), folds[a]["y"], folds[a]["groups"], inputs(folds[b]),
+                                    folds[b]["y"], positive) for a, b in DIRECTIONS))
+        print(f"{name:26s} | {top1[0]:6.3f} | {top1[1]:6.3f} | {np.mean(top1):5.3f} | {np.mean(ap):.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
