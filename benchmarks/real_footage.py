@@ -192,14 +192,14 @@ def run_majority(train: str, test: str, positive: int) -> dict:
 def summarize(rows: list[dict]) -> str:
     """The table: per model, top-1 and AP(fighting) per direction (mean over seeds), then mean and spread."""
     models = list(dict.fromkeys(r["model"] for r in rows))
-    head = (f"{'model':16s} | {'top1 f1->f2':>11s} | {'top1 f2->f1':>11s} | {'top1 mean':>9s} | {'spread':>6s} | "
+    head = (f"{'model':18s} | {'top1 f1->f2':>11s} | {'top1 f2->f1':>11s} | {'top1 mean':>9s} | {'spread':>6s} | "
             f"{'AP fight':>8s} | {'spread':>6s} | runs")
     lines = [head, "-" * len(head)]
     for m in models:
         mine = [r for r in rows if r["model"] == m]
         per_dir = [np.mean([r["top1"] for r in mine if r["train"] == a]) for a, _ in DIRECTIONS]
         top1, ap = np.array([r["top1"] for r in mine]), np.array([r["ap"] for r in mine])
-        lines.append(f"{m:16s} | {per_dir[0]:11.3f} | {per_dir[1]:11.3f} | {top1.mean():9.3f} | {top1.std():6.3f} | "
+        lines.append(f"{m:18s} | {per_dir[0]:11.3f} | {per_dir[1]:11.3f} | {top1.mean():9.3f} | {top1.std():6.3f} | "
                      f"{ap.mean():8.3f} | {ap.std():6.3f} | {len(mine)}")
     return "\n".join(lines)
 
