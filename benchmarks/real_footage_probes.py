@@ -2,10 +2,10 @@
 
 ``benchmarks/real_footage.py`` compares msqnet with a logistic-regression probe on the recipe's frozen features
 (EfficientNet-Lite0 at 224 px, stage 7, the centre-crop test view, pooled over space). This asks whether other
-inputs of the same frozen CNN, or of the pixels, would give a readout more to work with. Per clip, 16 frames
-at the middles of 16 equal segments (decoded once, short side 256), the probes of every fold direction read
-the 8 frames at the odd segments (as the recipe's 8-frame test view) or, for differences, consecutive pairs
-of the 16:
+inputs of the same frozen CNN, or of the pixels, would give a readout more to work with. Per clip, 16 frames at
+the middles of 16 equal segments are decoded once (short side S x 8 / 7 for a backbone of native size S: 256 for
+Lite0's 224 px). The probes read the 8 frames at the odd segments (as the recipe's 8-frame test view) or, for
+differences, consecutive pairs of the 16:
 
 | input | what |
 |---|---|
@@ -19,8 +19,8 @@ of the 16:
 Every probe: standardised inputs, logistic regression, C from 1e-3 to 10 chosen by 5-fold cross-validation
 grouped by recording inside the training fold; top-1 on the other fold.
 
-    python benchmarks/real_footage_probes.py                    # about 10 minutes on 2 free cores (47 CNN passes per clip)
-    python benchmarks/real_footage_probes.py --backbone lite2     # the same from the larger ImageNet EfficientNet-Lite2
+    python benchmarks/real_footage_probes.py                    # 47 CNN passes per clip: about 15 minutes on 2 shared cores
+    python benchmarks/real_footage_probes.py --backbone lite2   # the same from the larger ImageNet EfficientNet-Lite2
 """
 from __future__ import annotations
 
