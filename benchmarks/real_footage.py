@@ -124,20 +124,27 @@ def probe_inputs(f: torch.Tensor, kind: str) -> np.ndarray:
     return torch.cat([mean, (f[:, 1:] - f[:, :-1]).abs().mean(1)], dim=1).numpy()
 
 
-def run_probe(kind: str, feats: dict, train: str, test: str, seed: int, positive: int) -> dict:
-    """Logistic regression, C chosen by grouped 5-fold cross-validation on the training fold only."""
+def fit_probe(xtr: np.ndarray, ytr: np.ndarray, groups: np.ndarray, xte: np.ndarray, yte: np.ndarray,
+              positive: int, seed: int = 0) -> dict:
+    """Standardised logistic regression, C chosen by 5-fold cross-validation grouped by recording on the training
+    fold only: top-1 and the AP of ``positive`` on the test fold, and the C chosen."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, GroupKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    (ftr, ytr, gtr), (fte, yte, _) = feats[train], feats[test]
     pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed))
     search = GridSearchCV(pipe, {"logisticregression__C": np.logspace(-3, 1, 9)}, cv=GroupKFold(5),
                           scoring="accuracy")
-    search.fit(probe_inputs(ftr, kind), ytr, groups=gtr)
-    top1, ap = top1_and_ap(search.predict_proba(probe_inputs(fte, kind)), yte, positive)
+    search.fit(xtr, ytr, groups=groups)
+    top1, ap = top1_and_ap(search.predict_proba(xte), yte, positive)
     return {"top1": top1, "ap": ap, "C": float(search.best_params_["logisticregression__C"])}
+
+
+def run_probe(kind: str, feats: dict, train: str, test: str, seed: int, positive: int) -> dict:
+    """The probe of ``kind`` (``mean`` or ``mean+diff``) trained on fold ``train``, scored on ``test``."""
+    (ftr, ytr, gtr), (fte, yte, _) = feats[train], feats[test]
+    return fit_probe(probe_inputs(ftr, kind), ytr, gtr, probe_inputs(fte, kind), yte, positive, seed)
 
 
 def run_cnn(train: str, test: str, seed: int, positive: int, epochs: int, size: int) -> dict:

