@@ -92,6 +92,19 @@ def test_the_pixel_stream_hands_on_the_grayscale_frames_p_by_p_pixels_per_token(
     torch.testing.assert_close(pixels, gray)
 
 
+def test_many_frames_go_through_the_cnn_in_chunks_with_the_same_maps():
+    # Test views multiply the frames of a batch (clips x views x T); the CNN takes at most max_frames per call.
+    backbone = _pixel_model(patch=8).video_encoder.backbone
+    clip = torch.rand(3, 4, 3, 32, 32)  # 12 frames
+    whole = backbone(clip)
+    calls = []
+    backbone.stem.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    backbone.max_frames = 5
+    chunked = backbone(clip)
+    assert calls == [5, 5, 2]
+    torch.testing.assert_close(chunked, whole)
+
+
 def test_mirroring_cached_features_mirrors_the_pixels_exactly():
     """Cached training clips are mirrored in feature space: exact for the pixels, close for the CNN maps."""
     encoder = _pixel_model().video_encoder

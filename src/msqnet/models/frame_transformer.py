@@ -85,8 +85,11 @@ class FrozenFrameBackbone(nn.Module):
     """The frozen per-frame part: clip (B, T, 3, H, W) in [0, 1] or uint8 -> per-frame maps (B, T, C [+ p*p], h, w):
     the CNN's feature maps (``backbone``), then the grayscale pixels (``pixel_patch``), as channels."""
 
-    def __init__(self, cfg: FrameTransformerConfig, enc: VideoEncoderConfig):
+    def __init__(self, cfg: FrameTransformerConfig, enc: VideoEncoderConfig, max_frames: int = 128):
         super().__init__()
+        # At most this many frames per CNN call (about 2 GB of activations at 224 px); a training batch
+        # (16 clips x 8 frames) is one call, many test views are several.
+        self.max_frames = max_frames
         self.frame_size = cfg.frame_size
         self.pixel_patch = cfg.pixel_patch
         self.stages: list | None = None
@@ -118,6 +121,14 @@ class FrozenFrameBackbone(nn.Module):
         """Per-frame maps (B, T, C [+ p*p], h, w) of every frame of ``video`` (B, T, 3, H, W)."""
         b = video.shape[0]
         frames = rearrange(video, "b t c h w -> (b t) c h w")
+        if frames.shape[0] > self.max_frames:  # 32 clips x 6 test views x 8 frames at 224 px took over 20 GB in one call
+            feats = torch.cat([self.frame_maps(chunk) for chunk in frames.split(self.max_frames)])
+        else:
+            feats = self.frame_maps(frames)
+        return rearrange(feats, "(b t) c h w -> b t c h w", b=b)
+
+    def frame_maps(self, frames: torch.Tensor) -> torch.Tensor:
+        """Maps (N, C [+ p*p], h, w) of frames (N, 3, H, W), uint8 or in [0, 1]."""
         frames = frames.float() / 255 if frames.dtype == torch.uint8 else frames  # [0, 1] for the CNN and the pixels
         if self.frame_size is not None and frames.shape[-2:] != (self.frame_size, self.frame_size):
             frames = nn.functional.interpolate(frames, size=(self.frame_size, self.frame_size), mode="bilinear",
@@ -125,12 +136,11 @@ class FrozenFrameBackbone(nn.Module):
         maps = []
         if self.stages is not None:
             x = to_param_dtype(self.normalize(frames), self.stem).contiguous(memory_format=torch.channels_last)
-            maps.append(self.blocks(self.stem(x)).contiguous())  # ((b t), C, h, w)
+            maps.append(self.blocks(self.stem(x)).contiguous())  # (N, C, h, w)
         if self.pixel_patch:
             grid = self.feature_size(frames.shape[-1])
-            maps.append(self.pixels(frames, (grid, grid)))  # ((b t), p*p, h, w)
-        feats = torch.cat([m.to(maps[0].dtype) for m in maps], dim=1) if len(maps) > 1 else maps[0]
-        return rearrange(feats, "(b t) c h w -> b t c h w", b=b)
+            maps.append(self.pixels(frames, (grid, grid)))  # (N, p*p, h, w)
+        return torch.cat([m.to(maps[0].dtype) for m in maps], dim=1) if len(maps) > 1 else maps[0]
 
     def pixels(self, frames: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         """Grayscale frames at p pixels per token, as channels: (N, 3, H, W) in [0, 1] -> (N, p*p, h, w)."""
