@@ -76,27 +76,33 @@ PROBES = {
 }
 
 
-def fold_inputs(name: str, cnn, size: int) -> dict[str, np.ndarray]:
-    """Stacked probe material, class ids and recording names of every clip of fold ``name``."""
+def fold_frames(name: str, short_side: int):
+    """Per clip of fold ``name``: 16 frames (16, 3, short_side, W) in [0, 1], its class id and its recording,
+    printing progress every 20 clips."""
     from msqnet.data.config import DataConfig
     from msqnet.data.datasets import load_split
     from msqnet.data.decode import probe, read_frames
     from msqnet.data.sampling import tsn_indices
 
     split = load_split(DataConfig(format="generic", annotations=str(DATA)), name)
-    parts: dict[str, list] = {}
     start = time.perf_counter()
     for i, r in enumerate(split.records):
         indices = tsn_indices(probe(r.source).num_frames, FRAMES, train=False)
-        frames = read_frames(r.source, indices, size=round(size * 8 / 7)).float() / 255  # (16, 3, 256, W) for 224
-        for k, v in clip_inputs(frames, cnn, size).items():
-            parts.setdefault(k, []).append(v)
+        yield read_frames(r.source, indices, size=short_side).float() / 255, r.labels[0], r.meta.get("source", r.uid)
         if (i + 1) % 20 == 0:
             print(f"  {name}: {i + 1}/{len(split.records)} clips, {time.perf_counter() - start:.0f} s", flush=True)
-    out = {k: np.stack(v) for k, v in parts.items()}
-    out["y"] = np.array([r.labels[0] for r in split.records])
-    out["groups"] = np.array([r.meta.get("source", r.uid) for r in split.records])
-    return out
+
+
+def fold_inputs(name: str, cnn, size: int) -> dict[str, np.ndarray]:
+    """Stacked probe material, class ids and recording names of every clip of fold ``name``."""
+    parts: dict[str, list] = {}
+    y, groups = [], []
+    for frames, label, group in fold_frames(name, round(size * 8 / 7)):  # (16, 3, 256, W) for 224
+        for k, v in clip_inputs(frames, cnn, size).items():
+            parts.setdefault(k, []).append(v)
+        y.append(label)
+        groups.append(group)
+    return {**{k: np.stack(v) for k, v in parts.items()}, "y": np.array(y), "groups": np.array(groups)}
 
 
 def main() -> None:
