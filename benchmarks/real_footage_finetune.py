@@ -162,8 +162,12 @@ def main() -> None:
     trunk = nn.Sequential(net.stem, net.blocks[:FROZEN_BLOCKS])
     folds = {name: fold_maps(name, trunk, Normalize(EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD), args.out)
              for name in ("fold1", "fold2")}
-    positive = (DATA / "classes.txt").read_text(encoding="utf-8").split("\n").index(POSITIVE)
-    make_head = lambda: TunedHead(net.blocks[FROZEN_BLOCKS:], net.stage_channels[-1], 2, dropout=0.3)  # noqa: E731
+    classes = (DATA / "classes.txt").read_text(encoding="utf-8").splitlines()
+    positive = classes.index(POSITIVE)
+
+    def make_head() -> TunedHead:
+        """A fresh copy of the ImageNet stages 6-7 and an untrained readout."""
+        return TunedHead(net.blocks[FROZEN_BLOCKS:], net.stage_channels[-1], len(classes), dropout=0.3)
 
     probes = [frozen_probe(make_head(), folds[a], folds[b], positive) for a, b in DIRECTIONS]
     rows = [("probe on the frozen CNN (mean + diff)", [p["top1"] for p in probes], [p["ap"] for p in probes])]
