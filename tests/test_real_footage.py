@@ -17,7 +17,8 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "real" / "fight_surveill
 # The recipe itself (msqnet-lite at 224 px on the frozen CNN's last stage, frame motion, no encoder layers, val 0.2),
 # with 10 epochs instead of 30 and 8 cached frames instead of 16 to fit CI (benchmarks/real_footage.py runs the full
 # recipe). Decoding runs in two workers beside one intra-op thread. Measured on 2 free cores (fold1 -> fold2, seed 1):
-# top-1 0.691 in 101 s (16 cached frames: 0.701 in 123 s); a model that learns nothing scores the majority's 0.526.
+# top-1 0.691 in 101 s, 135 s on a slower day (16 cached frames: 0.701 in 123 s); a model that learns nothing scores
+# the majority's 0.526.
 MAJORITY = 51 / 97  # fold2's clips of the class most frequent in fold1 (fighting)
 MARGIN = 0.05
 
