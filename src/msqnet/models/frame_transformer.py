@@ -121,7 +121,7 @@ class FrozenFrameBackbone(nn.Module):
         """Per-frame maps (B, T, C [+ p*p], h, w) of every frame of ``video`` (B, T, 3, H, W)."""
         b = video.shape[0]
         frames = rearrange(video, "b t c h w -> (b t) c h w")
-        if frames.shape[0] > self.max_frames:  # 32 clips x 6 test views x 8 frames at 224 px took over 20 GB in one call
+        if frames.shape[0] > self.max_frames:  # 32 clips x 6 test views x 8 frames at 224 px: over 20 GB at once
             feats = torch.cat([self.frame_maps(chunk) for chunk in frames.split(self.max_frames)])
         else:
             feats = self.frame_maps(frames)
